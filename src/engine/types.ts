@@ -1,0 +1,73 @@
+/**
+ * The contract every engine implements (tfjs on wasm/cpu/tfjs-node(-gpu), torch through the addon).
+ * Trainer, bench, predict and eval only talk to these interfaces.
+ */
+import type { Network } from '../arch/ir.js';
+import type { WeightMap } from '../arch/weights.js';
+
+export type EngineName = 'torch' | 'tfjs-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export const ENGINE_CHOICES = ['auto', 'torch', 'tfjs-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export type EngineChoice = (typeof ENGINE_CHOICES)[number];
+
+export interface EngineOptions {
+  /** worker threads for the engine's kernels (torch); default: all cores */
+  threads?: number;
+  /** 'cpu', 'cuda', 'cuda:1' (torch) */
+  device?: string;
+}
+
+export interface EngineInfo {
+  engine: EngineName;
+  threads: number;
+  device: string;
+  /** e.g. tfjs 4.22.0 / libtorch 1.13.1 */
+  version: string;
+}
+
+export interface SgdOptions {
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  /** applied to the params whose ParamSpec.decay is true (conv and fc weights by default) */
+  weightDecay: number;
+  labelSmoothing: number;
+}
+
+export interface StepResult {
+  /** mean loss over the batch */
+  loss: number;
+  /** number of samples whose arg-max equals the label */
+  correct: number;
+}
+
+/**
+ * A network compiled for one engine. Inputs are NCHW float32 (already normalised), n samples of
+ * the Network's [inChans, h, w]. Logits come back as n x numClasses row-major.
+ */
+export interface CompiledNet {
+  readonly net: Network;
+  /** eval mode (running BN statistics), no gradient */
+  predict(input: Float32Array, n: number): Float32Array;
+  /** one SGD step in train mode (batch statistics, running stats updated) */
+  trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult;
+  /** loss and d(loss)/d(param) in train mode without updating anything (for engine-agreement tests) */
+  lossAndGrads(input: Float32Array, labels: Int32Array, n: number, labelSmoothing: number): { loss: number; grads: WeightMap };
+  /** all learned parameters and BN buffers, timm names, PyTorch layouts */
+  getWeights(): WeightMap;
+  /** load (a subset of) weights; shapes must match */
+  setWeights(w: WeightMap): void;
+  /** momentum buffers keyed by param name (for checkpoints) */
+  getOptimizerState(): WeightMap;
+  setOptimizerState(s: WeightMap): void;
+  /** number of learned parameters actually allocated */
+  paramCount(): number;
+  dispose(): void;
+}
+
+export interface Engine {
+  readonly info: EngineInfo;
+  /** build the network; weights from `init` (timm names) or the engine's own seeded init when absent */
+  compile(net: Network, init?: WeightMap): CompiledNet;
+  /** release the backend (threads, memory) */
+  close?(): void;
+}
