@@ -1,0 +1,272 @@
+/**
+ * Image folders in the ImageNet / Imagenette layout: one sub-folder per class, class index = position
+ * of the folder name in sorted (code-point) order, as torchvision's ImageFolder does. JPEG and PNG are
+ * decoded with sharp (libvips). Two uses:
+ *  - loading a whole split as bytes at a fixed size (training and small evals),
+ *  - timm-style eval preprocessing: resize the shorter side to floor(img_size / crop_pct), centre-crop
+ *    img_size, then normalise to float CHW.
+ * sharp's 'cubic' kernel is Catmull-Rom (a = -0.5), the same kernel PIL's BICUBIC uses, and 'linear' is
+ * the triangle filter of PIL's BILINEAR; both widen with the scale factor when shrinking, like PIL, but
+ * libvips rounds differently, so pixels can differ from PIL by a level or two.
+ */
+import { readdirSync, statSync } from 'node:fs';
+import { join, extname } from 'node:path';
+import sharp from 'sharp';
+import { UsageError } from '../util/errors.js';
+import type { Split } from './types.js';
+
+const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
+
+export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
+
+export interface FolderListing {
+  dir: string;
+  classes: string[];
+  files: string[];
+  labels: Int32Array;
+}
+
+function byCodePoint(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function walkImages(dir: string, out: string[]): void {
+  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => byCodePoint(a.name, b.name))) {
+    if (e.name.startsWith('.')) continue;
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walkImages(p, out);
+    else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) out.push(p);
+  }
+}
+
+/** Class folders and their image files (sorted, so the listing is deterministic). */
+export function listImageFolder(dir: string): FolderListing {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new UsageError(`${dir}: image folder does not exist`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${dir}: not a folder (expected one sub-folder per class)`);
+  const classes = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(byCodePoint);
+  if (classes.length === 0) throw new UsageError(`${dir}: no class sub-folders`);
+  const files: string[] = [];
+  const labels: number[] = [];
+  classes.forEach((c, i) => {
+    const before = files.length;
+    walkImages(join(dir, c), files);
+    for (let k = before; k < files.length; k++) labels.push(i);
+  });
+  if (files.length === 0) throw new UsageError(`${dir}: no .jpg/.jpeg/.png images in its ${classes.length} class folders`);
+  return { dir, classes, files, labels: Int32Array.from(labels) };
+}
+
+/** Python's round() (half to even), which torchvision's CenterCrop uses for the crop offset. */
+export function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+export interface CropGeometry {
+  /** size the whole image is resized to */
+  resizeW: number;
+  resizeH: number;
+  /** top-left of the crop in the resized image; negative when the crop is larger (zero padding) */
+  left: number;
+  top: number;
+  size: number;
+}
+
+/**
+ * timm eval geometry: scale = floor(imgSize / cropPct); shorter side -> scale, longer side ->
+ * int(scale * long / short) (torchvision Resize); then CenterCrop(imgSize) with
+ * top = round((h - size) / 2), or zero padding of floor((size - h) / 2) when the image is smaller.
+ */
+export function evalGeometry(width: number, height: number, imgSize: number, cropPct: number): CropGeometry {
+  if (!(cropPct > 0 && cropPct <= 4)) throw new UsageError(`crop_pct ${cropPct} must be in (0, 4]`);
+  const scale = Math.floor(imgSize / cropPct);
+  let resizeW: number, resizeH: number;
+  if (width <= height) {
+    resizeW = scale;
+    resizeH = Math.floor((scale * height) / width);
+  } else {
+    resizeH = scale;
+    resizeW = Math.floor((scale * width) / height);
+  }
+  const off = (len: number) => (len >= imgSize ? roundHalfEven((len - imgSize) / 2) : -Math.floor((imgSize - len) / 2));
+  return { resizeW, resizeH, left: off(resizeW), top: off(resizeH), size: imgSize };
+}
+
+const KERNEL: Record<Interpolation, keyof sharp.KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
+
+export interface DecodeOptions {
+  imgSize: number;
+  /** 1 = resize the shorter side to imgSize and centre crop (training-style 'cover') */
+  cropPct: number;
+  interpolation: Interpolation;
+  /** 'fill' squashes to imgSize x imgSize ignoring aspect ratio; 'crop' uses evalGeometry */
+  fit?: 'crop' | 'fill';
+}
+
+/** Decode, resize and crop one image to CHW RGB bytes (imgSize x imgSize). */
+export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<Uint8Array> {
+  const label = typeof input === 'string' ? input : '<buffer>';
+  const s = opts.imgSize;
+  try {
+    const base = sharp(input, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
+    let geo: CropGeometry;
+    if (opts.fit === 'fill') {
+      geo = { resizeW: s, resizeH: s, left: 0, top: 0, size: s };
+    } else {
+      const meta = await sharp(input).metadata();
+      if (!meta.width || !meta.height) throw new Error('image has no size');
+      // EXIF orientation is ignored (as PIL does in timm's loader), so width/height are the stored ones.
+      geo = evalGeometry(meta.width, meta.height, s, opts.cropPct);
+    }
+    const { data, info } = await base
+      .resize(geo.resizeW, geo.resizeH, { fit: 'fill', kernel: KERNEL[opts.interpolation], fastShrinkOnLoad: false })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3 || info.width !== geo.resizeW || info.height !== geo.resizeH) {
+      throw new Error(`decoder returned ${info.width}x${info.height}x${info.channels}`);
+    }
+    return cropToChw(data, geo);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`${label}: cannot decode image (${(e as Error).message.split('\n')[0]})`);
+  }
+}
+
+/** HWC RGB bytes of the resized image -> CHW crop, zero outside the image (torchvision pads with 0). */
+export function cropToChw(hwc: Uint8Array, g: CropGeometry): Uint8Array {
+  const s = g.size;
+  const plane = s * s;
+  const out = new Uint8Array(3 * plane);
+  for (let y = 0; y < s; y++) {
+    const sy = y + g.top;
+    if (sy < 0 || sy >= g.resizeH) continue;
+    for (let x = 0; x < s; x++) {
+      const sx = x + g.left;
+      if (sx < 0 || sx >= g.resizeW) continue;
+      const si = (sy * g.resizeW + sx) * 3;
+      const di = y * s + x;
+      out[di] = hwc[si]!;
+      out[plane + di] = hwc[si + 1]!;
+      out[2 * plane + di] = hwc[si + 2]!;
+    }
+  }
+  return out;
+}
+
+export interface EvalPreprocessOptions {
+  imgSize: number;
+  /** timm default 0.875 */
+  cropPct?: number;
+  interpolation?: Interpolation;
+  mean?: number[];
+  std?: number[];
+}
+
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
+export const IMAGENET_STD = [0.229, 0.224, 0.225];
+
+/** timm-style eval transform of one image to normalised float CHW (3 x imgSize x imgSize). */
+export async function evalPreprocess(input: string | Buffer, opts: EvalPreprocessOptions): Promise<Float32Array> {
+  const bytes = await decodeImage(input, {
+    imgSize: opts.imgSize,
+    cropPct: opts.cropPct ?? 0.875,
+    interpolation: opts.interpolation ?? 'bicubic',
+  });
+  return normaliseChw(bytes, 3, opts.mean ?? IMAGENET_MEAN, opts.std ?? IMAGENET_STD);
+}
+
+/** (byte / 255 - mean[c]) / std[c], as ToTensor + Normalize do. */
+export function normaliseChw(bytes: Uint8Array, channels: number, mean: number[], std: number[], out?: Float32Array, outOffset = 0): Float32Array {
+  const plane = bytes.length / channels;
+  const dst = out ?? new Float32Array(bytes.length);
+  for (let c = 0; c < channels; c++) {
+    const m = mean[c]!, sd = std[c]!;
+    for (let i = 0; i < plane; i++) dst[outOffset + c * plane + i] = (bytes[c * plane + i]! / 255 - m) / sd;
+  }
+  return dst;
+}
+
+/** Run `fn` over items with at most `limit` in flight (sharp does the work on libuv threads). */
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T, i: number) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  });
+  await Promise.all(workers);
+  return out;
+}
+
+export interface LoadFolderOptions {
+  imgSize: number;
+  /** 1 (default) = shorter side to imgSize + centre crop; <1 = timm eval geometry */
+  cropPct?: number;
+  fit?: 'crop' | 'fill';
+  interpolation?: Interpolation;
+  /** required class list (e.g. the train split's), so val labels use the same indices */
+  classes?: string[];
+  concurrency?: number;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Decode a whole class-folder split into bytes (n x 3 x imgSize x imgSize). */
+export async function loadImageFolder(dir: string, opts: LoadFolderOptions): Promise<{ split: Split; classes: string[] }> {
+  const list = listImageFolder(dir);
+  if (opts.classes && list.classes.join('\n') !== opts.classes.join('\n')) {
+    throw new UsageError(`${dir}: class folders (${list.classes.length}) differ from the training split's (${opts.classes.length})`);
+  }
+  const per = 3 * opts.imgSize * opts.imgSize;
+  const images = new Uint8Array(list.files.length * per);
+  let done = 0;
+  await mapLimit(list.files, opts.concurrency ?? 8, async (f, i) => {
+    const b = await decodeImage(f, {
+      imgSize: opts.imgSize,
+      cropPct: opts.cropPct ?? 1,
+      interpolation: opts.interpolation ?? 'bilinear',
+      fit: opts.fit,
+    });
+    images.set(b, i * per);
+    opts.onProgress?.(++done, list.files.length);
+  });
+  return { split: { images, labels: list.labels, n: list.files.length }, classes: list.classes };
+}
+
+export interface EvalBatch {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+  files: string[];
+}
+
+/** Streamed timm-style eval over a (possibly large) folder, batch by batch, in listing order. */
+export async function* folderEvalBatches(
+  dir: string,
+  batchSize: number,
+  opts: EvalPreprocessOptions & { concurrency?: number; limit?: number },
+): AsyncGenerator<EvalBatch> {
+  const list = listImageFolder(dir);
+  const total = Math.min(list.files.length, opts.limit ?? Infinity);
+  const per = 3 * opts.imgSize * opts.imgSize;
+  for (let start = 0; start < total; start += batchSize) {
+    const files = list.files.slice(start, Math.min(total, start + batchSize));
+    const x = new Float32Array(files.length * per);
+    await mapLimit(files, opts.concurrency ?? 8, async (f, i) => {
+      x.set(await evalPreprocess(f, opts), i * per);
+    });
+    yield { x, y: list.labels.slice(start, start + files.length), n: files.length, files };
+  }
+}
