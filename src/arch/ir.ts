@@ -134,7 +134,7 @@ export interface StageInfo {
 export interface Network {
   /** zoo name, or a synthetic name for a parameterised model */
   name: string;
-  family: 'regnetx' | 'regnety' | 'regnet' | 'resnet';
+  family: 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet';
   spec: ModelSpec;
   inChans: number;
   numClasses: number;

@@ -1,77 +1,132 @@
-/** RegNetX / RegNetY builder (any valid parameters, any SE and bottleneck ratio), timm layer names. */
+/**
+ * RegNet and AnyNet builders, timm layer names. A RegNet is an AnyNet whose stages come from the
+ * quantized linear rule; both share one body builder (X block, optional SE = Y block).
+ */
 import { regnetStages } from '../space/regnet.js';
 import { roundHalfEven } from '../space/round.js';
 import { GraphBuilder } from './graph.js';
 import type { Network, StageInfo } from './ir.js';
-import { BuildOptionsSchema, type BuildOptions, type RegNetSpec, RegNetSpecSchema } from './spec.js';
+import {
+  AnyNetSpecSchema,
+  BuildOptionsSchema,
+  RegNetSpecSchema,
+  type AnyNetSpec,
+  type BuildOptions,
+  type ModelSpec,
+  type RegNetSpec,
+} from './spec.js';
 
-export function buildRegNet(specIn: Partial<RegNetSpec> & Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'>, opts: BuildOptions = {}, name?: string): Network {
+/** Resolved stage: width, depth, bottleneck width, group width and groups of its 3x3 conv. */
+export interface BodyStage {
+  width: number;
+  depth: number;
+  bottleneckWidth: number;
+  groupWidth: number;
+  groups: number;
+}
+
+interface BodyOptions {
+  seRatio: number;
+  act: 'relu' | 'silu';
+  norm: 'bn' | 'gn';
+  stemWidth: number;
+}
+
+export type RegNetInput = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'> &
+  Partial<RegNetSpec>;
+
+export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?: string): Network {
   const spec = RegNetSpecSchema.parse({ ...specIn, kind: 'regnet' });
-  const o = BuildOptionsSchema.parse(opts);
   const st = regnetStages(spec);
+  const stages: BodyStage[] = st.widths.map((width, i) => ({
+    width,
+    depth: st.depths[i]!,
+    bottleneckWidth: st.bottleneckWidths[i]!,
+    groupWidth: st.groupWidths[i]!,
+    groups: st.groups[i]!,
+  }));
+  const family = spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  return buildBody(spec, stages, spec, opts, name ?? regnetName(spec), family);
+}
+
+/** AnyNet stages resolve their groups like RegNet stages do: g = min(g, w_b), w_b a multiple of g. */
+export function anynetStages(spec: AnyNetSpec): BodyStage[] {
+  return spec.stages.map((s) => {
+    const wbRaw = Math.trunc(s.width * s.bottleRatio);
+    if (wbRaw < 1) throw new Error(`anynet stage width ${s.width} x bottle ratio ${s.bottleRatio} is below 1`);
+    const g = Math.min(s.groupWidth, wbRaw);
+    const wb = Math.max(g, g * roundHalfEven(wbRaw / g));
+    const width = Math.max(1, Math.trunc(wb / s.bottleRatio));
+    const wbBlock = roundHalfEven(width * s.bottleRatio);
+    return { width, depth: s.depth, bottleneckWidth: wbBlock, groupWidth: g, groups: Math.max(1, Math.floor(wbBlock / g)) };
+  });
+}
+
+export function buildAnyNet(specIn: Omit<AnyNetSpec, 'kind' | 'seRatio' | 'act' | 'norm' | 'stemWidth'> & Partial<AnyNetSpec>, opts: BuildOptions = {}, name?: string): Network {
+  const spec = AnyNetSpecSchema.parse({ ...specIn, kind: 'anynet' });
+  const stages = anynetStages(spec);
+  return buildBody(spec, stages, spec, opts, name ?? anynetName(spec), 'anynet');
+}
+
+function buildBody(
+  spec: ModelSpec,
+  body: BodyStage[],
+  bo: BodyOptions,
+  opts: BuildOptions,
+  name: string,
+  family: Network['family'],
+): Network {
+  const o = BuildOptionsSchema.parse(opts);
   const g = new GraphBuilder();
-  const act = spec.act;
+  const act = bo.act;
   const resH = o.resH ?? o.res;
   let x = g.input([o.inChans, resH, o.res]);
-  x = g.conv('stem.conv', x, spec.stemWidth, 3, o.stem === 'small' ? 1 : 2);
-  x = g.norm(spec.norm, 'stem.bn', x);
+  x = g.conv('stem.conv', x, bo.stemWidth, 3, o.stem === 'small' ? 1 : 2);
+  x = g.norm(bo.norm, 'stem.bn', x);
   x = g.act(act, x);
 
   const stages: StageInfo[] = [];
-  let wIn = spec.stemWidth;
-  st.widths.forEach((wOut, si) => {
-    const wb = st.bottleneckWidths[si]!;
-    const gw = st.groupWidths[si]!;
-    const groups = st.groups[si]!;
+  let wIn = bo.stemWidth;
+  body.forEach((s, si) => {
+    const wOut = s.width;
+    const wb = s.bottleneckWidth;
     let firstSe = 0;
-    for (let bi = 0; bi < st.depths[si]!; bi++) {
+    for (let bi = 0; bi < s.depth; bi++) {
       const p = `s${si + 1}.b${bi + 1}`;
       const stride = bi === 0 ? 2 : 1;
       const shortcut = x;
       let y = g.conv(`${p}.conv1.conv`, x, wb, 1);
-      y = g.norm(spec.norm, `${p}.conv1.bn`, y);
+      y = g.norm(bo.norm, `${p}.conv1.bn`, y);
       y = g.act(act, y);
-      y = g.conv(`${p}.conv2.conv`, y, wb, 3, stride, groups);
-      y = g.norm(spec.norm, `${p}.conv2.bn`, y);
+      y = g.conv(`${p}.conv2.conv`, y, wb, 3, stride, s.groups);
+      y = g.norm(bo.norm, `${p}.conv2.bn`, y);
       y = g.act(act, y);
-      if (spec.seRatio > 0) {
+      if (bo.seRatio > 0) {
         // SE width follows the block's INPUT width (spec section 3).
-        const wSe = roundHalfEven(wIn * spec.seRatio);
+        const wSe = roundHalfEven(wIn * bo.seRatio);
         if (bi === 0) firstSe = wSe;
-        let s = g.gap(y);
-        s = g.conv(`${p}.se.fc1`, s, wSe, 1, 1, 1, true);
-        s = g.act(act, s);
-        s = g.conv(`${p}.se.fc2`, s, wb, 1, 1, 1, true);
-        s = g.act('sigmoid', s);
-        y = g.mul(y, s);
+        let z = g.gap(y);
+        z = g.conv(`${p}.se.fc1`, z, wSe, 1, 1, 1, true);
+        z = g.act(act, z);
+        z = g.conv(`${p}.se.fc2`, z, wb, 1, 1, 1, true);
+        z = g.act('sigmoid', z);
+        y = g.mul(y, z);
       }
       y = g.conv(`${p}.conv3.conv`, y, wOut, 1);
-      y = g.norm(spec.norm, `${p}.conv3.bn`, y, true);
+      y = g.norm(bo.norm, `${p}.conv3.bn`, y, true);
       let sc = shortcut;
       if (wIn !== wOut || stride !== 1) {
         sc = g.conv(`${p}.downsample.conv`, shortcut, wOut, 1, stride);
-        sc = g.norm(spec.norm, `${p}.downsample.bn`, sc);
+        sc = g.norm(bo.norm, `${p}.downsample.bn`, sc);
       }
       x = g.act(act, g.add(y, sc));
       wIn = wOut;
     }
-    stages.push({ name: `s${si + 1}`, width: wOut, depth: st.depths[si]!, stride: 2, bottleneckWidth: wb, groupWidth: gw, groups, seWidth: firstSe });
+    stages.push({ name: `s${si + 1}`, width: wOut, depth: s.depth, stride: 2, bottleneckWidth: wb, groupWidth: s.groupWidth, groups: s.groups, seWidth: firstSe });
   });
   x = g.gap(x);
   const out = g.fc('head.fc', x, o.numClasses);
-  const family = spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
-  return {
-    name: name ?? regnetName(spec),
-    family,
-    spec,
-    inChans: o.inChans,
-    numClasses: o.numClasses,
-    res: [resH, o.res],
-    stem: o.stem,
-    nodes: g.nodes,
-    output: out,
-    stages,
-  };
+  return { name, family, spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
 }
 
 /** A readable name for a parameterised RegNet, e.g. regnet_d13_w24_wa36.44_wm2.49_g8. */
@@ -80,4 +135,8 @@ export function regnetName(s: RegNetSpec): string {
   if (s.bottleRatio !== 1) n += `_b${s.bottleRatio}`;
   if (s.seRatio > 0) n += `_se${s.seRatio}`;
   return n;
+}
+
+export function anynetName(s: AnyNetSpec): string {
+  return 'anynet_' + s.stages.map((t) => `d${t.depth}w${t.width}b${t.bottleRatio}g${t.groupWidth}`).join('_') + (s.seRatio > 0 ? `_se${s.seRatio}` : '');
 }

@@ -28,7 +28,24 @@ export const ResNetSpecSchema = z.object({
 });
 export type ResNetSpec = z.infer<typeof ResNetSpecSchema>;
 
-export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema]);
+/** AnyNet (the general space RegNet refines): free per-stage depth, width, bottleneck ratio, group width. */
+export const AnyNetStageSchema = z.object({
+  depth: z.number().int().min(1),
+  width: z.number().int().min(1),
+  bottleRatio: z.number().gt(0).default(1),
+  groupWidth: z.number().int().min(1),
+});
+export const AnyNetSpecSchema = z.object({
+  kind: z.literal('anynet'),
+  stages: z.array(AnyNetStageSchema).min(1),
+  seRatio: z.number().min(0).default(0),
+  act: z.enum(['relu', 'silu']).default('relu'),
+  norm: z.enum(['bn', 'gn']).default('bn'),
+  stemWidth: z.number().int().positive().default(32),
+});
+export type AnyNetSpec = z.infer<typeof AnyNetSpecSchema>;
+
+export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema]);
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 
 /** Options that shape a built network without changing its design. */

@@ -4,7 +4,7 @@
  */
 import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';
-import { buildRegNet } from './regnet.js';
+import { buildAnyNet, buildRegNet } from './regnet.js';
 import { buildResNet } from './resnet.js';
 import type { BuildOptions, ModelSpec, RegNetSpec, ResNetSpec } from './spec.js';
 
@@ -106,6 +106,7 @@ export function buildModel(name: string, opts: BuildOptions = {}): Network {
 /** Build any spec (zoo or parameterised). */
 export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: string): Network {
   if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
+  if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
   return buildResNet(spec, opts, name);
 }
 

@@ -1,0 +1,46 @@
+/**
+ * The regnet command line. Each command lives in its own file and registers itself on the program;
+ * this file only wires them up and turns user errors into one line and exit code 2.
+ */
+import { Command, CommanderError } from 'commander';
+import { isUsageError } from '../util/errors.js';
+import { COMMANDS } from './commands.js';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('regnet')
+    .description('Explore the RegNet design space: sample, describe, train, benchmark, compare and analyse RegNets and ResNets')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ outputError: (str, write) => write(str) });
+  for (const register of COMMANDS) register(program);
+  for (const c of program.commands) c.exitOverride();
+  return program;
+}
+
+/** Run the CLI; resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    return reportError(e);
+  }
+}
+
+export function reportError(e: unknown): number {
+  if (e instanceof CommanderError) {
+    // help and version exit 0; bad flags exit 2 (commander already printed the message)
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    return e.exitCode === 0 ? 0 : 2;
+  }
+  if (isUsageError(e)) {
+    process.stderr.write(`regnet: error: ${e.message.split('\n')[0]}\n`);
+    return e.exitCode;
+  }
+  if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'EPIPE') return 0;
+  throw e;
+}

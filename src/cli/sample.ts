@@ -1,0 +1,75 @@
+/** `regnet sample`: seeded draws from a design space, written as a configs CSV. */
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { formatSamples } from '../results/samples.js';
+import { sampleSpace } from '../space/sampler.js';
+import { loadSpace } from '../space/space-config.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UsageError } from '../util/errors.js';
+import { parseIntOption, parseRange } from './options.js';
+
+/** The configs/ folder shipped with the package. */
+export function packageConfigDir(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs');
+}
+
+/** A space given as a path, or as a name of configs/spaces/NAME.json. */
+export function resolveSpacePath(space: string): string {
+  if (existsSync(space)) return space;
+  const shipped = join(packageConfigDir(), 'spaces', space.endsWith('.json') ? space : `${space}.json`);
+  if (existsSync(shipped)) return shipped;
+  throw new UsageError(`unknown space '${space}': give a JSON file or one of the names in configs/spaces/`);
+}
+
+interface SampleCliOptions {
+  space: string;
+  n: number;
+  seed: number;
+  flops?: string;
+  params?: string;
+  acts?: string;
+  res?: number;
+  numClasses?: number;
+  out?: string;
+  maxDraws?: number;
+}
+
+export function register(program: Command): void {
+  program
+    .command('sample')
+    .description('draw seeded samples (depth, w0, wa, wm, group size) from a design space; prints or writes a configs CSV')
+    .option('--space <name|file>', 'space name in configs/spaces/ or a JSON file', 'regnetx')
+    .option('--n <n>', 'number of models', parseIntOption('--n', 1), 10)
+    .option('--seed <n>', 'random seed', parseIntOption('--seed', 0), 0)
+    .option('--flops <min:max>', 'flops range, e.g. 400M:600M')
+    .option('--params <min:max>', 'params range, e.g. :6M')
+    .option('--acts <min:max>', 'activations range')
+    .option('--res <n>', 'resolution the ranges are measured at (default: the space file)', parseIntOption('--res', 1))
+    .option('--num-classes <n>', 'classes the ranges are measured at (default: the space file)', parseIntOption('--num-classes', 1))
+    .option('--max-draws <n>', 'give up after this many raw draws', parseIntOption('--max-draws', 1))
+    .option('--out <file.csv>', 'write the CSV here (default: stdout)')
+    .action((o: SampleCliOptions) => {
+      const space = loadSpace(resolveSpacePath(o.space));
+      const rep = sampleSpace(space, {
+        n: o.n,
+        seed: o.seed,
+        flops: o.flops !== undefined ? parseRange(o.flops, '--flops') : undefined,
+        params: o.params !== undefined ? parseRange(o.params, '--params') : undefined,
+        acts: o.acts !== undefined ? parseRange(o.acts, '--acts') : undefined,
+        res: o.res,
+        numClasses: o.numClasses,
+        maxDraws: o.maxDraws,
+      });
+      const csv = formatSamples(rep.samples);
+      if (o.out) {
+        writeFileAtomic(o.out, csv);
+        process.stderr.write(
+          `wrote ${rep.samples.length} samples to ${o.out} (${rep.draws} draws: ${rep.rejectedStages} broke the stage rule, ${rep.rejectedRange} out of range, ${rep.duplicates} duplicates)\n`,
+        );
+      } else {
+        process.stdout.write(csv);
+      }
+    });
+}

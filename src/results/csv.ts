@@ -1,0 +1,38 @@
+/** CSV reading and writing through csv-parse / csv-stringify, with errors that name the file. */
+import { readFileSync } from 'node:fs';
+import { parse } from 'csv-parse/sync';
+import { stringify } from 'csv-stringify/sync';
+import { UsageError } from '../util/errors.js';
+
+export type CsvRecord = Record<string, string>;
+
+export function readCsv(path: string): CsvRecord[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read CSV '${path}': ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  return parseCsv(text, path);
+}
+
+export function parseCsv(text: string, where: string): CsvRecord[] {
+  try {
+    return parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as CsvRecord[];
+  } catch (e) {
+    throw new UsageError(`bad CSV '${where}': ${(e as Error).message.split('\n')[0]}`);
+  }
+}
+
+export function toCsv(header: string[], rows: Array<Record<string, unknown>>): string {
+  return stringify(rows, { header: true, columns: header, cast: { number: (v) => String(v), boolean: (v) => String(v) } });
+}
+
+/** Check that a CSV has the columns a command needs. */
+export function requireColumns(rows: CsvRecord[], cols: string[], where: string): void {
+  const have = new Set(Object.keys(rows[0] ?? {}));
+  const missing = cols.filter((c) => !have.has(c));
+  if (rows.length > 0 && missing.length) {
+    throw new UsageError(`CSV '${where}' lacks column(s) ${missing.join(', ')} (has: ${[...have].join(', ')})`);
+  }
+}

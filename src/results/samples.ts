@@ -1,0 +1,158 @@
+/**
+ * The sampled-configs CSV written by `regnet sample` and read by `describe --configs`, `train --config`
+ * and sweeps. Lists are joined with '-'.
+ */
+import { z } from 'zod';
+import type { ModelSpec } from '../arch/spec.js';
+import type { Sample } from '../space/sampler.js';
+import { UsageError } from '../util/errors.js';
+import { readCsv, toCsv, type CsvRecord } from './csv.js';
+
+export const SAMPLE_COLUMNS = [
+  'id', 'depth', 'w0', 'wa', 'wm', 'group_size', 'bottle_ratio', 'se_ratio', 'num_stages',
+  'stage_widths', 'stage_depths', 'stage_group_widths', 'params', 'flops', 'acts',
+] as const;
+/** AnyNet samples add these (their depth is the total block count; w0/wa/wm/group_size are empty). */
+export const ANYNET_EXTRA_COLUMNS = ['kind', 'stage_bottle_ratios'] as const;
+
+const num = (field: string) =>
+  z.string().transform((s, ctx) => {
+    const v = Number(s);
+    if (s.trim() === '' || !Number.isFinite(v)) {
+      ctx.addIssue({ code: 'custom', message: `${field} must be a number, got '${s}'` });
+      return z.NEVER;
+    }
+    return v;
+  });
+const optNum = (field: string) =>
+  z
+    .string()
+    .optional()
+    .transform((s, ctx) => {
+      if (s === undefined || s.trim() === '') return undefined;
+      const v = Number(s);
+      if (!Number.isFinite(v)) {
+        ctx.addIssue({ code: 'custom', message: `${field} must be a number, got '${s}'` });
+        return z.NEVER;
+      }
+      return v;
+    });
+const list = (field: string) =>
+  z.string().transform((s, ctx) => {
+    const parts = s.split('-').map(Number);
+    if (s.trim() === '' || parts.some((v) => !Number.isFinite(v) || v <= 0)) {
+      ctx.addIssue({ code: 'custom', message: `${field} must be positive numbers joined with '-', got '${s}'` });
+      return z.NEVER;
+    }
+    return parts;
+  });
+
+/** A configs row: RegNet parameters, or explicit AnyNet stages. Extra columns are ignored. */
+export const ConfigRowSchema = z.object({
+  id: z.string().optional(),
+  depth: optNum('depth'),
+  w0: optNum('w0'),
+  wa: optNum('wa'),
+  wm: optNum('wm'),
+  group_size: optNum('group_size'),
+  bottle_ratio: optNum('bottle_ratio'),
+  se_ratio: optNum('se_ratio'),
+  stage_widths: list('stage_widths').optional(),
+  stage_depths: list('stage_depths').optional(),
+  stage_group_widths: list('stage_group_widths').optional(),
+  stage_bottle_ratios: list('stage_bottle_ratios').optional(),
+});
+export type ConfigRow = z.infer<typeof ConfigRowSchema>;
+
+export function formatSamples(samples: Sample[]): string {
+  const anynet = samples.some((s) => s.kind === 'anynet');
+  const header: string[] = [...SAMPLE_COLUMNS, ...(anynet ? ANYNET_EXTRA_COLUMNS : [])];
+  const blank = (v: number) => (Number.isNaN(v) ? '' : v);
+  const rows = samples.map((s) => ({
+    id: s.id,
+    depth: s.depth,
+    w0: blank(s.w0),
+    wa: blank(s.wa),
+    wm: blank(s.wm),
+    group_size: blank(s.group_size),
+    bottle_ratio: blank(s.bottle_ratio),
+    se_ratio: s.se_ratio,
+    num_stages: s.num_stages,
+    stage_widths: s.stage_widths.join('-'),
+    stage_depths: s.stage_depths.join('-'),
+    stage_group_widths: s.stage_group_widths.join('-'),
+    params: s.params,
+    flops: s.flops,
+    acts: s.acts,
+    kind: s.kind,
+    stage_bottle_ratios: s.stage_bottle_ratios.join('-'),
+  }));
+  return toCsv(header, rows);
+}
+
+/** Turn one configs row into a model spec; errors name the row and the field. */
+export function rowToSpec(rec: CsvRecord, where: string): { id: string; spec: ModelSpec } {
+  const r = ConfigRowSchema.safeParse(rec);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new UsageError(`${where}: ${i.message.startsWith('Invalid') ? `invalid ${i.path.join('.')}` : i.message}`);
+  }
+  const c = r.data;
+  const id = c.id ?? '';
+  if (c.w0 !== undefined && c.wa !== undefined && c.wm !== undefined && c.depth !== undefined && c.group_size !== undefined) {
+    return {
+      id,
+      spec: {
+        kind: 'regnet',
+        depth: c.depth,
+        w0: c.w0,
+        wa: c.wa,
+        wm: c.wm,
+        groupSize: c.group_size,
+        bottleRatio: c.bottle_ratio ?? 1,
+        seRatio: c.se_ratio ?? 0,
+        groupMinRatio: 0,
+        act: 'relu',
+        norm: 'bn',
+        stemWidth: 32,
+      },
+    };
+  }
+  if (c.stage_widths && c.stage_depths && c.stage_group_widths) {
+    const n = c.stage_widths.length;
+    if (c.stage_depths.length !== n || c.stage_group_widths.length !== n) {
+      throw new UsageError(`${where}: stage_widths, stage_depths and stage_group_widths must have the same length`);
+    }
+    const br = c.stage_bottle_ratios ?? new Array<number>(n).fill(c.bottle_ratio ?? 1);
+    return {
+      id,
+      spec: {
+        kind: 'anynet',
+        stages: c.stage_widths.map((w, i) => ({ width: w, depth: c.stage_depths![i]!, groupWidth: c.stage_group_widths![i]!, bottleRatio: br[i] ?? 1 })),
+        seRatio: c.se_ratio ?? 0,
+        act: 'relu',
+        norm: 'bn',
+        stemWidth: 32,
+      },
+    };
+  }
+  throw new UsageError(`${where}: needs columns depth,w0,wa,wm,group_size (or stage_widths,stage_depths,stage_group_widths)`);
+}
+
+/** Read all configs of a CSV file. */
+export function readConfigs(path: string): Array<{ id: string; spec: ModelSpec }> {
+  const rows = readCsv(path);
+  if (rows.length === 0) throw new UsageError(`configs file '${path}' has no rows`);
+  return rows.map((rec, i) => {
+    const r = rowToSpec(rec, `${path} row ${i + 1}`);
+    return { id: r.id || String(i), spec: r.spec };
+  });
+}
+
+/** One row by id (or by 0-based index when no id column matches). */
+export function readConfigRow(path: string, rowId: string): { id: string; spec: ModelSpec } {
+  const all = readConfigs(path);
+  const hit = all.find((r) => r.id === rowId);
+  if (hit) return hit;
+  throw new UsageError(`no row with id '${rowId}' in '${path}' (ids: ${all.slice(0, 8).map((r) => r.id).join(', ')}${all.length > 8 ? ', ...' : ''})`);
+}

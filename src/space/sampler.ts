@@ -1,0 +1,203 @@
+/**
+ * Seeded sampling from a design space (spec section 6): draw parameters, quantize them into stages,
+ * reject configs that break the stage rule or the complexity ranges, drop architectural duplicates.
+ * The same space and seed always give the same samples in the same order.
+ */
+import { UsageError } from '../util/errors.js';
+import { Rng } from '../util/rng.js';
+import type { Complexity } from '../complexity.js';
+import { bodyComplexity, type FastStage } from './complexity-fast.js';
+import { drawValue } from './dist.js';
+import { adjustWidthGroup } from './regnet.js';
+import { roundHalfEven } from './round.js';
+import type { AnyNetSpace, RegNetSpace, Space } from './space-config.js';
+
+export interface Sample {
+  id: number;
+  kind: 'regnet' | 'anynet';
+  /** RegNet parameters (NaN for AnyNet samples) */
+  depth: number;
+  w0: number;
+  wa: number;
+  wm: number;
+  group_size: number;
+  bottle_ratio: number;
+  se_ratio: number;
+  num_stages: number;
+  stage_widths: number[];
+  stage_depths: number[];
+  stage_group_widths: number[];
+  /** per-stage bottleneck ratios (AnyNet; all equal for RegNet) */
+  stage_bottle_ratios: number[];
+  params: number;
+  flops: number;
+  acts: number;
+}
+
+export interface SampleOptions {
+  n: number;
+  seed: number;
+  /** overrides of the space's constraints and measuring conditions */
+  flops?: [number, number];
+  params?: [number, number];
+  acts?: [number, number];
+  res?: number;
+  numClasses?: number;
+  /** bound on raw draws before giving up (default max(100000, 5000 * n)) */
+  maxDraws?: number;
+}
+
+export interface SampleReport {
+  samples: Sample[];
+  draws: number;
+  rejectedStages: number;
+  rejectedRange: number;
+  duplicates: number;
+}
+
+export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
+  const rng = Rng.derive(opts.seed, `sample:${space.name}`);
+  const ranges = {
+    flops: opts.flops ?? space.constraints.flops,
+    params: opts.params ?? space.constraints.params,
+    acts: opts.acts ?? space.constraints.acts,
+  };
+  const fast = {
+    res: opts.res ?? space.res,
+    numClasses: opts.numClasses ?? space.num_classes,
+    inChans: space.in_chans,
+    stem: space.stem,
+    stemWidth: 32,
+  };
+  const maxDraws = opts.maxDraws ?? Math.max(100000, 5000 * opts.n);
+  const seen = new Set<string>();
+  const rep: SampleReport = { samples: [], draws: 0, rejectedStages: 0, rejectedRange: 0, duplicates: 0 };
+  const inRange = (v: number, r?: [number, number]) => !r || (v >= r[0] && v <= r[1]);
+
+  while (rep.samples.length < opts.n) {
+    if (rep.draws >= maxDraws) {
+      throw new UsageError(
+        `only ${rep.samples.length} of --n ${opts.n} samples found in ${maxDraws} draws ` +
+          `(${rep.rejectedStages} broke the stage rule, ${rep.rejectedRange} fell outside the flops/params/acts ranges, ` +
+          `${rep.duplicates} duplicates): widen the ranges or lower --n`,
+      );
+    }
+    rep.draws++;
+    const cand = space.kind === 'regnet' ? drawRegNet(space, rng) : drawAnyNet(space, rng);
+    if (!cand) {
+      rep.rejectedStages++;
+      continue;
+    }
+    const c: Complexity = bodyComplexity(cand.stages, { ...fast, seRatio: cand.se_ratio });
+    if (!inRange(c.flops, ranges.flops) || !inRange(c.params, ranges.params) || !inRange(c.acts, ranges.acts)) {
+      rep.rejectedRange++;
+      continue;
+    }
+    const widths = cand.stages.map((s) => s.width);
+    const depths = cand.stages.map((s) => s.depth);
+    const gws = cand.groupWidths;
+    const key = `${widths.join('-')}|${depths.join('-')}|${gws.join('-')}|${cand.stageBottle.join('-')}|${cand.se_ratio}`;
+    if (seen.has(key)) {
+      rep.duplicates++;
+      continue;
+    }
+    seen.add(key);
+    rep.samples.push({
+      id: rep.samples.length,
+      kind: space.kind,
+      depth: cand.depth,
+      w0: cand.w0,
+      wa: cand.wa,
+      wm: cand.wm,
+      group_size: cand.group_size,
+      bottle_ratio: cand.bottle_ratio,
+      se_ratio: cand.se_ratio,
+      num_stages: widths.length,
+      stage_widths: widths,
+      stage_depths: depths,
+      stage_group_widths: gws,
+      stage_bottle_ratios: cand.stageBottle,
+      params: c.params,
+      flops: c.flops,
+      acts: c.acts,
+    });
+  }
+  return rep;
+}
+
+interface Candidate {
+  depth: number;
+  w0: number;
+  wa: number;
+  wm: number;
+  group_size: number;
+  bottle_ratio: number;
+  se_ratio: number;
+  stages: FastStage[];
+  groupWidths: number[];
+  stageBottle: number[];
+}
+
+function drawRegNet(space: RegNetSpace, rng: Rng): Candidate | null {
+  const p = space.params;
+  // The width parameters come first: three quarters of draws fail the stage rule, and those need
+  // no group, bottleneck or SE draw (the stream stays deterministic for a seed either way).
+  const depth = drawValue(p.depth, rng);
+  const w0 = drawValue(p.w0, rng);
+  const wa = drawValue(p.wa, rng);
+  const wm = drawValue(p.wm, rng);
+  if (!(depth >= 1 && w0 > 0 && w0 % 8 === 0 && wa >= 0 && wm > 1)) return null;
+  // Hot path: the same float operations as blockWidths(), without per-block arrays.
+  // The stage index is monotone in j, so the last block tells total_stages at once.
+  const logWm = Math.log(wm);
+  const want = space.num_stages;
+  const sLast = roundHalfEven(Math.log(((depth - 1) * wa + w0) / w0) / logWm);
+  if (sLast + 1 !== want) return null;
+  const gs = drawValue(p.group_size, rng);
+  const b = drawValue(p.bottle_ratio, rng);
+  const se = drawValue(p.se_ratio, rng);
+  if (!(gs >= 1 && b > 0)) return null;
+  const counts = new Array<number>(want).fill(0);
+  for (let j = 0; j < depth; j++) counts[roundHalfEven(Math.log((j * wa + w0) / w0) / logWm)]!++;
+  const stages: FastStage[] = [];
+  const groupWidths: number[] = [];
+  let prev = -1;
+  for (let s = 0; s < want; s++) {
+    if (counts[s] === 0) return null; // a skipped stage index: num_stages < total_stages
+    const raw = roundHalfEven((w0 * Math.pow(wm, s)) / 8) * 8;
+    if (raw === prev) return null; // two indices share a width: stages merge
+    prev = raw;
+    const a = adjustWidthGroup(raw, b, gs);
+    const wbBlock = roundHalfEven(a.width * b);
+    stages.push({ width: a.width, depth: counts[s]!, bottleneckWidth: wbBlock, groups: Math.floor(wbBlock / a.groupWidth) });
+    groupWidths.push(a.groupWidth);
+  }
+  return { depth, w0, wa, wm, group_size: gs, bottle_ratio: b, se_ratio: se, stages, groupWidths, stageBottle: stages.map(() => b) };
+}
+
+function drawAnyNet(space: AnyNetSpace, rng: Rng): Candidate | null {
+  const stages: FastStage[] = [];
+  const groupWidths: number[] = [];
+  const stageBottle: number[] = [];
+  let total = 0;
+  for (let i = 0; i < space.num_stages; i++) {
+    const depth = drawValue(space.stage.depth, rng);
+    const width = drawValue(space.stage.width, rng);
+    const b = drawValue(space.stage.bottle_ratio, rng);
+    const g = drawValue(space.stage.group_width, rng);
+    const wbRaw = Math.trunc(width * b);
+    if (depth < 1 || width < 1 || wbRaw < 1 || g < 1) return null;
+    const gw = Math.min(g, wbRaw);
+    const wb = Math.max(gw, gw * roundHalfEven(wbRaw / gw));
+    const w = Math.trunc(wb / b);
+    if (w < 1) return null;
+    const wbBlock = roundHalfEven(w * b);
+    if (wbBlock % gw !== 0) return null;
+    stages.push({ width: w, depth, bottleneckWidth: wbBlock, groups: wbBlock / gw });
+    groupWidths.push(gw);
+    stageBottle.push(b);
+    total += depth;
+  }
+  const se = drawValue(space.se_ratio, rng);
+  return { depth: total, w0: NaN, wa: NaN, wm: NaN, group_size: NaN, bottle_ratio: NaN, se_ratio: se, stages, groupWidths, stageBottle };
+}

@@ -1,0 +1,109 @@
+/**
+ * Design-space files (configs/spaces/*.json): a distribution, range and quantization per parameter,
+ * plus the constraints a sample must meet. zod is the source of truth for the format.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { UsageError } from '../util/errors.js';
+
+/** How one scalar parameter is drawn. Ranges are closed. */
+export const DistSchema = z.discriminatedUnion('dist', [
+  z.object({ dist: z.literal('fixed'), value: z.number() }),
+  z.object({ dist: z.literal('choice'), values: z.array(z.number()).min(1) }),
+  z.object({ dist: z.literal('uniform'), min: z.number(), max: z.number(), quantize: z.number().positive().optional() }),
+  z.object({ dist: z.literal('uniform_int'), min: z.number().int(), max: z.number().int() }),
+  z.object({ dist: z.literal('log_uniform'), min: z.number().positive(), max: z.number().positive(), quantize: z.number().positive().optional() }),
+  /** a power of two between min and max (log-uniform over the exponents) */
+  z.object({ dist: z.literal('pow2'), min: z.number().positive(), max: z.number().positive() }),
+  /** log-uniform; values below `quantize` snap to the nearest power of two, others to multiples of `quantize` */
+  z.object({ dist: z.literal('pow2_or_log_uniform'), min: z.number().positive(), max: z.number().positive(), quantize: z.number().positive() }),
+]);
+export type Dist = z.infer<typeof DistSchema>;
+
+const RangeSchema = z.tuple([z.number().min(0), z.number().min(0)]);
+
+const Common = {
+  name: z.string().min(1),
+  description: z.string().optional(),
+  /** resolution and classes the complexity constraints are measured at */
+  res: z.number().int().positive().default(224),
+  num_classes: z.number().int().positive().default(1000),
+  in_chans: z.number().int().positive().default(3),
+  stem: z.enum(['imagenet', 'small']).default('imagenet'),
+  constraints: z
+    .object({
+      flops: RangeSchema.optional(),
+      params: RangeSchema.optional(),
+      acts: RangeSchema.optional(),
+    })
+    .strict()
+    .default({}),
+};
+
+export const RegNetSpaceSchema = z
+  .object({
+    kind: z.literal('regnet'),
+    ...Common,
+    params: z
+      .object({
+        depth: DistSchema,
+        w0: DistSchema,
+        wa: DistSchema,
+        wm: DistSchema,
+        group_size: DistSchema,
+        bottle_ratio: DistSchema.default({ dist: 'fixed', value: 1 }),
+        se_ratio: DistSchema.default({ dist: 'fixed', value: 0 }),
+      })
+      .strict(),
+    /** the paper's rule: exactly this many stages, and num_stages == total_stages */
+    num_stages: z.number().int().positive().default(4),
+  })
+  .strict();
+
+export const AnyNetSpaceSchema = z
+  .object({
+    kind: z.literal('anynet'),
+    ...Common,
+    num_stages: z.number().int().positive().default(4),
+    stage: z
+      .object({
+        depth: DistSchema,
+        width: DistSchema,
+        bottle_ratio: DistSchema,
+        group_width: DistSchema,
+      })
+      .strict(),
+    se_ratio: DistSchema.default({ dist: 'fixed', value: 0 }),
+  })
+  .strict();
+
+export const SpaceSchema = z.discriminatedUnion('kind', [RegNetSpaceSchema, AnyNetSpaceSchema]);
+export type Space = z.infer<typeof SpaceSchema>;
+export type RegNetSpace = z.infer<typeof RegNetSpaceSchema>;
+export type AnyNetSpace = z.infer<typeof AnyNetSpaceSchema>;
+
+/** Read and validate a space file; errors name the file and the first bad field. */
+export function loadSpace(path: string): Space {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`cannot read space file '${path}': ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`space file '${path}' is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseSpace(json, path);
+}
+
+export function parseSpace(json: unknown, where = 'space'): Space {
+  const r = SpaceSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new UsageError(`${where}: invalid field '${issue.path.join('.') || '(root)'}': ${issue.message}`);
+  }
+  return r.data;
+}
