@@ -1,0 +1,108 @@
+/**
+ * Grouped convolution for tfjs, which has none (tf.conv2d requires in-depth == filter depth).
+ *
+ * Weights are kept as the grouped HWIO tensor [k, k, cin/groups, cout] (the transpose of PyTorch's
+ * OIHW [cout, cin/groups, k, k]). Exact formulations, all differentiable with tfjs' gradients:
+ *  - dense:     groups == 1, a plain conv;
+ *  - channel:   groups == cin == cout, a depthwise conv;
+ *  - split:     G convs on channel slices, concatenated (many small kernels; Slice/Concat overhead);
+ *  - depthwise: one depthwise conv with channel multiplier = cout/G producing [.., G, cin/G, cout/G],
+ *               summed over cin/G (same MACs as the grouped conv, cin/G-times larger intermediate);
+ *  - masked:    one dense conv with a block-diagonal kernel (G times the MACs, one big fast kernel).
+ * `chooseGroupConv` picks per shape from measurements on wasm (bench/tfjs-groupconv.ts,
+ * bench/results/tfjs-wasm.md).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export type GroupConvImpl = 'split' | 'depthwise' | 'masked';
+export type GroupConvChoice = GroupConvImpl | 'auto';
+
+export interface GroupConvShape {
+  batch: number;
+  /** input height, width */
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  groups: number;
+  k: number;
+  stride: number;
+}
+
+/**
+ * Heuristic from the wasm measurements (fwd+bwd, 1 thread): the masked dense conv wins while its
+ * extra MACs stay small (few groups); otherwise the depthwise formulation wins once the spatial
+ * extent is tiny (per-kernel overhead dominates split's G calls), and split wins elsewhere.
+ */
+export function chooseGroupConv(s: GroupConvShape, training: boolean): GroupConvImpl {
+  const oh = Math.floor((s.h - 1) / s.stride) + 1;
+  const ow = Math.floor((s.w - 1) / s.stride) + 1;
+  const outPix = s.batch * oh * ow;
+  if (s.groups <= 4) return 'masked';
+  // Cost models (µs) fitted to the measurements: per-call overhead plus per-MAC time.
+  const macs = outPix * s.cout * (s.cin / s.groups) * s.k * s.k;
+  const gi = s.cin / s.groups;
+  const splitCost = s.groups * (training ? 60 : 25) + macs * 1.2e-4;
+  const dwCost = (training ? 250 : 80) + macs * (training ? 9e-4 : 3e-4) + outPix * s.cout * gi * (training ? 4e-3 : 1.5e-3);
+  const maskedCost = (training ? 120 : 40) + macs * s.groups * 1.2e-4;
+  const best = Math.min(splitCost, dwCost, maskedCost);
+  return best === maskedCost ? 'masked' : best === dwCost ? 'depthwise' : 'split';
+}
+
+type Pad = [[number, number], [number, number], [number, number], [number, number]];
+
+function padOf(p: number): Pad {
+  return [[0, 0], [p, p], [p, p], [0, 0]];
+}
+
+const maskCache = new Map<string, tf.Tensor4D>();
+
+/** [1, 1, cin, cout] 0/1 block-diagonal mask (kept for the process lifetime; tiny). */
+function blockMask(cin: number, cout: number, groups: number): tf.Tensor4D {
+  const key = `${cin},${cout},${groups}`;
+  let m = maskCache.get(key);
+  if (!m || m.isDisposed) {
+    const gi = cin / groups;
+    const go = cout / groups;
+    const data = new Float32Array(cin * cout);
+    for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) if (Math.floor(i / gi) === Math.floor(o / go)) data[i * cout + o] = 1;
+    m = tf.keep(tf.tensor4d(data, [1, 1, cin, cout]));
+    maskCache.set(key, m);
+  }
+  return m;
+}
+
+/**
+ * y = grouped conv of NHWC x with grouped HWIO weight w [k, k, cin/groups, cout], symmetric zero padding.
+ */
+export function groupConv2d(x: tf.Tensor4D, w: tf.Tensor4D, groups: number, stride: number, pad: number, impl: GroupConvImpl): tf.Tensor4D {
+  const cin = x.shape[3];
+  const [k, , gi, cout] = w.shape;
+  const padding = padOf(pad);
+  if (groups === 1) return tf.conv2d(x, w, stride, padding);
+  if (groups === cin && cout === cin) {
+    // [k, k, 1, C] -> [k, k, C, 1]: same memory order
+    return tf.depthwiseConv2d(x, tf.reshape(w, [k, k, cin, 1]), stride, padding);
+  }
+  const go = cout / groups;
+  switch (impl) {
+    case 'masked': {
+      const dense = tf.mul(tf.tile(w, [1, 1, groups, 1]), blockMask(cin, cout, groups)) as tf.Tensor4D;
+      return tf.conv2d(x, dense, stride, padding);
+    }
+    case 'depthwise': {
+      // F[kh, kw, g*gi + i, j] = w[kh, kw, i, g*go + j]
+      const f = tf.reshape(tf.transpose(tf.reshape(w, [k, k, gi, groups, go]), [0, 1, 3, 2, 4]), [k, k, cin, go]) as tf.Tensor4D;
+      const y = tf.depthwiseConv2d(x, f, stride, padding);
+      const [n, oh, ow] = y.shape;
+      if (gi === 1) return y;
+      return tf.reshape(tf.sum(tf.reshape(y, [n, oh, ow, groups, gi, go]), 4), [n, oh, ow, cout]);
+    }
+    case 'split': {
+      const xs = tf.split(x, groups, 3);
+      const ws = tf.split(w, groups, 3);
+      const ys = xs.map((xg, g) => tf.conv2d(xg as tf.Tensor4D, ws[g] as tf.Tensor4D, stride, padding));
+      return tf.concat(ys, 3) as tf.Tensor4D;
+    }
+  }
+}
