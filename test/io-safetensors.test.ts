@@ -98,7 +98,7 @@ test('round-trips every dtype, metadata, scalars and empty tensors', () => {
     const r = back.tensors.get(name)!;
     assert.deepEqual(r.shape, t.shape, name);
     assert.equal(r.dtype, t.dtype ?? r.dtype);
-    assert.deepEqual([...r.data as ArrayLike<unknown>], [...t.data as ArrayLike<unknown>], name);
+    assert.deepEqual(Array.from(r.data as ArrayLike<unknown>), Array.from(t.data as ArrayLike<unknown>), name);
     assert.equal(r.data.constructor, t.data.constructor, name);
   }
   const conv = readSafetensors(file, { floatToF32: true }).tensors;

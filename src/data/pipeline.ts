@@ -250,6 +250,8 @@ export class BatchPipeline {
         for (let j = tOff, e = tOff + plane; j < e; j++) tgt[j] = tgt[j]! * a + b;
       } else {
         // Zero padding is the byte 0, normalised like any other pixel (torchvision pads before Normalize).
+        // Columns whose source lies inside the image: x + dx in [0, W) (before the flip).
+        const x0 = Math.max(0, -dx), x1 = Math.min(W, W - dx);
         for (let yy = 0; yy < H; yy++) {
           const sy = yy + dy;
           const row = tOff + yy * W;
@@ -257,10 +259,17 @@ export class BatchPipeline {
             tgt.fill(b, row, row + W);
             continue;
           }
-          const srow = sOff + sy * W;
-          for (let xx = 0; xx < W; xx++) {
-            const sx = (flip ? W - 1 - xx : xx) + dx;
-            tgt[row + xx] = sx < 0 || sx >= W ? b : src[srow + sx]! * a + b;
+          const srow = sOff + sy * W + dx;
+          if (!flip) {
+            if (x0 > 0) tgt.fill(b, row, row + x0);
+            for (let xx = x0; xx < x1; xx++) tgt[row + xx] = src[srow + xx]! * a + b;
+            if (x1 < W) tgt.fill(b, row + x1, row + W);
+          } else {
+            // Output column W-1-xx takes the cropped column xx.
+            const last = row + W - 1;
+            if (x0 > 0) tgt.fill(b, last - x0 + 1, last + 1);
+            for (let xx = x0; xx < x1; xx++) tgt[last - xx] = src[srow + xx]! * a + b;
+            if (x1 < W) tgt.fill(b, row, last - x1 + 1);
           }
         }
       }

@@ -1,0 +1,10 @@
+/** Public surface of the data layer. */
+export * from './types.js';
+export { resolveDataset, mnistDataDir, fashionMnistDir, FASHION_MNIST_CLASSES, type ResolveOptions } from './resolve.js';
+export { readIdx, readIdxSplit, readIdxFolder, findIdxFile } from './idx.js';
+export { readCifar10, readCifar100, CIFAR10_CLASSES, type Cifar100Label } from './cifar.js';
+export {
+  listImageFolder, loadImageFolder, decodeImage, evalPreprocess, evalGeometry, folderEvalBatches, normaliseChw,
+  IMAGENET_MEAN, IMAGENET_STD, type Interpolation, type EvalPreprocessOptions, type EvalBatch,
+} from './folder.js';
+export { BatchPipeline, datasetPipeline, defaultAugment, limitSubset, type Batch, type PipelineOptions, type AugmentOptions, type ResizeMode } from './pipeline.js';
