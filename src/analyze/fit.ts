@@ -137,14 +137,16 @@ export function fitRegNet(widthsIn: readonly number[], opts: FitOptions = {}): R
   const minW = Math.min(...widths);
   const maxW = Math.max(...widths);
 
-  // w0 is the first fitted width, a multiple of 8 inside the widths' range (thinned when the range is huge)
-  const w0Lo = Math.max(8, 8 * Math.floor(minW / 8));
+  // w0 is the first fitted width: multiples of 8 from half the smallest width up to the largest (thinned
+  // when the range is huge; the local search then walks w0 in steps of 8)
+  const w0Lo = Math.max(8, 8 * Math.floor(minW / 16));
   const w0Hi = Math.max(w0Lo, 8 * Math.ceil(maxW / 8));
   const span = (w0Hi - w0Lo) / 8 + 1;
-  const w0Step = 8 * Math.max(1, Math.ceil(span / 96));
+  const w0Step = 8 * Math.max(1, Math.ceil(span / 160));
   const w0Grid: number[] = [];
   for (let w = w0Lo; w <= w0Hi; w += w0Step) w0Grid.push(w);
-  if (!w0Grid.includes(8 * Math.max(1, roundHalfEven(widths[0]! / 8)))) w0Grid.push(8 * Math.max(1, roundHalfEven(widths[0]! / 8)));
+  const first = 8 * Math.max(1, roundHalfEven(widths[0]! / 8));
+  if (!w0Grid.includes(first)) w0Grid.push(first);
 
   const waHi = Math.max(1, (4 * maxW) / Math.max(1, d - 1));
   const waGrid = [0, ...logSpace(Math.max(0.05, waHi / 2000), waHi, opts.waSteps ?? 64)];
@@ -174,7 +176,8 @@ export function fitRegNet(widthsIn: readonly number[], opts: FitOptions = {}): R
     let sm = wmRatio;
     for (let round = 0; round < 6 && cur.e > 0; round++) {
       const next = { ...cur };
-      for (const dw of [0, -8, 8]) {
+      const reach = round === 0 ? w0Step : 8;
+      for (let dw = -reach; dw <= reach; dw += 8) {
         const w0 = cur.w0 + dw;
         if (w0 < 8) continue;
         const was = cur.wa === 0 ? [0, ...logSpace(waGrid[1]! / 4, waGrid[1]!, 9)] : logSpace(cur.wa * Math.exp(-sa), cur.wa * Math.exp(sa), 17);
