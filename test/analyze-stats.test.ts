@@ -78,6 +78,20 @@ test('binned min-error band: constant errors per bin give a degenerate band at t
   assert.ok(lb.lo[0]! >= trueMin - 1e-12);
 });
 
+test('binned band over few distinct values: one bin per value, min error known', () => {
+  const gs = [8, 16, 32, 64];
+  const xs = Array.from({ length: 80 }, (_, i) => gs[i % 4]!);
+  const errs = xs.map((g, i) => 30 + Math.log2(g) + (i % 5)); // min per value: 30 + log2(g)
+  const band = bootstrapBinnedMin(xs, errs, { bins: 8, log: true, samples: 2000, seed: 5, frac: 1 });
+  assert.deepEqual(band.x, gs);
+  assert.deepEqual(band.count, [20, 20, 20, 20]);
+  // drawing all 20 of a value's models with replacement misses its minimum with prob (1 - 4/20)^20 ~ 1%
+  gs.forEach((g, k) => {
+    assert.equal(band.lo[k], 30 + Math.log2(g));
+    assert.equal(band.mid[k], 30 + Math.log2(g));
+  });
+});
+
 test('pearson and spearman', () => {
   close(pearson([1, 2, 3, 4], [3, 5, 7, 9]), 1);
   close(pearson([1, 2, 3, 4], [4, 3, 2, 1]), -1);

@@ -156,11 +156,14 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
       skipped.push(`err_vs_${f}.svg: no column '${f}' values`);
       continue;
     }
+    // a log axis over a few distinct values (group widths 8/16/32/64) is easiest to read ticked at them
+    const distinct = [...new Set(nonEmpty.flatMap(({ s }) => s.rows.map((r) => r.values[f]).filter((v) => Number.isFinite(v) && v > 0)))].sort((a, b) => a - b);
+    const xTicks = info.log && distinct.length <= 8 ? distinct : undefined;
     emit(
       `err_vs_${f}.svg`,
       `Error vs ${info.label}. Shaded curve: bootstrapped min error per bin (2.5-97.5%, line = median); vertical band: ` +
         `95% bootstrap range of the best model's ${f} (dashed = median).`,
-      renderPlot({ id: `err-${f}`, title: `Error vs ${f}`, xLabel: info.label + (info.log ? ' (log)' : ''), yLabel: 'top-1 error (%)', xLog: info.log, xInteger: f === 'depth', series: [...bands, ...series] }),
+      renderPlot({ id: `err-${f}`, title: `Error vs ${f}`, xLabel: info.label + (info.log ? ' (log)' : ''), yLabel: 'top-1 error (%)', xLog: info.log, xTicks, xInteger: f === 'depth', series: [...bands, ...series] }),
     );
   }
 
@@ -310,7 +313,9 @@ table { border-collapse: collapse; margin: 8px 0 20px; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f2f2f2; }
 td:first-child, th:first-child { text-align: left; }
-figure { display: inline-block; margin: 8px 12px 20px 0; vertical-align: top; max-width: 660px; }
+.plots { display: flex; flex-wrap: wrap; gap: 8px 20px; }
+figure { margin: 0 0 16px; width: 640px; }
+figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { font-size: 12px; color: #555; }
 .note { font-size: 12px; color: #555; }
 </style>
@@ -327,7 +332,9 @@ ${corr}
 <h2>Best models</h2>
 ${tops}
 <h2>Plots</h2>
+<div class="plots">
 ${figs}
+</div>
 </body>
 </html>
 `;

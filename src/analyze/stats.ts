@@ -137,13 +137,14 @@ export function bootstrapBest(
 }
 
 export interface BinnedBand {
-  /** bin centres (geometric centres on a log axis) */
+  /** bin centres (geometric centres on a log axis; the values themselves when there are few distinct ones) */
   x: number[];
   lo: number[];
   mid: number[];
   hi: number[];
   /** models in each bin */
   count: number[];
+  /** bin edges, or the distinct values when each value is its own bin */
   edges: number[];
 }
 
@@ -167,8 +168,11 @@ export function bootstrapBinnedMin(xs: readonly number[], errors: readonly numbe
   }
   const empty: BinnedBand = { x: [], lo: [], mid: [], hi: [], count: [], edges: [] };
   if (pts.length === 0) return empty;
-  const distinct = new Set(pts.map((p) => p[0])).size;
+  const distinctValues = [...new Set(pts.map((p) => p[0]))].sort((u, v) => u - v);
+  const distinct = distinctValues.length;
   const nb = Math.max(1, Math.min(opts.bins ?? 10, distinct));
+  // few distinct values (group widths 8/16/32/64, depths): one bin per value, centred on it
+  if (distinct <= (opts.bins ?? 10)) return bandOver(distinctValues.map((v) => pts.filter((p) => p[0] === v).map((p) => p[1])), distinctValues, distinctValues, opts);
   const tf = opts.log ? Math.log : (v: number) => v;
   const inv = opts.log ? Math.exp : (v: number) => v;
   let a = Infinity;
@@ -184,15 +188,21 @@ export function bootstrapBinnedMin(xs: readonly number[], errors: readonly numbe
     const t = b > a ? (tf(x) - a) / (b - a) : 0;
     groups[Math.min(nb - 1, Math.floor(t * nb))]!.push(e);
   }
+  const centres = Array.from({ length: nb }, (_, k) => inv((tf(edges[k]!) + tf(edges[k + 1]!)) / 2));
+  return bandOver(groups, centres, edges, opts);
+}
+
+/** Bootstrap the min error of each group of errors; groups with fewer than minCount models are dropped. */
+function bandOver(groups: number[][], centres: number[], edges: number[], opts: BinOptions): BinnedBand {
   const minCount = opts.minCount ?? 2;
-  const out: BinnedBand = { ...empty, edges };
+  const out: BinnedBand = { x: [], lo: [], mid: [], hi: [], count: [], edges };
   const rng = new Rng(opts.seed ?? 0);
   const rounds = Math.max(1, Math.floor(opts.samples ?? 1000));
   const ps = opts.ps ?? [2.5, 50, 97.5];
-  for (let k = 0; k < nb; k++) {
+  const frac = opts.frac ?? 0.25;
+  for (let k = 0; k < groups.length; k++) {
     const g = groups[k]!;
     if (g.length < minCount) continue;
-    const frac = opts.frac ?? 0.25;
     const drawn = frac > 1 ? Math.floor(frac) : Math.max(1, Math.floor(g.length * frac));
     const mins = new Float64Array(rounds);
     for (let r = 0; r < rounds; r++) {
@@ -201,7 +211,7 @@ export function bootstrapBinnedMin(xs: readonly number[], errors: readonly numbe
       mins[r] = m;
     }
     mins.sort();
-    out.x.push(inv((tf(edges[k]!) + tf(edges[k + 1]!)) / 2));
+    out.x.push(centres[k]!);
     out.lo.push(quantileSorted(mins, ps[0] / 100));
     out.mid.push(quantileSorted(mins, ps[1] / 100));
     out.hi.push(quantileSorted(mins, ps[2] / 100));

@@ -61,6 +61,8 @@ export interface PlotSpec {
   yLabel?: string;
   xLog?: boolean;
   yLog?: boolean;
+  /** explicit x ticks (e.g. the few distinct group widths) */
+  xTicks?: number[];
   /** integer-valued x (depth, block index): whole-number ticks */
   xInteger?: boolean;
   /** overall width and plot-area height in px (legend rows add to the height) */
@@ -216,7 +218,7 @@ export function renderPlot(spec: PlotSpec): string {
   }
   const [xLo, xHi] = domainOf(xs, !!spec.xLog, spec.xDomain);
   const [yLo, yHi] = domainOf(ys, !!spec.yLog, spec.yDomain);
-  const xTicks = spec.xLog ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, Math.max(3, Math.round(W / 90)), !!spec.xInteger);
+  const xTicks = spec.xTicks ? spec.xTicks.filter((t) => t >= xLo && t <= xHi) : spec.xLog ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, Math.max(3, Math.round(W / 90)), !!spec.xInteger);
   const yTicks = spec.yLog ? logTicks(yLo, yHi) : niceTicks(yLo, yHi, Math.max(3, Math.round(plotH / 60)));
 
   const yLabelW = Math.max(...yTicks.map((t) => textWidth(formatTick(t), 11)), 10);
