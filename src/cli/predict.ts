@@ -1,0 +1,152 @@
+/**
+ * `regnet predict MODEL --weights FILE --input FILE`: eval-mode logits of a timm checkpoint on the
+ * NCHW float32 tensor `input` of a safetensors file; the network is built at the input's resolution.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import type { Network } from '../arch/ir.js';
+import { selectEngine } from '../engine/select.js';
+import { ENGINE_CHOICES, type CompiledNet, type Engine, type EngineChoice } from '../engine/types.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { checkpointNumClasses, fitWeights, readTimmCheckpoint, type Checkpoint } from '../io/timm-weights.js';
+import { UsageError } from '../util/errors.js';
+import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
+import { parseChoice, parseIntOption } from './options.js';
+
+export interface EngineCliOptions {
+  engine: EngineChoice;
+  threads?: number;
+  device?: string;
+}
+
+export function parseBool(field: string) {
+  return (text: string): boolean => {
+    const t = text.trim().toLowerCase();
+    if (['true', '1', 'yes', 'on'].includes(t)) return true;
+    if (['false', '0', 'no', 'off'].includes(t)) return false;
+    throw new InvalidArgumentError(`${field} must be true or false.`);
+  };
+}
+
+/** Options shared by the commands that run a checkpoint (only those the command does not have yet). */
+export function addCheckpointRunOptions(cmd: Command): Command {
+  const has = (flag: string) => cmd.options.some((o) => o.long === flag);
+  if (!has('--engine')) cmd.option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto');
+  if (!has('--threads')) cmd.option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1));
+  if (!has('--device')) cmd.option('--device <d>', 'torch device: cpu, cuda, cuda:N', 'cpu');
+  if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
+  if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
+  return cmd;
+}
+
+export interface CheckpointNetOptions extends ModelArgOptions {
+  numClasses?: number;
+  strict: boolean;
+}
+
+/**
+ * Build MODEL for a checkpoint at a given input size and check the weights against it. The number of
+ * classes is --num-classes, else the checkpoint's classifier rows, else 1000.
+ */
+export function netForCheckpoint(
+  model: string | undefined,
+  o: CheckpointNetOptions,
+  weightsPath: string,
+  input: { chans: number; h: number; w: number },
+): { net: Network; weights: Map<string, { shape: number[]; data: Float32Array }>; ckpt: Checkpoint } {
+  const resolved = resolveModel(model, o);
+  const ckpt = readTimmCheckpoint(weightsPath);
+  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans };
+  let numClasses = o.numClasses;
+  if (numClasses === undefined) {
+    const probe = buildResolved(resolved, { ...geo, numClasses: 1000 });
+    numClasses = checkpointNumClasses(probe, ckpt.weights) ?? 1000;
+  }
+  const net = buildResolved(resolved, { ...geo, numClasses });
+  const { weights } = fitWeights(net, ckpt, weightsPath, { strict: o.strict, onWarn: (m) => process.stderr.write(m + '\n') });
+  return { net, weights, ckpt };
+}
+
+export async function compileOn(o: EngineCliOptions, net: Network, weights: Map<string, { shape: number[]; data: Float32Array }>): Promise<{ engine: Engine; model: CompiledNet }> {
+  const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
+  try {
+    return { engine, model: engine.compile(net, weights) };
+  } catch (e) {
+    engine.close?.();
+    throw e;
+  }
+}
+
+/** Eval-mode logits for n samples, `batch` at a time. */
+export function predictBatched(model: CompiledNet, x: Float32Array, n: number, batch: number): Float32Array {
+  const per = x.length / n;
+  const k = model.net.numClasses;
+  const out = new Float32Array(n * k);
+  for (let s = 0; s < n; s += batch) {
+    const m = Math.min(batch, n - s);
+    out.set(model.predict(x.subarray(s * per, (s + m) * per), m), s * k);
+  }
+  return out;
+}
+
+interface PredictOptions extends CheckpointNetOptions, EngineCliOptions {
+  weights: string;
+  input: string;
+  json?: boolean;
+  out?: string;
+  batch: number;
+}
+
+/** The float32 NCHW tensor `input` of a safetensors file. */
+export function readInputTensor(path: string): { data: Float32Array; n: number; c: number; h: number; w: number } {
+  const f = readSafetensors(path, { floatToF32: true });
+  const t = f.tensors.get('input');
+  if (!t) throw new UsageError(`${path}: no tensor named 'input' (has: ${[...f.tensors.keys()].slice(0, 5).join(', ') || 'none'})`);
+  if (!(t.data instanceof Float32Array)) throw new UsageError(`${path}: tensor 'input' is ${t.dtype}; expected a float tensor`);
+  if (t.shape.length !== 4 || t.shape.some((d) => d < 1)) {
+    throw new UsageError(`${path}: tensor 'input' has shape [${t.shape.join(',')}]; expected NCHW [N,C,H,W]`);
+  }
+  const [n, c, h, w] = t.shape as [number, number, number, number];
+  return { data: t.data, n, c, h, w };
+}
+
+export async function runPredict(model: string | undefined, o: PredictOptions): Promise<Float32Array> {
+  const inp = readInputTensor(o.input);
+  const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: inp.c, h: inp.h, w: inp.w });
+  const { engine, model: compiled } = await compileOn(o, net, weights);
+  let logits: Float32Array;
+  try {
+    logits = predictBatched(compiled, inp.data, inp.n, o.batch);
+  } finally {
+    compiled.dispose();
+    engine.close?.();
+  }
+  const k = net.numClasses;
+  if (o.out) {
+    writeSafetensors(o.out, new Map([['logits', { shape: [inp.n, k], data: logits }]]), { model: net.name, weights: o.weights });
+  }
+  const rows = Array.from({ length: inp.n }, (_, i) => Array.from(logits.subarray(i * k, (i + 1) * k)));
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ logits: rows }) + '\n');
+  } else if (o.out) {
+    process.stdout.write(`wrote logits [${inp.n}, ${k}] of ${net.name} (${engine.info.engine}) to ${o.out}\n`);
+  } else {
+    for (const r of rows) process.stdout.write(r.map((v) => v.toPrecision(7)).join(' ') + '\n');
+  }
+  return logits;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('predict')
+    .description("eval-mode logits of a timm checkpoint on the NCHW float32 tensor 'input' of a safetensors file")
+    .argument('[model]', 'zoo name, e.g. regnetx_002, resnet18');
+  addModelParamOptions(cmd)
+    .requiredOption('--weights <file.safetensors>', 'timm state_dict (or a regnet train checkpoint)')
+    .requiredOption('--input <file.safetensors>', "file with tensor 'input' [N,C,H,W] float32 (already normalised)")
+    .option('--json', 'print {"logits": [[...], ...]}')
+    .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
+    .option('--batch <n>', 'samples per forward pass', parseIntOption('--batch', 1), 32);
+  addCheckpointRunOptions(cmd).action(async (model: string | undefined, o: PredictOptions) => {
+    await runPredict(model, o);
+  });
+}
