@@ -12,9 +12,9 @@ function A(): TorchAddon {
 }
 
 /** Open scopes, innermost last; each collects the tensors created while it is innermost. */
-const scopes: Tensor[][] = [];
+const scopes: (Tensor[] | null)[] = [];
 
-function adopt(t: Tensor, scope: Tensor[] | undefined): void {
+function adopt(t: Tensor, scope: Tensor[] | null | undefined): void {
   if (scope) scope.push(t);
   else finalizer.register(t, t.h, t);
 }
@@ -166,8 +166,6 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
-type Kept = Tensor | Tensor[] | Record<string, unknown> | void | number | string | boolean | null | undefined;
-
 /** Tensors reachable from a tidy() result (a tensor, an array or plain object of them). */
 function collect(v: unknown, out: Set<Tensor>): void {
   if (v instanceof Tensor) out.add(v);
@@ -179,7 +177,7 @@ function collect(v: unknown, out: Set<Tensor>): void {
  * Run fn in a scope: every tensor created inside is disposed when it returns (or throws), except the
  * tensors in its result and those passed to keep(), which move to the enclosing scope.
  */
-export function tidy<T extends Kept>(fn: () => T): T {
+export function tidy<T>(fn: () => T): T {
   const scope: Tensor[] = [];
   scopes.push(scope);
   let result: T | undefined;
@@ -200,6 +198,16 @@ export function tidy<T extends Kept>(fn: () => T): T {
         t.dispose();
       }
     }
+  }
+}
+
+/** Run fn outside every tidy() scope: the tensors it creates live until disposed (e.g. parameters). */
+export function persistent<T>(fn: () => T): T {
+  scopes.push(null);
+  try {
+    return fn();
+  } finally {
+    scopes.pop();
   }
 }
 
