@@ -109,7 +109,10 @@ export function readInputTensor(path: string): { data: Float32Array; n: number; 
   return { data: t.data, n, c, h, w };
 }
 
-export async function runPredict(model: string | undefined, o: PredictOptions): Promise<Float32Array> {
+export type Writer = (text: string) => void;
+const stdoutWriter: Writer = (t) => void process.stdout.write(t);
+
+export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
   const inp = readInputTensor(o.input);
   const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: inp.c, h: inp.h, w: inp.w });
   const { engine, model: compiled } = await compileOn(o, net, weights);
@@ -126,16 +129,17 @@ export async function runPredict(model: string | undefined, o: PredictOptions): 
   }
   const rows = Array.from({ length: inp.n }, (_, i) => Array.from(logits.subarray(i * k, (i + 1) * k)));
   if (o.json) {
-    process.stdout.write(JSON.stringify({ logits: rows }) + '\n');
+    write(JSON.stringify({ logits: rows }) + '\n');
   } else if (o.out) {
-    process.stdout.write(`wrote logits [${inp.n}, ${k}] of ${net.name} (${engine.info.engine}) to ${o.out}\n`);
+    write(`wrote logits [${inp.n}, ${k}] of ${net.name} (${engine.info.engine}) to ${o.out}\n`);
   } else {
-    for (const r of rows) process.stdout.write(r.map((v) => v.toPrecision(7)).join(' ') + '\n');
+    for (const r of rows) write(r.map((v) => v.toPrecision(7)).join(' ') + '\n');
   }
   return logits;
 }
 
-export function register(program: Command): void {
+/** `write` receives what the command prints (tests capture it; default stdout). */
+export function register(program: Command, write: Writer = stdoutWriter): void {
   const cmd = program
     .command('predict')
     .description("eval-mode logits of a timm checkpoint on the NCHW float32 tensor 'input' of a safetensors file")
@@ -147,6 +151,6 @@ export function register(program: Command): void {
     .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
     .option('--batch <n>', 'samples per forward pass', parseIntOption('--batch', 1), 32);
   addCheckpointRunOptions(cmd).action(async (model: string | undefined, o: PredictOptions) => {
-    await runPredict(model, o);
+    await runPredict(model, o, write);
   });
 }
