@@ -1,0 +1,118 @@
+/**
+ * `regnet bench MODEL...`: inference or training throughput (median samples/s and step time after
+ * warm-up) on one engine, in the pytorch-image-models benchmark CSV format.
+ * --json prints one object for one model and one batch size, an array otherwise.
+ */
+import type { Command } from 'commander';
+import type { BuildOptions } from '../arch/spec.js';
+import { benchJson, runBench, type BenchPlanItem } from '../bench/bench.js';
+import type { Mode } from '../bench/measure.js';
+import { selectEngine } from '../engine/select.js';
+import { ENGINE_CHOICES, type EngineChoice, type EngineInfo } from '../engine/types.js';
+import { formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
+import { UsageError } from '../util/errors.js';
+import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
+import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { renderTable } from './table.js';
+
+/** `8` or `8,16,32` -> [8, 16, 32]; each a positive integer, no duplicates. */
+export function parseBatchList(text: string, field = '--batch'): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  const out: number[] = [];
+  for (const p of parts) {
+    if (!/^\d+$/.test(p) || Number(p) < 1 || !Number.isSafeInteger(Number(p))) {
+      throw new UsageError(`${field}: '${text}' is not a list of positive integers such as 8 or 8,16,32`);
+    }
+    if (out.includes(Number(p))) throw new UsageError(`${field}: batch size ${p} is listed twice`);
+    out.push(Number(p));
+  }
+  return out;
+}
+
+export function describeEngine(i: EngineInfo): string {
+  return `engine: ${i.engine} (${i.version}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, ${i.device})`;
+}
+
+interface BenchOptions extends ModelArgOptions {
+  mode: Mode;
+  batch: string;
+  res: number;
+  numClasses: number;
+  stem: 'imagenet' | 'small';
+  engine: EngineChoice;
+  threads?: number;
+  device?: string;
+  warmup: number;
+  iters?: number;
+  seconds?: number;
+  seed: number;
+  json?: boolean;
+  out?: string;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('bench')
+    .description('measure inference or training throughput (timm benchmark CSV format)')
+    .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or give --depth/--w0/... or --config/--row)');
+  addModelParamOptions(cmd)
+    .option('--mode <m>', 'infer (forward, eval mode) or train (full SGD step)', parseChoice('--mode', ['infer', 'train'] as const), 'infer')
+    .option('--batch <n[,n...]>', 'batch size(s)', '32')
+    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
+    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
+    .option('--stem <s>', 'imagenet or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet')
+    .option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
+    .option('--threads <n>', 'engine threads (torch; default all cores)', parseIntOption('--threads', 1))
+    .option('--device <d>', 'cpu, cuda or cuda:N (torch)')
+    .option('--warmup <n>', 'untimed steps first', parseIntOption('--warmup', 0), 3)
+    .option('--iters <n>', 'timed steps (default 10)', parseIntOption('--iters', 1))
+    .option('--seconds <s>', 'time budget for the timed steps instead of --iters', parseFloatOption('--seconds', 0))
+    .option('--seed <n>', 'seed of the random inputs and labels', parseIntOption('--seed', 0), 0)
+    .option('--json', 'print JSON: one object for one model and batch, else an array')
+    .option('--out <file.csv>', 'also write benchmark-<mode>-style CSV (atomic)')
+    .option('-q, --quiet', 'no progress lines')
+    .action(async (models: string[], o: BenchOptions) => {
+      if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
+      if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
+      const batches = parseBatchList(o.batch);
+      const bo: BuildOptions = { res: o.res, numClasses: o.numClasses, stem: o.stem };
+      // resolve (and test-build) every model before the engine starts, so bad names fail fast
+      const resolved = models.length ? models.map((n) => resolveModel(n, o)) : [resolveModel(undefined, o)];
+      const plan: BenchPlanItem[] = resolved.map((m) => {
+        buildResolved(m, bo);
+        return { name: m.name, build: () => buildResolved(m, bo) };
+      });
+      const progress = o.quiet ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
+      const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
+      try {
+        const info = describeEngine(engine.info);
+        if (o.json || o.quiet) process.stderr.write(info + '\n');
+        else process.stdout.write(info + '\n');
+        const recs = await runBench(engine, plan, {
+          mode: o.mode,
+          batches,
+          warmup: o.warmup,
+          iters: o.iters,
+          seconds: o.seconds,
+          seed: o.seed,
+          onProgress: progress,
+        });
+        if (o.out) writeBenchCsv(o.out, recs.map((r) => r.row));
+        if (o.json) {
+          const objs = recs.map(benchJson);
+          process.stdout.write(JSON.stringify(objs.length === 1 ? objs[0] : objs, null, 2) + '\n');
+        } else {
+          const cols = benchmarkColumns(o.mode);
+          const rows = recs.map((r) => {
+            const f = formatBenchRow(r.row);
+            return cols.map((c) => f[c]!);
+          });
+          process.stdout.write(renderTable(cols, rows) + '\n');
+        }
+        if (o.out) process.stderr.write(`wrote ${o.out}\n`);
+      } finally {
+        engine.close?.();
+      }
+    });
+}
