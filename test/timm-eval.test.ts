@@ -1,0 +1,202 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import sharp from 'sharp';
+import { GraphBuilder } from '../src/arch/graph.js';
+import type { Network } from '../src/arch/ir.js';
+import type { WeightMap } from '../src/arch/weights.js';
+import { buildModel, zooEntry } from '../src/arch/zoo.js';
+import { evalImageFolder, labelRank, runWeightsEval, type WeightsEvalOptions } from '../src/cli/eval-imagenet.js';
+import { evalPreprocess, IMAGENET_MEAN, IMAGENET_STD, listImageFolder } from '../src/data/folder.js';
+import { selectEngine } from '../src/engine/select.js';
+import { torchAvailable } from '../src/engine/torch/native.js';
+import type { EngineName } from '../src/engine/types.js';
+import { loadTimmWeights } from '../src/io/timm-weights.js';
+
+const REF = fileURLToPath(new URL('../../shared/reference/timm-weights/', import.meta.url));
+const noRef = !existsSync(join(REF, 'regnetx_002.safetensors')) && 'shared reference weights missing';
+const torch = torchAvailable();
+const tmp = mkdtempSync(join(tmpdir(), 'timm-e-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+type RGB = [number, number, number];
+const COLOURS: Array<[string, RGB]> = [
+  ['0_red', [255, 0, 0]],
+  ['1_green', [0, 255, 0]],
+  ['2_blue', [0, 0, 255]],
+  ['3_yellow', [255, 255, 0]],
+  ['4_cyan', [0, 255, 255]],
+  ['5_magenta', [255, 0, 255]],
+  ['6_white', [255, 255, 255]],
+];
+
+async function solid(path: string, [r, g, b]: RGB, w: number, h: number): Promise<void> {
+  const img = sharp({ create: { width: w, height: h, channels: 3, background: { r, g, b } } });
+  await (path.endsWith('.png') ? img.png() : img.jpeg({ quality: 95 })).toFile(path);
+}
+
+/**
+ * 7 colour classes, two correct images each (PNG and JPEG, different sizes and aspect ratios), plus
+ * orange filed under red (nearest colour yellow, red second: top-1 miss, top-5 hit) and pure green filed
+ * under magenta (magenta is the farthest colour: miss in both). Expected: top1 14/16, top5 15/16.
+ */
+async function makeColourFolder(dir: string): Promise<void> {
+  for (const [name, rgb] of COLOURS) {
+    mkdirSync(join(dir, name), { recursive: true });
+    await solid(join(dir, name, 'a.png'), rgb, 50, 40);
+    await solid(join(dir, name, 'b.jpg'), rgb, 40, 64);
+  }
+  await solid(join(dir, '0_red', 'orange.png'), [255, 160, 0], 45, 45);
+  await solid(join(dir, '5_magenta', 'green.jpeg'), [0, 255, 0], 70, 30);
+}
+
+/** input -> global average pool -> fc: logits are an affine function of the per-channel means. */
+function meanNet(size: number, numClasses: number): Network {
+  const g = new GraphBuilder();
+  const x = g.input([3, size, size]);
+  const out = g.fc('fc', g.gap(x), numClasses);
+  return { name: 'mean_net', family: 'anynet', spec: zooEntry('regnetx_002').spec, inChans: 3, numClasses, res: [size, size], stem: 'small', nodes: g.nodes, output: out, stages: [] };
+}
+
+/**
+ * Nearest-centroid classifier in normalised space: -|m - c_k|^2 = 2 c_k.m - |c_k|^2 - |m|^2, and the
+ * last term is the same for every class, so logits 2 c_k.m - |c_k|^2 rank classes by distance.
+ */
+function nearestColourWeights(): WeightMap {
+  const k = COLOURS.length;
+  const w = new Float32Array(k * 3);
+  const b = new Float32Array(k);
+  COLOURS.forEach(([, rgb], i) => {
+    for (let c = 0; c < 3; c++) {
+      const v = (rgb[c]! / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
+      w[i * 3 + c] = 2 * v;
+      b[i] -= v * v;
+    }
+  });
+  return new Map([
+    ['fc.weight', { shape: [k, 3], data: w }],
+    ['fc.bias', { shape: [k], data: b }],
+  ]);
+}
+
+const folder = join(tmp, 'colours');
+const ready = makeColourFolder(folder);
+
+for (const engine of ['wasm', 'torch'] as EngineName[]) {
+  test(`evalImageFolder (${engine}): nearest-colour net on PNG/JPEG folders gives top1 87.5, top5 93.75`, { skip: engine === 'torch' && !torch.ok && 'torch addon unavailable' }, async () => {
+    await ready;
+    const e = await selectEngine(engine, { threads: 2 });
+    const net = meanNet(32, COLOURS.length);
+    const c = e.compile(net, nearestColourWeights());
+    try {
+      const seen: number[] = [];
+      const r = await evalImageFolder({
+        model: c, dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
+        mean: IMAGENET_MEAN, std: IMAGENET_STD, batch: 5, onProgress: (d) => seen.push(d),
+      });
+      assert.equal(r.n, 16);
+      assert.equal(r.correct1, 14);
+      assert.equal(r.correct5, 15);
+      assert.equal(r.top1, 87.5);
+      assert.equal(r.top5, 93.75);
+      assert.deepEqual(r.classes, COLOURS.map(([n]) => n));
+      assert.deepEqual(seen, [5, 10, 15, 16]);
+      // --limit: the first 4 listed images are red's (a.png, b.jpg, orange.png) and green's a.png
+      const lim = await evalImageFolder({
+        model: c, dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bilinear',
+        mean: IMAGENET_MEAN, std: IMAGENET_STD, batch: 3, limit: 4,
+      });
+      assert.deepEqual([lim.n, lim.correct1, lim.correct5], [4, 3, 4]);
+    } finally {
+      c.dispose();
+    }
+  });
+}
+
+test('evalImageFolder applies the given mean/std and checks resolution and class count', async () => {
+  const dir = join(tmp, 'gray');
+  mkdirSync(join(dir, 'only'), { recursive: true });
+  await solid(join(dir, 'only', 'g.png'), [128, 128, 128], 40, 40);
+  const e = await selectEngine('wasm');
+  // logit 0 = normalised red mean, logit 1 = 0: class 0 wins iff (128/255 - mean) / std > 0
+  const net = meanNet(16, 2);
+  const c = e.compile(net, new Map([
+    ['fc.weight', { shape: [2, 3], data: Float32Array.from([1, 0, 0, 0, 0, 0]) }],
+    ['fc.bias', { shape: [2], data: new Float32Array(2) }],
+  ]));
+  const base = { model: c, dataDir: dir, imgSize: 16, cropPct: 1, interpolation: 'bilinear' as const, std: IMAGENET_STD, batch: 4 };
+  assert.equal((await evalImageFolder({ ...base, mean: IMAGENET_MEAN })).top1, 100); // 0.502 > 0.485
+  assert.equal((await evalImageFolder({ ...base, mean: [0.6, 0.6, 0.6] })).top1, 0);
+  await assert.rejects(evalImageFolder({ ...base, mean: IMAGENET_MEAN, imgSize: 32 }), /built for 16x16 but --img-size is 32/);
+  await ready;
+  await assert.rejects(evalImageFolder({ ...base, mean: IMAGENET_MEAN, dataDir: folder }), /7 class folders but the model has 2 outputs/);
+  c.dispose();
+});
+
+test('labelRank: strictly larger logits, then ties at a smaller index', () => {
+  const l = Float32Array.from([0, 1, 3, 3, 2, /* row 2 */ 5, 5, 5, 5, 5]);
+  assert.equal(labelRank(l, 0, 5, 2), 0);
+  assert.equal(labelRank(l, 0, 5, 3), 1);
+  assert.equal(labelRank(l, 0, 5, 4), 2);
+  assert.equal(labelRank(l, 0, 5, 0), 4);
+  assert.equal(labelRank(l, 5, 5, 4), 4);
+});
+
+test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in timm format and equal to per-image predictions', { skip: noRef }, async () => {
+  await ready;
+  const resultsDir = join(tmp, 'results');
+  const opts: WeightsEvalOptions = {
+    weights: join(REF, 'regnetx_002.safetensors'), dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
+    batch: 6, resultsDir, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm',
+  };
+  const out: string[] = [];
+  const rep = await runWeightsEval('regnetx_002', opts, (t) => out.push(t));
+  assert.equal(rep.n, 16);
+  assert.equal(rep.params, 2684792);
+  assert.match(out.join(''), /^regnetx_002 @32 crop 0.875 bicubic: top1 \d+\.\d{3}% top5 \d+\.\d{3}% \(16 images, 7 classes, .* on wasm\); merged into /);
+
+  // independent path: one image at a time through evalPreprocess and a separately compiled net
+  const net = buildModel('regnetx_002', { res: 32 });
+  const e = await selectEngine('wasm');
+  const c = e.compile(net, loadTimmWeights(opts.weights, net).weights);
+  const list = listImageFolder(folder);
+  let c1 = 0, c5 = 0;
+  for (let i = 0; i < list.files.length; i++) {
+    const x = await evalPreprocess(list.files[i]!, { imgSize: 32, cropPct: 0.875, interpolation: 'bicubic' });
+    const logits = Array.from(c.predict(x, 1));
+    const label = list.labels[i]!;
+    const rank = logits.filter((v, j) => v > logits[label]! || (v === logits[label]! && j < label)).length;
+    if (rank < 1) c1++;
+    if (rank < 5) c5++;
+  }
+  c.dispose();
+  assert.equal(rep.correct1, c1);
+  assert.equal(rep.correct5, c5);
+
+  const csv = readFileSync(join(resultsDir, 'results-imagenet.csv'), 'utf8').trim().split('\n');
+  assert.equal(csv[0], 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation');
+  const t1 = (100 * c1) / 16, t5 = (100 * c5) / 16;
+  assert.equal(csv[1], `regnetx_002,32,${t1.toFixed(3)},${(100 - t1).toFixed(3)},${t5.toFixed(3)},${(100 - t5).toFixed(3)},2.68,0.875,bicubic`);
+
+  // --limit evaluates a prefix and leaves the results alone; --results-name picks the file
+  const lim = await runWeightsEval('regnetx_002', { ...opts, limit: 3, resultsName: 'colours' }, (t) => out.push(t));
+  assert.equal(lim.n, 3);
+  assert.equal(existsSync(join(resultsDir, 'results-colours.csv')), false);
+  await runWeightsEval('regnetx_002', { ...opts, resultsName: 'colours', json: true }, (t) => out.push(t));
+  assert.equal(readFileSync(join(resultsDir, 'results-colours.csv'), 'utf8').trim().split('\n').length, 2);
+  const j = JSON.parse(out.at(-1)!) as { model: string; n: number; num_classes: number };
+  assert.deepEqual([j.model, j.n, j.num_classes], ['regnetx_002', 16, 7]);
+});
+
+test('runWeightsEval: usage errors for a bad folder, results name or mean', async () => {
+  const base: WeightsEvalOptions = {
+    weights: join(REF, 'regnetx_002.safetensors'), dataDir: join(tmp, 'nope'), imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
+    batch: 6, resultsDir: tmp, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm',
+  };
+  await assert.rejects(runWeightsEval('regnetx_002', base), /image folder does not exist/);
+  await assert.rejects(runWeightsEval('regnetx_002', { ...base, resultsName: '../x' }), /--results-name/);
+  await assert.rejects(runWeightsEval('regnetx_002', { ...base, mean: [0.1, 0.2] }), /--mean: give 1 or 3 values/);
+});
