@@ -9,7 +9,8 @@ import { GraphBuilder } from '../src/arch/graph.js';
 import type { Network } from '../src/arch/ir.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { buildModel, zooEntry } from '../src/arch/zoo.js';
-import { evalImageFolder, labelRank, runWeightsEval, type WeightsEvalOptions } from '../src/cli/eval-imagenet.js';
+import { addWeightsEvalOptions, evalImageFolder, labelRank, runWeightsEval, type WeightsEvalOptions } from '../src/cli/eval-imagenet.js';
+import { Command } from 'commander';
 import { evalPreprocess, IMAGENET_MEAN, IMAGENET_STD, listImageFolder } from '../src/data/folder.js';
 import { selectEngine } from '../src/engine/select.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
@@ -150,7 +151,7 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
   const resultsDir = join(tmp, 'results');
   const opts: WeightsEvalOptions = {
     weights: join(REF, 'regnetx_002.safetensors'), dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
-    batch: 6, resultsDir, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm',
+    batch: 6, resultsDir, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm', progress: 'plain',
   };
   const out: string[] = [];
   const rep = await runWeightsEval('regnetx_002', opts, (t) => out.push(t));
@@ -199,4 +200,23 @@ test('runWeightsEval: usage errors for a bad folder, results name or mean', asyn
   await assert.rejects(runWeightsEval('regnetx_002', base), /image folder does not exist/);
   await assert.rejects(runWeightsEval('regnetx_002', { ...base, resultsName: '../x' }), /--results-name/);
   await assert.rejects(runWeightsEval('regnetx_002', { ...base, mean: [0.1, 0.2] }), /--mean: give 1 or 3 values/);
+});
+
+test('addWeightsEvalOptions adds only the flags a command lacks (regnet eval has --batch-size, --results-dir, --progress)', () => {
+  const cmd = new Command('eval').exitOverride().argument('[model]')
+    .option('--batch-size <n>', 'b', Number)
+    .option('--results-dir <dir>', 'r')
+    .option('--progress <mode>', 'p', 'auto')
+    .option('--engine <e>', 'e', 'auto');
+  addWeightsEvalOptions(cmd);
+  const longs = cmd.options.map((o) => o.long);
+  assert.equal(new Set(longs).size, longs.length, 'no duplicate flags');
+  assert.ok(!longs.includes('--batch'));
+  for (const f of ['--weights', '--data-dir', '--img-size', '--crop-pct', '--interpolation', '--mean', '--std', '--results-name', '--strict', '--num-classes']) assert.ok(longs.includes(f), f);
+  cmd.parse(['m', '--weights', 'w.safetensors', '--data-dir', 'd', '--mean', '0.5', '0.4', '0.3', '--std', '0.2,0.2,0.2', '--batch-size', '8', '--strict', 'false'], { from: 'user' });
+  const o = cmd.opts();
+  assert.deepEqual([o.mean, o.std, o.batchSize, o.strict, o.imgSize, o.cropPct, o.interpolation, o.resultsName, o.results], [[0.5, 0.4, 0.3], [0.2, 0.2, 0.2], 8, false, 224, 0.875, 'bicubic', 'imagenet', true]);
+  const fresh = addWeightsEvalOptions(new Command('e').exitOverride().configureOutput({ writeErr: () => undefined }));
+  assert.ok(fresh.options.some((x) => x.long === '--batch') && fresh.options.some((x) => x.long === '--progress'));
+  assert.throws(() => fresh.parse(['--interpolation', 'lanczos'], { from: 'user' }), /--interpolation must be one of bicubic, bilinear/);
 });

@@ -107,8 +107,13 @@ export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageF
 }
 
 /** A progress bar on a terminal; a plain line every ~10% otherwise (logs, pipes). */
-export function progressReporter(label: string, stream: NodeJS.WriteStream = process.stderr): { update: (done: number, total: number, top1: number) => void; stop: () => void } {
-  if (stream.isTTY) {
+export function progressReporter(
+  label: string,
+  mode: 'auto' | 'plain' | 'none' = 'auto',
+  stream: NodeJS.WriteStream = process.stderr,
+): { update: (done: number, total: number, top1: number) => void; stop: () => void } {
+  if (mode === 'none') return { update: () => undefined, stop: () => undefined };
+  if (mode === 'auto' && stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       { format: `${label} [{bar}] {value}/{total} {percentage}% | top1 {top1}% | eta {eta_formatted}`, stream, hideCursor: true },
       cliProgress.Presets.shades_classic,
@@ -159,11 +164,18 @@ export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptio
   interpolation: Interpolation;
   mean?: number[];
   std?: number[];
-  batch: number;
+  /** default 64; `batchSize` (regnet eval's --batch-size) is accepted too */
+  batch?: number;
+  batchSize?: number;
   limit?: number;
-  resultsDir: string;
+  /** default `results` */
+  resultsDir?: string;
   resultsName: string;
   results: boolean;
+  /** auto: bar on a terminal, plain lines otherwise */
+  progress?: 'auto' | 'plain' | 'none';
+  /** regnet eval's stratified --limit-val is for --checkpoint only */
+  limitVal?: number;
   json?: boolean;
 }
 
@@ -182,11 +194,12 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   opt('--interpolation <m>', 'resize kernel: bicubic, bilinear', parseChoice('--interpolation', ['bicubic', 'bilinear'] as const), 'bicubic');
   opt('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));
   opt('--std <x...>', 'normalisation std per channel (default ImageNet 0.229 0.224 0.225)', collectFloats('--std'));
-  opt('--batch <n>', 'images per forward pass', parseIntOption('--batch', 1), 64);
+  if (!has('--batch-size')) opt('--batch <n>', 'images per forward pass (default 64)', parseIntOption('--batch', 1));
   opt('--limit <n>', 'only the first N images (results are then not merged)', parseIntOption('--limit', 1));
-  opt('--results-dir <dir>', 'where results-<name>.csv lives', 'results');
+  opt('--results-dir <dir>', 'where results-<name>.csv lives (default: results)');
   opt('--results-name <name>', 'results file suffix: results-<name>.csv', 'imagenet');
   opt('--no-results', 'do not merge a row into the results CSV');
+  opt('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto');
   opt('--json', 'print the result as JSON');
   addCheckpointRunOptions(cmd);
   return cmd;
@@ -218,13 +231,16 @@ export async function runWeightsEval(
 ): Promise<WeightsEvalReport> {
   if (!o.weights) throw new UsageError('eval: --weights FILE.safetensors is required');
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
+  if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
+  const batch = o.batch ?? o.batchSize ?? 64;
+  const resultsDir = o.resultsDir ?? 'results';
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
   const mean = channelStats('--mean', o.mean, IMAGENET_MEAN);
   const std = channelStats('--std', o.std, IMAGENET_STD);
   listImageFolder(o.dataDir); // fail on a bad folder before compiling anything
   const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: 3, h: o.imgSize, w: o.imgSize });
   const { engine, model: compiled } = await compileOn(o, net, weights);
-  const progress = progressReporter(`eval ${net.name}`);
+  const progress = progressReporter(`eval ${net.name}`, o.progress);
   let r: ImageFolderEvalResult;
   try {
     r = await evalImageFolder({
@@ -235,7 +251,7 @@ export async function runWeightsEval(
       interpolation: o.interpolation,
       mean,
       std,
-      batch: o.batch,
+      batch,
       limit: o.limit,
       onProgress: progress.update,
     });
@@ -255,8 +271,8 @@ export async function runWeightsEval(
     engine: engine.info.engine,
   };
   if (o.results && o.limit === undefined) {
-    mkdirSync(o.resultsDir, { recursive: true });
-    report.resultsFile = join(o.resultsDir, `results-${o.resultsName}.csv`);
+    mkdirSync(resultsDir, { recursive: true });
+    report.resultsFile = join(resultsDir, `results-${o.resultsName}.csv`);
     mergeResults(report.resultsFile, [
       { model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation },
     ]);
