@@ -8,6 +8,10 @@ import { Command } from 'commander';
 import { register } from '../src/cli/predict.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
+import { writeTimmCheckpoint } from '../src/io/timm-weights.js';
+import { buildModel } from '../src/arch/zoo.js';
+import { initWeights } from '../src/arch/init.js';
+import { selectEngine } from '../src/engine/select.js';
 import { UsageError } from '../src/util/errors.js';
 
 const REF = fileURLToPath(new URL('../../shared/reference/timm-weights/', import.meta.url));
@@ -87,4 +91,21 @@ test('predict: clear errors for a missing or malformed input tensor', { skip: no
   const ints = join(tmp, 'ints.safetensors');
   writeSafetensors(ints, new Map([['input', { shape: [1, 3, 8, 8], data: new Int32Array(192) }]]));
   await assert.rejects(predict(['regnetx_002', '--weights', w, '--input', ints]), /tensor 'input' is I32/);
+});
+
+test('predict --stem small loads a CIFAR-style checkpoint written by writeTimmCheckpoint; the imagenet stem is a shape mismatch', async () => {
+  const net = buildModel('resnet18', { res: 32, numClasses: 10, stem: 'small' });
+  const w = initWeights(net, 3);
+  const file = join(tmp, 'cifar.safetensors');
+  writeTimmCheckpoint(file, w, 5);
+  const x = new Float32Array(2 * 3 * 32 * 32).map((_, i) => Math.sin(i));
+  const inp = join(tmp, 'cifar-in.safetensors');
+  writeSafetensors(inp, new Map([['input', { shape: [2, 3, 32, 32], data: x }]]));
+  const j = JSON.parse(await predict(['resnet18', '--weights', file, '--input', inp, '--stem', 'small', '--engine', 'wasm', '--json'])) as { logits: number[][] };
+  const e = await selectEngine('wasm');
+  const c = e.compile(net, w);
+  const direct = c.predict(x, 2);
+  c.dispose();
+  assert.deepEqual(j.logits.flat(), Array.from(direct));
+  await assert.rejects(predict(['resnet18', '--weights', file, '--input', inp, '--engine', 'wasm']), /conv1\.weight \[64,3,3,3\] vs expected \[64,3,7,7\]/);
 });

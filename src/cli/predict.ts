@@ -34,12 +34,14 @@ export function addCheckpointRunOptions(cmd: Command): Command {
   if (!has('--threads')) cmd.option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1));
   if (!has('--device')) cmd.option('--device <d>', 'torch device: cpu, cuda, cuda:N', 'cpu');
   if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
+  if (!has('--stem')) cmd.option('--stem <s>', 'imagenet, or small (3x3 s1, no max pool: CIFAR-style regnet train models)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
   if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
   return cmd;
 }
 
 export interface CheckpointNetOptions extends ModelArgOptions {
   numClasses?: number;
+  stem?: 'imagenet' | 'small';
   strict: boolean;
 }
 
@@ -55,7 +57,7 @@ export function netForCheckpoint(
 ): { net: Network; weights: Map<string, { shape: number[]; data: Float32Array }>; ckpt: Checkpoint } {
   const resolved = resolveModel(model, o);
   const ckpt = readTimmCheckpoint(weightsPath);
-  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans };
+  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans, stem: o.stem ?? 'imagenet' };
   let numClasses = o.numClasses;
   if (numClasses === undefined) {
     const probe = buildResolved(resolved, { ...geo, numClasses: 1000 });
