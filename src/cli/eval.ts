@@ -1,0 +1,73 @@
+/**
+ * `regnet eval`: top-1/top-5 of trained weights. `--checkpoint DIR` re-evaluates a `regnet train`
+ * checkpoint on its dataset's test split. Other sources (e.g. timm weights on an image folder) plug in
+ * as further branches of `evalAction` with their own options.
+ */
+import type { Command } from 'commander';
+import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-checkpoint.js';
+import { UsageError } from '../util/errors.js';
+import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
+import { parseChoice, parseIntOption } from './options.js';
+
+export interface EvalOptions extends ModelArgOptions {
+  checkpoint?: string;
+  dataDir?: string;
+  engine: EngineChoice;
+  threads?: number;
+  device?: string;
+  batchSize?: number;
+  limitVal?: number;
+  resultsDir?: string;
+  progress: 'auto' | 'plain' | 'none';
+  json?: boolean;
+}
+
+/** The options every eval source shares; a source adds its own on the returned command. */
+export function addEvalCommonOptions(cmd: Command): Command {
+  return addModelParamOptions(cmd)
+    .option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)')
+    .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
+    .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
+    .option('--device <d>', 'cpu, cuda, cuda:N (torch)')
+    .option('--batch-size <n>', 'evaluation batch size', parseIntOption('--batch-size', 1))
+    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
+    .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
+    .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
+    .option('--json', 'print the result as JSON on stdout');
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('eval')
+    .description('evaluate trained weights: top-1/top-5 on the test split')
+    .argument('[model]', 'model name (checked against the checkpoint; optional with --checkpoint)');
+  addEvalCommonOptions(cmd)
+    .option('--checkpoint <dir>', 'a regnet train checkpoint folder')
+    .action(async (model: string | undefined, o: EvalOptions) => evalAction(model, o));
+}
+
+export async function evalAction(model: string | undefined, o: EvalOptions): Promise<void> {
+  if (o.checkpoint) {
+    const named = model || o.depth !== undefined || o.config !== undefined;
+    const r = await evaluateCheckpoint({
+      checkpointDir: o.checkpoint,
+      expectModel: named ? resolveModel(model, o) : undefined,
+      dataDir: o.dataDir, engine: o.engine, threads: o.threads, device: o.device, batchSize: o.batchSize,
+      limitVal: o.limitVal, progress: o.progress, resultsDir: o.resultsDir,
+    });
+    printEval(r, o.json);
+    return;
+  }
+  throw new UsageError('regnet eval: give --checkpoint DIR (a folder written by regnet train --checkpoint)');
+}
+
+export function printEval(r: CheckpointEvalResult, json?: boolean): void {
+  if (json) {
+    process.stdout.write(JSON.stringify(r, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(
+    `${r.model} on ${r.dataset} (${r.engine}, ${r.imgSize}px, step ${r.globalStep}): top1 ${r.top1.toFixed(2)}%  top5 ${r.top5.toFixed(2)}%  (${r.n} images, ${r.seconds.toFixed(1)} s)\n`,
+  );
+}

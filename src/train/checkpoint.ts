@@ -1,0 +1,100 @@
+/**
+ * Checkpoint folder:
+ *   model.safetensors      weights and BN buffers, timm names and PyTorch layouts (loadable by timm)
+ *   optimizer.safetensors  SGD momentum buffers keyed by parameter name
+ *   state.json             where the run stands (global step, epoch), the request and resolved config,
+ *                          the data-order RNG description, timings
+ * Each file is written atomically (temp + rename) and state.json last; both safetensors files carry the
+ * global step in their metadata, so a crash between the renames is detected instead of mixing steps.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { WeightMap } from '../arch/weights.js';
+import type { CompiledNet } from '../engine/types.js';
+import { readSafetensorsF32, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { writeFileAtomic } from '../util/atomic.js';
+import { UsageError } from '../util/errors.js';
+import { SavedRequestSchema, TrainConfigSchema } from './config.js';
+
+export const MODEL_FILE = 'model.safetensors';
+export const OPTIMIZER_FILE = 'optimizer.safetensors';
+export const STATE_FILE = 'state.json';
+
+export const CheckpointStateSchema = z.object({
+  version: z.literal(1),
+  /** running: written at an epoch end; interrupted: stopped early; finished: training done (and evaluated) */
+  status: z.enum(['running', 'interrupted', 'finished']),
+  /** optimiser steps done; the next step is (epoch, step) = (floor(g / stepsPerEpoch), g % stepsPerEpoch) */
+  globalStep: z.number().int().min(0),
+  epoch: z.number().int().min(0),
+  step: z.number().int().min(0),
+  seed: z.number(),
+  /**
+   * The data pipeline has no running RNG: the order of epoch e is Rng.derive(seed, 'epoch:e') and the
+   * augmentation of a step Rng.derive(seed, 'aug:e:s'), so (seed, epoch, step) is the whole RNG state.
+   */
+  rng: z.object({ kind: z.literal('derived'), seed: z.number(), epoch: z.number().int(), step: z.number().int() }),
+  request: SavedRequestSchema,
+  config: TrainConfigSchema,
+  engine: z.string(),
+  trainSeconds: z.number().min(0),
+  /** images/s of every step so far (for the run's median) */
+  stepRates: z.array(z.number()),
+  lastLoss: z.number().nullable(),
+  result: z.object({ top1: z.number(), top5: z.number(), n: z.number().int() }).optional(),
+  savedAt: z.string(),
+});
+export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
+
+export function saveCheckpoint(dir: string, compiled: CompiledNet, state: CheckpointState): void {
+  const meta = { format: 'pt', global_step: String(state.globalStep), model: state.request.model.name };
+  writeSafetensors(join(dir, OPTIMIZER_FILE), compiled.getOptimizerState(), meta);
+  writeSafetensors(join(dir, MODEL_FILE), compiled.getWeights(), meta);
+  writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(CheckpointStateSchema.parse(state), null, 1) + '\n');
+}
+
+export function hasCheckpoint(dir: string): boolean {
+  return existsSync(join(dir, STATE_FILE));
+}
+
+export function readCheckpointState(dir: string): CheckpointState {
+  const path = join(dir, STATE_FILE);
+  if (!existsSync(path)) throw new UsageError(`--checkpoint ${dir}: no ${STATE_FILE} there (not a regnet checkpoint folder)`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  const r = CheckpointStateSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new UsageError(`${path}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return r.data;
+}
+
+function stepOf(path: string): number {
+  const m = readSafetensors(path).metadata;
+  return m.global_step === undefined ? NaN : Number(m.global_step);
+}
+
+/** Weights (and momentum buffers when asked) matching state.globalStep. */
+export function readCheckpointTensors(dir: string, state: CheckpointState, withOptimizer = true): { weights: WeightMap; optimizer?: WeightMap } {
+  const mp = join(dir, MODEL_FILE);
+  if (!existsSync(mp)) throw new UsageError(`--checkpoint ${dir}: ${MODEL_FILE} is missing`);
+  const weights = readSafetensorsF32(mp);
+  const ms = stepOf(mp);
+  if (ms !== state.globalStep) {
+    throw new UsageError(`${mp}: holds step ${ms} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`);
+  }
+  if (!withOptimizer) return { weights };
+  const op = join(dir, OPTIMIZER_FILE);
+  if (!existsSync(op)) throw new UsageError(`--checkpoint ${dir}: ${OPTIMIZER_FILE} is missing`);
+  const os = stepOf(op);
+  if (os !== state.globalStep) {
+    throw new UsageError(`${op}: holds step ${os} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`);
+  }
+  return { weights, optimizer: readSafetensorsF32(op) };
+}

@@ -1,0 +1,128 @@
+/** A TrainRequest + its recipe + the dataset -> every number a run uses (recorded in checkpoints). */
+import { z } from 'zod';
+import { ModelSpecSchema } from '../arch/spec.js';
+import { defaultAugment } from '../data/pipeline.js';
+import type { Dataset } from '../data/types.js';
+import { ENGINE_CHOICES } from '../engine/types.js';
+import { UsageError } from '../util/errors.js';
+import { defaultRecipeFor, loadRecipe, type Recipe } from './recipe.js';
+import type { TrainRequest } from './types.js';
+
+export const TrainConfigSchema = z.object({
+  recipe: z.string(),
+  epochs: z.number().int().min(1),
+  /** optimiser steps of the whole run (the cosine schedule spans these) */
+  totalSteps: z.number().int().min(1),
+  stepsPerEpoch: z.number().int().min(1),
+  batchSize: z.number().int().min(1),
+  lr: z.number().positive(),
+  momentum: z.number().min(0).lt(1),
+  nesterov: z.boolean(),
+  weightDecay: z.number().min(0),
+  warmupEpochs: z.number().min(0),
+  warmupSteps: z.number().int().min(0),
+  labelSmoothing: z.number().min(0).lt(1),
+  augment: z.object({ padCrop: z.number().int().min(0), flip: z.boolean() }),
+  res: z.number().int().min(1),
+  stem: z.enum(['imagenet', 'small']),
+  inChans: z.number().int().min(1),
+  numClasses: z.number().int().min(1),
+  /** how dataset images are brought to `res`: 'none' when they already have that size */
+  interpolation: z.enum(['none', 'nearest', 'bilinear']),
+  limitTrain: z.number().int().min(1).optional(),
+  limitVal: z.number().int().min(1).optional(),
+  evalBatchSize: z.number().int().min(1),
+  trainSize: z.number().int().min(1),
+});
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** What a checkpoint needs to rebuild the request (no signal, no callbacks). */
+export const SavedRequestSchema = z.object({
+  model: z.object({ name: z.string(), spec: ModelSpecSchema }),
+  dataset: z.string(),
+  dataDir: z.string().optional(),
+  recipe: z.string().optional(),
+  overrides: z.record(z.string(), z.unknown()).optional(),
+  engine: z.enum(ENGINE_CHOICES),
+  threads: z.number().int().optional(),
+  device: z.string().optional(),
+  seed: z.number(),
+  limitTrain: z.number().int().optional(),
+  limitVal: z.number().int().optional(),
+});
+export type SavedRequest = z.infer<typeof SavedRequestSchema>;
+
+export function savedRequest(req: TrainRequest): SavedRequest {
+  const out: SavedRequest = { model: req.model, dataset: req.dataset, engine: req.engine, seed: req.seed };
+  if (req.dataDir !== undefined) out.dataDir = req.dataDir;
+  if (req.recipe !== undefined) out.recipe = req.recipe;
+  if (req.overrides && Object.keys(req.overrides).length) out.overrides = { ...req.overrides };
+  if (req.threads !== undefined) out.threads = req.threads;
+  if (req.device !== undefined) out.device = req.device;
+  if (req.limitTrain !== undefined) out.limitTrain = req.limitTrain;
+  if (req.limitVal !== undefined) out.limitVal = req.limitVal;
+  return out;
+}
+
+function pick<T>(override: T | undefined, recipe: T): T {
+  return override !== undefined ? override : recipe;
+}
+
+/** Resolve the run's configuration; `trainSize` is the number of training samples after --limit-train. */
+export function resolveConfig(req: TrainRequest, ds: Dataset, trainSizeOf: (limit: number | undefined) => number): TrainConfig {
+  const recipeName = req.recipe ?? defaultRecipeFor(ds.name);
+  const { name, recipe } = loadRecipe(recipeName);
+  const o = req.overrides ?? {};
+  const r: Recipe = recipe;
+  const batchSize = pick(o.batchSize, r.batchSize);
+  const limitTrain = req.limitTrain ?? r.limitTrain;
+  const limitVal = req.limitVal ?? r.limitVal;
+  const trainSize = trainSizeOf(limitTrain);
+  const stepsPerEpoch = Math.ceil(trainSize / batchSize);
+  // --steps wins over --epochs; a recipe's steps only apply when no flag names the run length
+  const steps = o.steps ?? (o.epochs === undefined ? r.steps : undefined);
+  const epochs = steps !== undefined ? Math.ceil(steps / stepsPerEpoch) : pick(o.epochs, r.epochs);
+  const totalSteps = steps ?? epochs * stepsPerEpoch;
+  const warmupEpochs = pick(o.warmupEpochs, r.warmupEpochs);
+  const res = o.res ?? ds.height;
+  const inChans = o.inChans ?? 3;
+  if (inChans !== ds.channels && !(ds.channels === 1 && inChans === 3)) {
+    throw new UsageError(`--in-chans ${inChans}: ${ds.name} has ${ds.channels}-channel images (allowed: ${ds.channels === 1 ? '1 or 3' : String(ds.channels)})`);
+  }
+  let augment: { padCrop: number; flip: boolean };
+  const recAug = r.augment;
+  const fromDefault = () => {
+    const a = defaultAugment(ds.name, ds.height);
+    return { padCrop: a.padCrop ?? 0, flip: a.flip ?? false };
+  };
+  if (o.augment === false) augment = { padCrop: 0, flip: false };
+  else if (typeof recAug === 'object') augment = recAug;
+  else if (recAug === 'default' || o.augment === true) augment = fromDefault();
+  else augment = { padCrop: 0, flip: false };
+  const lr = pick(o.lr, r.lr);
+  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
+  return TrainConfigSchema.parse({
+    recipe: name,
+    epochs,
+    totalSteps,
+    stepsPerEpoch,
+    batchSize,
+    lr,
+    momentum: pick(o.momentum, r.momentum),
+    nesterov: pick(o.nesterov, r.nesterov),
+    weightDecay: pick(o.weightDecay, r.weightDecay),
+    warmupEpochs,
+    warmupSteps: Math.min(totalSteps, Math.round(warmupEpochs * stepsPerEpoch)),
+    labelSmoothing: pick(o.labelSmoothing, r.labelSmoothing),
+    augment,
+    res,
+    stem: o.stem ?? (res < 64 ? 'small' : 'imagenet'),
+    inChans,
+    numClasses: ds.numClasses,
+    interpolation: res === ds.height && res === ds.width ? 'none' : 'bilinear',
+    limitTrain,
+    limitVal,
+    evalBatchSize: r.evalBatchSize,
+    trainSize,
+  });
+}

@@ -1,0 +1,72 @@
+/** Re-evaluate a training checkpoint on its dataset's test split (what `regnet eval --checkpoint` runs). */
+import { join } from 'node:path';
+import { complexity } from '../complexity.js';
+import { selectEngine } from '../engine/select.js';
+import type { EngineChoice, EngineName } from '../engine/types.js';
+import { mergeResults } from '../results/timm.js';
+import { UsageError } from '../util/errors.js';
+import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
+import { evaluate } from './evaluate.js';
+import type { ProgressMode } from './progress.js';
+import { buildTrainNet, evalPipeline, loadDataset, resultsFileName } from './run.js';
+
+export interface CheckpointEvalOptions {
+  checkpointDir: string;
+  /** a model name or spec to check against the checkpoint's (undefined: take the checkpoint's) */
+  expectModel?: { name: string; spec: unknown };
+  /** defaults: the checkpoint's dataset folder, engine auto */
+  dataDir?: string;
+  engine?: EngineChoice;
+  threads?: number;
+  device?: string;
+  batchSize?: number;
+  limitVal?: number;
+  progress?: ProgressMode;
+  /** write results-<dataset>.csv there */
+  resultsDir?: string;
+}
+
+export interface CheckpointEvalResult {
+  model: string;
+  dataset: string;
+  engine: EngineName;
+  imgSize: number;
+  top1: number;
+  top5: number;
+  n: number;
+  params: number;
+  globalStep: number;
+  seconds: number;
+}
+
+export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<CheckpointEvalResult> {
+  const state = readCheckpointState(o.checkpointDir);
+  const req = state.request;
+  if (o.expectModel && o.expectModel.name !== req.model.name && JSON.stringify(o.expectModel.spec) !== JSON.stringify(req.model.spec)) {
+    throw new UsageError(`${o.checkpointDir} holds ${req.model.name}, not ${o.expectModel.name}`);
+  }
+  const cfg = { ...state.config };
+  if (o.batchSize !== undefined) cfg.evalBatchSize = o.batchSize;
+  if (o.limitVal !== undefined) cfg.limitVal = o.limitVal;
+  const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res);
+  const net = buildTrainNet(req, cfg);
+  const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
+  const engine = await selectEngine(o.engine ?? 'auto', { threads: o.threads, device: o.device });
+  const compiled = engine.compile(net, weights);
+  try {
+    const ev = await evaluate(compiled, evalPipeline(ds, cfg), { progress: o.progress ?? 'auto', label: 'test' });
+    const params = complexity(net).params;
+    if (o.resultsDir) {
+      mergeResults(join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
+        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, crop_pct: 1, interpolation: cfg.interpolation },
+      ]);
+    }
+    return {
+      model: req.model.name, dataset: req.dataset, engine: engine.info.engine, imgSize: cfg.res, top1: ev.top1, top5: ev.top5,
+      n: ev.n, params, globalStep: state.globalStep, seconds: ev.seconds,
+    };
+  } finally {
+    compiled.dispose();
+    engine.close?.();
+  }
+}

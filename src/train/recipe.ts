@@ -1,0 +1,76 @@
+/**
+ * Training recipes: JSON files in configs/recipes/ (or any path) validated by zod. A recipe fixes the
+ * optimiser and schedule; command-line flags override single fields.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { basename, join } from 'node:path';
+import { z } from 'zod';
+import { UsageError } from '../util/errors.js';
+
+export const AugmentSchema = z.union([
+  z.enum(['none', 'default']),
+  z.object({ padCrop: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).strict(),
+]);
+
+export const RecipeSchema = z
+  .object({
+    description: z.string().optional(),
+    epochs: z.number().int().min(1),
+    /** total optimiser steps; when set it overrides epochs (the schedule spans exactly these steps) */
+    steps: z.number().int().min(1).optional(),
+    batchSize: z.number().int().min(1),
+    lr: z.number().positive(),
+    momentum: z.number().min(0).lt(1).default(0.9),
+    nesterov: z.boolean().default(true),
+    weightDecay: z.number().min(0),
+    warmupEpochs: z.number().min(0).default(0),
+    labelSmoothing: z.number().min(0).lt(1).default(0),
+    /** 'none', 'default' (crop+flip for natural images, nothing for digits) or explicit settings */
+    augment: AugmentSchema.default('none'),
+    limitTrain: z.number().int().min(1).optional(),
+    limitVal: z.number().int().min(1).optional(),
+    evalBatchSize: z.number().int().min(1).default(256),
+  })
+  .strict();
+export type Recipe = z.output<typeof RecipeSchema>;
+export type AugmentSetting = z.output<typeof AugmentSchema>;
+
+/** configs/recipes, both from src/train (tsx) and dist/train (built). */
+export function recipesDir(): string {
+  return fileURLToPath(new URL('../../configs/recipes/', import.meta.url));
+}
+
+/** Built-in recipe names (files in configs/recipes). */
+export function recipeNames(): string[] {
+  const dir = recipesDir();
+  return ['digits', 'cifar', 'quick', 'imagenet'].filter((n) => existsSync(join(dir, `${n}.json`)));
+}
+
+/** The recipe a dataset trains with when none is named. */
+export function defaultRecipeFor(dataset: string): string {
+  if (dataset === 'mnist' || dataset === 'fashion-mnist') return 'digits';
+  if (dataset === 'cifar10' || dataset === 'cifar100') return 'cifar';
+  return 'imagenet';
+}
+
+/** A recipe by built-in name or file path; `name` is the label recorded in results. */
+export function loadRecipe(nameOrPath: string): { name: string; recipe: Recipe; path: string } {
+  const builtin = /^[A-Za-z0-9_-]+$/.test(nameOrPath) ? join(recipesDir(), `${nameOrPath}.json`) : undefined;
+  const path = builtin && existsSync(builtin) ? builtin : nameOrPath;
+  if (!existsSync(path)) {
+    throw new UsageError(`--recipe: '${nameOrPath}' is neither a built-in recipe (${recipeNames().join(', ')}) nor a file`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`recipe ${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
+  }
+  const r = RecipeSchema.safeParse(raw);
+  if (!r.success) {
+    const i = r.error.issues[0]!;
+    throw new UsageError(`recipe ${path}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+  }
+  return { name: path === builtin ? nameOrPath : basename(path).replace(/\.json$/, ''), recipe: r.data, path };
+}

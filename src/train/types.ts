@@ -1,0 +1,70 @@
+/**
+ * The training contract shared by `regnet train`, `regnet sweep` and `regnet compare`:
+ * one request in, one result out. src/train/run.ts implements `trainModel(req): Promise<TrainResult>`.
+ */
+import type { ModelSpec } from '../arch/spec.js';
+import type { EngineChoice, EngineName } from '../engine/types.js';
+
+export interface TrainRequest {
+  /** display name and spec of the network */
+  model: { name: string; spec: ModelSpec };
+  /** 'mnist' (embedded default) | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder' */
+  dataset: string;
+  dataDir?: string;
+  /** recipe name in configs/recipes/ or a path; flags below override its fields */
+  recipe?: string;
+  overrides?: Partial<{
+    epochs: number;
+    steps: number;
+    batchSize: number;
+    lr: number;
+    momentum: number;
+    nesterov: boolean;
+    weightDecay: number;
+    warmupEpochs: number;
+    labelSmoothing: number;
+    augment: boolean;
+    res: number;
+    stem: 'imagenet' | 'small';
+    inChans: number;
+  }>;
+  engine: EngineChoice;
+  threads?: number;
+  device?: string;
+  seed: number;
+  limitTrain?: number;
+  limitVal?: number;
+  /** checkpoint folder (safetensors + state JSON each epoch); resume from it when `resume` */
+  checkpointDir?: string;
+  resume?: boolean;
+  /** where results-<dataset>.csv and runs.csv go; undefined = don't write result files */
+  resultsDir?: string;
+  /** progress output: 'auto' (bar on a TTY), 'plain' lines, or 'none' */
+  progress?: 'auto' | 'plain' | 'none';
+  /** stop cleanly (checkpoint written, status 'interrupted') when this signal aborts */
+  signal?: AbortSignal;
+  /** stop cleanly (as `signal` would) once this many optimiser steps are done in total; for tests and time-boxed runs */
+  stopAtStep?: number;
+}
+
+export type TrainStatus = 'ok' | 'diverged' | 'interrupted';
+
+export interface TrainResult {
+  status: TrainStatus;
+  model: string;
+  dataset: string;
+  engine: EngineName;
+  /** percent on the test split (NaN when diverged before evaluation) */
+  top1: number;
+  top5: number;
+  epochs: number;
+  steps: number;
+  trainSeconds: number;
+  /** training images per second (median over the run) */
+  imagesPerSec: number;
+  finalLoss: number;
+  params: number;
+  flops: number;
+  acts: number;
+  imgSize: number;
+}
