@@ -15,7 +15,7 @@ import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 
 /** Defaults sized so two ImageNet-size models finish within a minute on a 2-core machine. */
-export const COMPARE_DEFAULTS = { res: 224, batch: 8, warmup: 1, seconds: 8, minIters: 2 } as const;
+export const COMPARE_DEFAULTS = { res: 224, batch: 8, warmup: 1, seconds: 8, minIters: 1 } as const;
 
 type Format = 'table' | 'csv' | 'json' | 'markdown';
 
@@ -56,7 +56,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'engine threads (torch; default all cores)', parseIntOption('--threads', 1))
     .option('--device <d>', 'cpu, cuda or cuda:N (torch)')
     .option('--warmup <n>', 'untimed rounds first', parseIntOption('--warmup', 0), COMPARE_DEFAULTS.warmup)
-    .option('--iters <n>', 'timed rounds (default: as many as fit in --seconds, at least 2)', parseIntOption('--iters', 1))
+    .option('--iters <n>', 'timed rounds (default: rounds start while --seconds lasts, at least one)', parseIntOption('--iters', 1))
     .option('--seconds <s>', `time budget of the timed rounds, all models together (default ${COMPARE_DEFAULTS.seconds})`, parseFloatOption('--seconds', 0))
     .option('--seed <n>', 'seed of the random inputs', parseIntOption('--seed', 0), 0)
     .option('--train', 'also measure training throughput (full SGD steps)')
@@ -99,7 +99,7 @@ export function register(program: Command): void {
             warmup: o.warmup,
             iters: o.iters,
             seconds: budget,
-            minIters: o.seconds === undefined ? COMPARE_DEFAULTS.minIters : 1,
+            minIters: COMPARE_DEFAULTS.minIters,
             train: !!o.train,
             seed: o.seed,
             onProgress: progress,
