@@ -1,0 +1,182 @@
+/**
+ * Sweep files (configs/sweeps/*.json): a design space, constraints, how many models, a seed, and the
+ * short training schedule every model gets. The config hash names "the same sweep" across shards,
+ * machines and reruns; it leaves out what does not change results (description, n, threads, data_dir),
+ * so raising `n` extends a sweep: the sampler is sequential, the first models stay the same.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
+import { resolveSpacePath } from '../cli/sample.js';
+import { parseQuantity } from '../cli/options.js';
+import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import { loadSpace, type Space } from '../space/space-config.js';
+import type { TrainRequest } from '../train/types.js';
+import { UsageError } from '../util/errors.js';
+
+/** 400M, "0.4G" or 4e8 */
+const Quantity = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  try {
+    return parseQuantity(v, 'constraint');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+});
+const Range = z.tuple([Quantity, Quantity]).refine((r) => r[0] <= r[1], 'MIN is larger than MAX');
+
+/** The trainer's override fields (TrainRequest.overrides), checked strictly so typos fail early. */
+export const OverridesSchema = z
+  .object({
+    epochs: z.number().int().min(1),
+    steps: z.number().int().min(1),
+    batchSize: z.number().int().min(1),
+    lr: z.number().positive(),
+    momentum: z.number().min(0).max(1),
+    nesterov: z.boolean(),
+    weightDecay: z.number().min(0),
+    warmupEpochs: z.number().min(0),
+    labelSmoothing: z.number().min(0).max(1),
+    augment: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+export const SweepConfigSchema = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    description: z.string().optional(),
+    /** a space name in configs/spaces/ or a path (relative to this file) */
+    space: z.string().min(1),
+    /** override the space's complexity ranges (measured at res / in_chans / num_classes below) */
+    constraints: z.object({ flops: Range.optional(), params: Range.optional(), acts: Range.optional() }).strict().default({}),
+    n: z.number().int().min(1),
+    seed: z.number().int().min(0),
+    dataset: z.string().min(1),
+    data_dir: z.string().optional(),
+    recipe: z.string().optional(),
+    overrides: OverridesSchema.default({}),
+    limit_train: z.number().int().min(1).optional(),
+    limit_val: z.number().int().min(1).optional(),
+    engine: z.enum(ENGINE_CHOICES).default('auto'),
+    threads: z.number().int().min(1).optional(),
+    /** the network's input: sampling measures complexity at the same shape the models train at */
+    res: z.number().int().min(8).optional(),
+    stem: z.enum(['imagenet', 'small']).optional(),
+    in_chans: z.number().int().min(1).optional(),
+    num_classes: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type SweepConfig = z.infer<typeof SweepConfigSchema>;
+
+export interface ResolvedSweep {
+  config: SweepConfig;
+  /** the space with the config's shape and constraints applied */
+  space: Space;
+  /** sha256 (16 hex) of everything that changes results */
+  hash: string;
+  file?: string;
+}
+
+export function parseSweepConfig(json: unknown, where = 'sweep config'): SweepConfig {
+  const r = SweepConfigSchema.safeParse(json);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    throw new UsageError(`${where}: invalid field '${issue.path.join('.') || '(root)'}': ${issue.message}`);
+  }
+  return r.data;
+}
+
+/** A sweep given as a path, or as a name of configs/sweeps/NAME.json. */
+export function resolveSweepPath(nameOrPath: string): string {
+  if (existsSync(nameOrPath)) return nameOrPath;
+  const shipped = join(dirname(resolveSpacePath('regnetx')), '..', 'sweeps', nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
+  if (existsSync(shipped)) return shipped;
+  throw new UsageError(`unknown sweep config '${nameOrPath}': give a JSON file or a name in configs/sweeps/`);
+}
+
+/** Command-line flags that override config fields (before hashing, so they change the hash when they change results). */
+export interface SweepFlags {
+  engine?: EngineChoice;
+  threads?: number;
+  n?: number;
+  epochs?: number;
+  steps?: number;
+  limitTrain?: number;
+  limitVal?: number;
+}
+
+export function loadSweepConfig(nameOrPath: string, cli: SweepFlags = {}): ResolvedSweep {
+  const path = resolveSweepPath(nameOrPath);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`cannot read sweep config '${path}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const config = parseSweepConfig(json, path);
+  if (cli.engine !== undefined) config.engine = cli.engine;
+  if (cli.threads !== undefined) config.threads = cli.threads;
+  if (cli.n !== undefined) config.n = cli.n;
+  if (cli.epochs !== undefined) config.overrides.epochs = cli.epochs;
+  if (cli.steps !== undefined) config.overrides.steps = cli.steps;
+  if (cli.limitTrain !== undefined) config.limit_train = cli.limitTrain;
+  if (cli.limitVal !== undefined) config.limit_val = cli.limitVal;
+  // a space path is relative to the sweep file; a bare name means configs/spaces/NAME.json
+  const rel = resolve(dirname(path), config.space);
+  const spacePath = !isAbsolute(config.space) && config.space.includes('/') && existsSync(rel) ? rel : resolveSpacePath(config.space);
+  return resolveSweep(config, loadSpace(spacePath), resolve(path));
+}
+
+/** Apply the config's shape/constraints to the space and compute the hash. */
+export function resolveSweep(config: SweepConfig, baseSpace: Space, file?: string): ResolvedSweep {
+  const space: Space = {
+    ...baseSpace,
+    res: config.res ?? baseSpace.res,
+    stem: config.stem ?? baseSpace.stem,
+    in_chans: config.in_chans ?? baseSpace.in_chans,
+    num_classes: config.num_classes ?? baseSpace.num_classes,
+    constraints: { ...baseSpace.constraints, ...definedOnly(config.constraints) },
+  };
+  const { description: _d, n: _n, threads: _t, data_dir: _dd, ...rest } = config;
+  const hash = createHash('sha256')
+    .update(canonicalJson({ ...rest, space }))
+    .digest('hex')
+    .slice(0, 16);
+  return { config, space, hash, file };
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** JSON with sorted keys, so the hash does not depend on key order in the file. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
+  if (v && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** The trainer request for one model, minus the per-model parts the runner fills in. */
+export function baseRequest(s: ResolvedSweep): Omit<TrainRequest, 'model' | 'seed'> {
+  const c = s.config;
+  return {
+    dataset: c.dataset,
+    dataDir: c.data_dir,
+    recipe: c.recipe,
+    overrides: { ...c.overrides, res: s.space.res, stem: s.space.stem, inChans: s.space.in_chans },
+    engine: c.engine,
+    threads: c.threads,
+    limitTrain: c.limit_train,
+    limitVal: c.limit_val,
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * `--workers K` on one machine: K child processes, each `regnet sweep CONFIG --shard i/K`, then one merge
+ * into OUT/sweep.csv. The children are the same code path as a Slurm array, so the merged file equals
+ * the sequential run's rows (same models, same per-model seeds).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mergeSweeps, type MergeResult } from './merge.js';
+import { shardFileName } from './shard.js';
+
+export interface WorkersOptions {
+  /** the sweep config argument as the user gave it */
+  config: string;
+  outDir: string;
+  workers: number;
+  /** extra CLI arguments for every child (--engine, --threads, --retries, ...) */
+  childArgs: string[];
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface WorkersResult {
+  codes: number[];
+  merged?: MergeResult;
+}
+
+/** The entry file children run: src/sweep/main.ts under tsx, dist/sweep/main.js when compiled. */
+export function workerEntry(): string {
+  const here = fileURLToPath(import.meta.url);
+  const entry = join(dirname(here), `main${extname(here)}`);
+  if (!existsSync(entry)) throw new Error(`sweep worker entry not found: ${entry}`);
+  return entry;
+}
+
+export async function runWorkers(o: WorkersOptions): Promise<WorkersResult> {
+  const log = o.log ?? (() => {});
+  const entry = workerEntry();
+  const children: ChildProcess[] = [];
+  const done: Array<Promise<number>> = [];
+  for (let i = 0; i < o.workers; i++) {
+    const args = [...process.execArgv, entry, 'sweep', o.config, '--out', o.outDir, '--shard', `${i}/${o.workers}`, ...o.childArgs];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    const prefix = (chunk: Buffer) =>
+      chunk
+        .toString()
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => `[worker ${i}] ${l}\n`)
+        .join('');
+    child.stdout!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
+    child.stderr!.on('data', (c: Buffer) => process.stderr.write(prefix(c)));
+    done.push(
+      new Promise((res) => {
+        child.on('close', (code, sig) => res(code ?? (sig === 'SIGINT' ? 130 : 1)));
+        child.on('error', (e) => {
+          log(`worker ${i} could not start: ${e.message}`);
+          res(1);
+        });
+      }),
+    );
+  }
+  // Forward an interrupt: each child stops after checkpointing its model in flight.
+  const onAbort = () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGINT');
+  };
+  o.signal?.addEventListener('abort', onAbort, { once: true });
+  const codes = await Promise.all(done);
+  o.signal?.removeEventListener('abort', onAbort);
+
+  const inputs = [
+    ...Array.from({ length: o.workers }, (_, i) => join(o.outDir, shardFileName({ index: i, count: o.workers, source: '' }))),
+    join(o.outDir, 'sweep.csv'),
+  ].filter((f) => existsSync(f));
+  const merged = inputs.length ? mergeSweeps(inputs, join(o.outDir, 'sweep.csv')) : undefined;
+  return { codes, merged };
+}
