@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-checkpoint.js';
 import { UsageError } from '../util/errors.js';
+import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 
@@ -42,12 +43,17 @@ export function register(program: Command): void {
     .command('eval')
     .description('evaluate trained weights: top-1/top-5 on the test split')
     .argument('[model]', 'model name (checked against the checkpoint; optional with --checkpoint)');
-  addEvalCommonOptions(cmd)
-    .option('--checkpoint <dir>', 'a regnet train checkpoint folder')
-    .action(async (model: string | undefined, o: EvalOptions) => evalAction(model, o));
+  addEvalCommonOptions(cmd).option('--checkpoint <dir>', 'a regnet train checkpoint folder');
+  // timm weights on an image folder: --weights FILE --data-dir VAL_DIR (src/cli/eval-imagenet.ts)
+  addWeightsEvalOptions(cmd).action(async (model: string | undefined, o: EvalOptions) => evalAction(model, o));
 }
 
 export async function evalAction(model: string | undefined, o: EvalOptions): Promise<void> {
+  if ((o as { weights?: string }).weights) {
+    if (o.checkpoint) throw new UsageError('regnet eval: give either --checkpoint DIR or --weights FILE, not both');
+    await runWeightsEval(model, o as unknown as WeightsEvalOptions);
+    return;
+  }
   if (o.checkpoint) {
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
@@ -59,7 +65,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
     printEval(r, o.json);
     return;
   }
-  throw new UsageError('regnet eval: give --checkpoint DIR (a folder written by regnet train --checkpoint)');
+  throw new UsageError('regnet eval: give --checkpoint DIR (a folder written by regnet train --checkpoint) or --weights FILE --data-dir VAL_DIR');
 }
 
 export function printEval(r: CheckpointEvalResult, json?: boolean): void {
