@@ -8,7 +8,7 @@ import { UsageError } from '../util/errors.js';
 import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
 import { evaluate } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
-import { buildTrainNet, evalPipeline, loadDataset, resultsFileName } from './run.js';
+import { buildTrainNet, evalPipeline, loadDataset, resultGeometry, resultsFileName } from './run.js';
 
 export interface CheckpointEvalOptions {
   checkpointDir: string;
@@ -58,7 +58,7 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
     const params = complexity(net).params;
     if (o.resultsDir) {
       mergeResults(join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
-        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, crop_pct: 1, interpolation: cfg.interpolation },
+        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, ...resultGeometry(ds, cfg) },
       ]);
     }
     return {

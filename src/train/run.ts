@@ -63,6 +63,15 @@ export function resultsFileName(dataset: string, evaluated: number, testSize: nu
   return evaluated < testSize ? `results-${dataset}-val${evaluated}.csv` : `results-${dataset}.csv`;
 }
 
+/**
+ * crop_pct / interpolation of the evaluated images, as timm records them: in-memory datasets are used
+ * whole (1.0; 'none' unless resized to --res); image folders are decoded with a 0.875 bilinear centre crop.
+ */
+export function resultGeometry(ds: Dataset, cfg: Pick<TrainConfig, 'interpolation'>): { crop_pct: number; interpolation: string } {
+  if (ds.name === 'folder') return { crop_pct: 0.875, interpolation: 'bilinear' };
+  return { crop_pct: 1, interpolation: cfg.interpolation };
+}
+
 const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'epochs', 'totalSteps', 'stepsPerEpoch', 'batchSize', 'lr', 'momentum', 'nesterov', 'weightDecay', 'warmupSteps',
   'labelSmoothing', 'res', 'stem', 'inChans', 'numClasses', 'interpolation', 'limitTrain', 'trainSize',
@@ -217,7 +226,7 @@ async function runLoop(
   if (req.checkpointDir) saveCheckpoint(req.checkpointDir, compiled, snapshot('finished', { top1: ev.top1, top5: ev.top5, n: ev.n }));
   if (req.resultsDir) {
     mergeResults(join(req.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
-      { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params: cx.params, crop_pct: 1, interpolation: cfg.interpolation },
+      { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params: cx.params, ...resultGeometry(ds, cfg) },
     ]);
     appendRun(join(req.resultsDir, 'runs.csv'), runRow(req, cfg, result));
   }
