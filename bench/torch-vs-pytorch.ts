@@ -3,7 +3,7 @@
  * resolution. Runs alternate (ours, PyTorch, ours, ...) so drift hits both; reports medians and the
  * ratio ours/PyTorch in throughput (> 1 = we are faster), and writes bench/results/torch-vs-pytorch.md.
  *
- *   node --import tsx bench/torch-vs-pytorch.ts [--rounds 3] [--iters 2] [--threads 2] [--only name]
+ *   node --import tsx bench/torch-vs-pytorch.ts [--rounds 3] [--iters 2] [--threads 2] [--only name] [--out file.md]
  *
  * torchvision names: resnet18/resnet50 match ours; regnet_x_1_6gf / regnet_x_3_2gf are regnetx_016 /
  * regnetx_032. At 32x32 both sides use the CIFAR stem (3x3 stride-1 conv, no max pool); parameter
@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     only: { type: 'string' },
     python: { type: 'string' },
+    out: { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
   ].join('\n');
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'torch-vs-pytorch.md');
+  const out = args.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results', 'torch-vs-pytorch.md');
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, md);
   console.log(`wrote ${out}`);
