@@ -37,6 +37,12 @@ const convCases: Case[] = [
   { n: 1, h: 11, w: 11, ci: 3, co: 4, k: 7, s: 2, p: 3 },
   { n: 2, h: 7, w: 6, ci: 3, co: 4, k: 3, s: 2, p: 'same' },
   { n: 2, h: 7, w: 6, ci: 3, co: 4, k: 3, s: 3, p: 'valid' },
+  // tiny maps of the last stages at 32-64 px
+  { n: 2, h: 4, w: 4, ci: 8, co: 8, k: 3, s: 2, p: 1 },
+  { n: 2, h: 2, w: 2, ci: 8, co: 8, k: 3, s: 2, p: 1 },
+  { n: 2, h: 2, w: 2, ci: 8, co: 8, k: 3, s: 1, p: 1 },
+  { n: 2, h: 1, w: 1, ci: 8, co: 8, k: 3, s: 1, p: 1 },
+  { n: 2, h: 4, w: 4, ci: 8, co: 8, k: 1, s: 2, p: 0 },
 ];
 
 /** grads of sum(conv(x, f) * r) w.r.t. x and f on the active backend */

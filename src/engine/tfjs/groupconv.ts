@@ -30,23 +30,19 @@ export interface GroupConvShape {
 }
 
 /**
- * Heuristic from the wasm measurements (fwd+bwd, 1 thread): the masked dense conv wins while its
- * extra MACs stay small (few groups); otherwise the depthwise formulation wins once the spatial
- * extent is tiny (per-kernel overhead dominates split's G calls), and split wins elsewhere.
+ * Rule read off the wasm measurements (bench/tfjs-groupconv.ts, batch 64, 1 thread; table in
+ * bench/results/tfjs-wasm.md): one masked dense conv wins when there are at most 3 groups of width
+ * <= 8 on a large map (its G-fold MACs are cheap next to G calls); the depthwise formulation wins for
+ * inference with narrow groups or small maps (one call instead of G) and, in training, only on
+ * 1-2 px maps (its backward goes through a gw-times larger intermediate); split wins elsewhere.
  */
 export function chooseGroupConv(s: GroupConvShape, training: boolean): GroupConvImpl {
-  const oh = Math.floor((s.h - 1) / s.stride) + 1;
-  const ow = Math.floor((s.w - 1) / s.stride) + 1;
-  const outPix = s.batch * oh * ow;
-  if (s.groups <= 4) return 'masked';
-  // Cost models (µs) fitted to the measurements: per-call overhead plus per-MAC time.
-  const macs = outPix * s.cout * (s.cin / s.groups) * s.k * s.k;
-  const gi = s.cin / s.groups;
-  const splitCost = s.groups * (training ? 60 : 25) + macs * 1.2e-4;
-  const dwCost = (training ? 250 : 80) + macs * (training ? 9e-4 : 3e-4) + outPix * s.cout * gi * (training ? 4e-3 : 1.5e-3);
-  const maskedCost = (training ? 120 : 40) + macs * s.groups * 1.2e-4;
-  const best = Math.min(splitCost, dwCost, maskedCost);
-  return best === maskedCost ? 'masked' : best === dwCost ? 'depthwise' : 'split';
+  const gw = s.cin / s.groups;
+  const spatial = Math.max(s.h, s.w);
+  if (s.groups <= 3 && gw <= 8) return 'masked';
+  if (training) return spatial <= 2 && gw <= 8 ? 'depthwise' : 'split';
+  if (s.groups <= 3 && spatial >= 16) return 'masked';
+  return gw <= 8 || (spatial <= 4 && gw <= 24) ? 'depthwise' : 'split';
 }
 
 type Pad = [[number, number], [number, number], [number, number], [number, number]];
