@@ -30,18 +30,17 @@ export interface GroupConvShape {
 }
 
 /**
- * Rule read off the wasm measurements (bench/tfjs-groupconv.ts, batch 64, 1 thread; table in
- * bench/results/tfjs-wasm.md): one masked dense conv wins when there are at most 3 groups of width
- * <= 8 on a large map (its G-fold MACs are cheap next to G calls); the depthwise formulation wins for
- * inference with narrow groups or small maps (one call instead of G) and, in training, only on
- * 1-2 px maps (its backward goes through a gw-times larger intermediate); split wins elsewhere.
+ * Rule read off the wasm measurements (bench/tfjs-groupconv.ts per layer, bench/tfjs-wasm.ts per
+ * network; batch 64, 1 thread; tables in bench/results/tfjs-wasm.md): for inference the depthwise
+ * formulation wins with narrow groups (gw <= 8) or small maps (one call instead of G); split wins for
+ * wide groups on larger maps and for training.
  */
 export function chooseGroupConv(s: GroupConvShape, training: boolean): GroupConvImpl {
   const gw = s.cin / s.groups;
   const spatial = Math.max(s.h, s.w);
-  if (s.groups <= 3 && gw <= 8) return 'masked';
-  if (training) return spatial <= 2 && gw <= 8 ? 'depthwise' : 'split';
-  if (s.groups <= 3 && spatial >= 16) return 'masked';
+  // Training: split. Per-layer wins of the others (masked for 3 groups on 16 px, depthwise on 1-2 px
+  // maps) did not survive in whole-network steps (regnetx_002: 45 img/s mixed vs 51 split).
+  if (training) return 'split';
   return gw <= 8 || (spatial <= 4 && gw <= 24) ? 'depthwise' : 'split';
 }
 
