@@ -81,7 +81,7 @@ test('Ctrl-C stops cleanly with exit 130; the rerun finishes without duplicates'
     err += c.toString();
     if (!sent && /model 1 \(2\/4\)/.test(err)) {
       sent = true;
-      setTimeout(() => child.kill('SIGINT'), 300);
+      child.kill('SIGINT');
     }
   });
   const code = await new Promise<number | null>((res) => child.on('close', (c) => res(c)));
@@ -91,6 +91,8 @@ test('Ctrl-C stops cleanly with exit 130; the rerun finishes without duplicates'
   assert.ok(part.length >= 1 && part.length < 4, `rows after interrupt: ${part.length}`);
   const again = cli(['sweep', cfg, '--out', out, '--steps', '40']);
   assert.equal(again.code, 0, again.stderr);
+  // the interrupted model continues from the checkpoint the trainer wrote on the way out
+  assert.match(again.stderr, new RegExp(`model ${part.length} \\(.*resuming from checkpoint`));
   const rows = readRows(join(out, 'sweep.csv'));
   assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
   assert.ok(rows.every((r) => r.steps === 40 && r.attempts === 1));
