@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { resolveSpacePath } from '../cli/sample.js';
+import { packageConfigDir, resolveSpacePath } from '../cli/sample.js';
 import { parseQuantity } from '../cli/options.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { loadSpace, type Space } from '../space/space-config.js';
@@ -92,7 +92,7 @@ export function parseSweepConfig(json: unknown, where = 'sweep config'): SweepCo
 /** A sweep given as a path, or as a name of configs/sweeps/NAME.json. */
 export function resolveSweepPath(nameOrPath: string): string {
   if (existsSync(nameOrPath)) return nameOrPath;
-  const shipped = join(dirname(resolveSpacePath('regnetx')), '..', 'sweeps', nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
+  const shipped = join(packageConfigDir(), 'sweeps', nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
   if (existsSync(shipped)) return shipped;
   throw new UsageError(`unknown sweep config '${nameOrPath}': give a JSON file or a name in configs/sweeps/`);
 }
