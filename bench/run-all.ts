@@ -1,0 +1,26 @@
+/**
+ * `npm run bench`: every benchmark in turn, each in its own process so one engine's threads and memory
+ * do not disturb the next. Medians and ratios are printed by each script; results/*.md keep past runs.
+ *   REGNET_BENCH=sample,tfjs,torch   choose a subset
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const all: Array<[string, string[], string]> = [
+  ['sample', ['bench/sample.ts'], 'sampler: accepted samples/s with flops ranges (one core)'],
+  ['tfjs', ['bench/tfjs-wasm.ts', '3'], 'tfjs on wasm: train/infer samples/s, batch 64, 32 px, 10 classes'],
+  ['torch', ['bench/torch-vs-pytorch.ts'], 'torch engine vs PyTorch (needs python3-torchvision), same threads, alternating runs'],
+];
+const want = new Set((process.env.REGNET_BENCH ?? all.map((a) => a[0]).join(',')).split(','));
+let failed = 0;
+for (const [name, args, what] of all) {
+  if (!want.has(name)) continue;
+  console.log(`\n## ${name}: ${what}\n`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    failed++;
+    console.log(`(${name} exited with ${r.status})`);
+  }
+}
+process.exitCode = failed ? 1 : 0;
