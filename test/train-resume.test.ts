@@ -14,7 +14,7 @@ import type { EngineName } from '../src/engine/types.js';
 import { MODEL_FILE, OPTIMIZER_FILE, readCheckpointState } from '../src/train/checkpoint.js';
 import { trainModel } from '../src/train/run.js';
 import type { TrainRequest } from '../src/train/types.js';
-import { readSafetensorsF32 } from '../src/io/safetensors.js';
+import { readSafetensors, readSafetensorsF32 } from '../src/io/safetensors.js';
 
 const TINY: ModelSpec = {
   kind: 'anynet',
@@ -78,6 +78,11 @@ for (const engine of ['torch', 'wasm'] as const) {
     assert.equal(s3.finalLoss, a.finalLoss);
     // weights really moved and momentum buffers exist for every learned tensor
     assert.ok(readSafetensorsF32(join(full, OPTIMIZER_FILE)).size > 10);
+    // timm's strict loader wants an int64 num_batches_tracked beside every BatchNorm
+    const raw = readSafetensors(join(full, MODEL_FILE)).tensors;
+    const counters = [...raw].filter(([n]) => n.endsWith('.num_batches_tracked'));
+    assert.equal(counters.length, [...raw.keys()].filter((n) => n.endsWith('.running_var')).length);
+    assert.ok(counters.every(([, t]) => t.dtype === 'I64' && t.shape.length === 0));
   });
 }
 

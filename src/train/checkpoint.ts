@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { WeightMap } from '../arch/weights.js';
 import type { CompiledNet } from '../engine/types.js';
 import { readSafetensorsF32, readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { writeTimmCheckpoint } from '../io/timm-weights.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { SavedRequestSchema, TrainConfigSchema } from './config.js';
@@ -50,7 +51,8 @@ export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
 export function saveCheckpoint(dir: string, compiled: CompiledNet, state: CheckpointState): void {
   const meta = { format: 'pt', global_step: String(state.globalStep), model: state.request.model.name };
   writeSafetensors(join(dir, OPTIMIZER_FILE), compiled.getOptimizerState(), meta);
-  writeSafetensors(join(dir, MODEL_FILE), compiled.getWeights(), meta);
+  // num_batches_tracked (int64) is added so timm's load_state_dict(strict=True) takes the file as is.
+  writeTimmCheckpoint(join(dir, MODEL_FILE), compiled.getWeights(), state.globalStep, meta);
   writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(CheckpointStateSchema.parse(state), null, 1) + '\n');
 }
 
