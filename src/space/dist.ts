@@ -25,30 +25,51 @@ function decimalScale(q: number): number {
 }
 
 export function drawValue(d: Dist, rng: Rng): number {
+  return compileDist(d)(rng);
+}
+
+/**
+ * A drawing function for one distribution, with its constants (logs of the range, decimal scale)
+ * worked out once: the sampler calls these millions of times.
+ */
+export function compileDist(d: Dist): (rng: Rng) => number {
   switch (d.dist) {
-    case 'fixed':
-      return d.value;
-    case 'choice':
-      return d.values[Math.floor(rng.next() * d.values.length)]!;
-    case 'uniform': {
-      const v = rng.uniform(d.min, d.max);
-      return d.quantize ? clampQ(quantize(v, d.quantize), d.min, d.max, d.quantize) : v;
+    case 'fixed': {
+      const v = d.value;
+      return () => v;
     }
-    case 'uniform_int':
-      return rng.int(d.min, d.max);
+    case 'choice': {
+      const vs = d.values;
+      return (rng) => vs[Math.floor(rng.next() * vs.length)]!;
+    }
+    case 'uniform': {
+      const { min, max, quantize: q } = d;
+      return q ? (rng) => clampQ(quantize(rng.uniform(min, max), q), min, max, q) : (rng) => rng.uniform(min, max);
+    }
+    case 'uniform_int': {
+      const { min, max } = d;
+      return (rng) => rng.int(min, max);
+    }
     case 'log_uniform': {
-      const v = Math.exp(rng.uniform(Math.log(d.min), Math.log(d.max)));
-      return d.quantize ? clampQ(quantize(v, d.quantize), d.min, d.max, d.quantize) : v;
+      const { min, max, quantize: q } = d;
+      const lo = Math.log(min);
+      const hi = Math.log(max);
+      return q ? (rng) => clampQ(quantize(Math.exp(rng.uniform(lo, hi)), q), min, max, q) : (rng) => Math.exp(rng.uniform(lo, hi));
     }
     case 'pow2': {
       const lo = Math.ceil(Math.log2(d.min));
       const hi = Math.floor(Math.log2(d.max));
-      return 2 ** rng.int(lo, hi);
+      return (rng) => 2 ** rng.int(lo, hi);
     }
     case 'pow2_or_log_uniform': {
-      const v = Math.exp(rng.uniform(Math.log(d.min), Math.log(d.max)));
-      if (v < d.quantize) return Math.min(2 ** roundHalfEven(Math.log2(v)), d.quantize);
-      return clampQ(quantize(v, d.quantize), d.min, d.max, d.quantize);
+      const { min, max, quantize: q } = d;
+      const lo = Math.log(min);
+      const hi = Math.log(max);
+      return (rng) => {
+        const v = Math.exp(rng.uniform(lo, hi));
+        if (v < q) return Math.min(2 ** roundHalfEven(Math.log2(v)), q);
+        return clampQ(quantize(v, q), min, max, q);
+      };
     }
   }
 }

@@ -7,7 +7,7 @@ import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import type { Complexity } from '../complexity.js';
 import { bodyComplexity, type FastStage } from './complexity-fast.js';
-import { drawValue } from './dist.js';
+import { compileDist } from './dist.js';
 import { adjustWidthGroup } from './regnet.js';
 import { roundHalfEven } from './round.js';
 import type { AnyNetSpace, RegNetSpace, Space } from './space-config.js';
@@ -71,6 +71,7 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
   };
   const maxDraws = opts.maxDraws ?? Math.max(100000, 5000 * opts.n);
   const seen = new Set<string>();
+  const drawers = compileSpace(space);
   const rep: SampleReport = { samples: [], draws: 0, rejectedStages: 0, rejectedRange: 0, duplicates: 0 };
   const inRange = (v: number, r?: [number, number]) => !r || (v >= r[0] && v <= r[1]);
 
@@ -83,7 +84,7 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
       );
     }
     rep.draws++;
-    const cand = space.kind === 'regnet' ? drawRegNet(space, rng) : drawAnyNet(space, rng);
+    const cand = space.kind === 'regnet' ? drawRegNet(space, drawers, rng) : drawAnyNet(space, drawers, rng);
     if (!cand) {
       rep.rejectedStages++;
       continue;
@@ -125,6 +126,13 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
   return rep;
 }
 
+type Drawers = Record<string, (rng: Rng) => number>;
+
+function compileSpace(space: Space): Drawers {
+  const dists = space.kind === 'regnet' ? space.params : { ...space.stage, se_ratio: space.se_ratio };
+  return Object.fromEntries(Object.entries(dists).map(([k, d]) => [k, compileDist(d)]));
+}
+
 interface Candidate {
   depth: number;
   w0: number;
@@ -138,14 +146,13 @@ interface Candidate {
   stageBottle: number[];
 }
 
-function drawRegNet(space: RegNetSpace, rng: Rng): Candidate | null {
-  const p = space.params;
+function drawRegNet(space: RegNetSpace, p: Drawers, rng: Rng): Candidate | null {
   // The width parameters come first: three quarters of draws fail the stage rule, and those need
   // no group, bottleneck or SE draw (the stream stays deterministic for a seed either way).
-  const depth = drawValue(p.depth, rng);
-  const w0 = drawValue(p.w0, rng);
-  const wa = drawValue(p.wa, rng);
-  const wm = drawValue(p.wm, rng);
+  const depth = p.depth!(rng);
+  const w0 = p.w0!(rng);
+  const wa = p.wa!(rng);
+  const wm = p.wm!(rng);
   if (!(depth >= 1 && w0 > 0 && w0 % 8 === 0 && wa >= 0 && wm > 1)) return null;
   // Hot path: the same float operations as blockWidths(), without per-block arrays.
   // The stage index is monotone in j, so the last block tells total_stages at once.
@@ -153,9 +160,9 @@ function drawRegNet(space: RegNetSpace, rng: Rng): Candidate | null {
   const want = space.num_stages;
   const sLast = roundHalfEven(Math.log(((depth - 1) * wa + w0) / w0) / logWm);
   if (sLast + 1 !== want) return null;
-  const gs = drawValue(p.group_size, rng);
-  const b = drawValue(p.bottle_ratio, rng);
-  const se = drawValue(p.se_ratio, rng);
+  const gs = p.group_size!(rng);
+  const b = p.bottle_ratio!(rng);
+  const se = p.se_ratio!(rng);
   if (!(gs >= 1 && b > 0)) return null;
   const counts = new Array<number>(want).fill(0);
   for (let j = 0; j < depth; j++) counts[roundHalfEven(Math.log((j * wa + w0) / w0) / logWm)]!++;
@@ -175,16 +182,16 @@ function drawRegNet(space: RegNetSpace, rng: Rng): Candidate | null {
   return { depth, w0, wa, wm, group_size: gs, bottle_ratio: b, se_ratio: se, stages, groupWidths, stageBottle: stages.map(() => b) };
 }
 
-function drawAnyNet(space: AnyNetSpace, rng: Rng): Candidate | null {
+function drawAnyNet(space: AnyNetSpace, p: Drawers, rng: Rng): Candidate | null {
   const stages: FastStage[] = [];
   const groupWidths: number[] = [];
   const stageBottle: number[] = [];
   let total = 0;
   for (let i = 0; i < space.num_stages; i++) {
-    const depth = drawValue(space.stage.depth, rng);
-    const width = drawValue(space.stage.width, rng);
-    const b = drawValue(space.stage.bottle_ratio, rng);
-    const g = drawValue(space.stage.group_width, rng);
+    const depth = p.depth!(rng);
+    const width = p.width!(rng);
+    const b = p.bottle_ratio!(rng);
+    const g = p.group_width!(rng);
     const wbRaw = Math.trunc(width * b);
     if (depth < 1 || width < 1 || wbRaw < 1 || g < 1) return null;
     const gw = Math.min(g, wbRaw);
@@ -198,6 +205,6 @@ function drawAnyNet(space: AnyNetSpace, rng: Rng): Candidate | null {
     stageBottle.push(b);
     total += depth;
   }
-  const se = drawValue(space.se_ratio, rng);
+  const se = p.se_ratio!(rng);
   return { depth: total, w0: NaN, wa: NaN, wm: NaN, group_size: NaN, bottle_ratio: NaN, se_ratio: se, stages, groupWidths, stageBottle };
 }
