@@ -66,8 +66,10 @@ test('validation names the field', () => {
 
 test('generation agrees with an independent numpy computation when python3+numpy exist', async (t) => {
   const { spawnSync } = await import('node:child_process');
-  const probe = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
+  // numpy is an optional independent reference (.ci/run installs Debian's python3-numpy); the pyenv
+  // python3 on PATH may lack it while /usr/bin/python3 has it, so try both before skipping.
+  const py = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0);
+  if (!py) {
     t.skip('python3 with numpy not available');
     return;
   }
@@ -78,7 +80,7 @@ test('generation agrees with an independent numpy computation when python3+numpy
   for (let i = 0; i < 300; i++) {
     cfgs.push([8 * (1 + Math.floor(rnd() * 32)), Math.round(rnd() * 2560) / 10, 1.5 + Math.round(rnd() * 1500) / 1000, 1 + Math.floor(rnd() * 40)]);
   }
-  const py = `
+  const script = `
 import json,sys,numpy as np
 out=[]
 for w0,wa,wm,d in json.load(sys.stdin):
@@ -88,7 +90,7 @@ for w0,wa,wm,d in json.load(sys.stdin):
     w=np.round(np.divide(w0*np.power(wm,e),8))*8
     out.append([int(x) for x in w])
 print(json.dumps(out))`;
-  const r = spawnSync('python3', ['-c', py], { input: JSON.stringify(cfgs), encoding: 'utf8' });
+  const r = spawnSync(py, ['-c', script], { input: JSON.stringify(cfgs), encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const want = JSON.parse(r.stdout) as number[][];
   cfgs.forEach(([w0, wa, wm, d], i) => {
