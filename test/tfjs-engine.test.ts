@@ -13,6 +13,7 @@ import { createTfjsEngine } from '../src/engine/tfjs/engine.js';
 import { groupConv2d, type GroupConvImpl } from '../src/engine/tfjs/groupconv.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { Rng } from '../src/util/rng.js';
+import { maxRel } from './helpers/numeric.js';
 
 const cpu = await createTfjsEngine('cpu');
 const wasm = await createTfjsEngine('wasm');
@@ -24,15 +25,6 @@ function batch(seed: number, n: number, res: number, classes: number) {
   return { x, y };
 }
 
-function maxRel(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 test('grouped conv formulations equal a direct JS grouped convolution', () => {
   tf.setBackend('wasm');

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { loadTfjsBackend } from '../src/engine/tfjs/backend.js';
 import { Rng } from '../src/util/rng.js';
+import { maxRel as relErr } from './helpers/numeric.js';
 
 await loadTfjsBackend('cpu');
 await loadTfjsBackend('wasm');
@@ -17,15 +18,6 @@ function rand(rng: Rng, n: number): Float32Array {
   return a;
 }
 
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return num / Math.max(den, 1e-12);
-}
 
 type Case = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; p: number | 'same' | 'valid'; dw?: number };
 const convCases: Case[] = [

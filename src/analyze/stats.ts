@@ -220,8 +220,8 @@ function bandOver(groups: number[][], centres: number[], edges: number[], opts: 
   return out;
 }
 
-/** Pearson's linear correlation of the finite pairs; NaN when fewer than 2 pairs or no variance. */
-export function pearson(xs: readonly number[], ys: readonly number[]): number {
+/** The pairs (x, y) where both are finite numbers. */
+function finitePairs(xs: readonly number[], ys: readonly number[]): [number[], number[]] {
   const px: number[] = [];
   const py: number[] = [];
   for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
@@ -230,6 +230,12 @@ export function pearson(xs: readonly number[], ys: readonly number[]): number {
       py.push(ys[i]!);
     }
   }
+  return [px, py];
+}
+
+/** Pearson's linear correlation of the finite pairs; NaN when fewer than 2 pairs or no variance. */
+export function pearson(xs: readonly number[], ys: readonly number[]): number {
+  const [px, py] = finitePairs(xs, ys);
   const n = px.length;
   if (n < 2) return NaN;
   let mx = 0;
@@ -269,13 +275,6 @@ export function ranks(values: readonly number[]): number[] {
 
 /** Spearman's rank correlation (Pearson on average ranks) of the finite pairs. */
 export function spearman(xs: readonly number[], ys: readonly number[]): number {
-  const px: number[] = [];
-  const py: number[] = [];
-  for (let i = 0; i < Math.min(xs.length, ys.length); i++) {
-    if (Number.isFinite(xs[i]!) && Number.isFinite(ys[i]!)) {
-      px.push(xs[i]!);
-      py.push(ys[i]!);
-    }
-  }
+  const [px, py] = finitePairs(xs, ys);
   return pearson(ranks(px), ranks(py));
 }
