@@ -10,8 +10,9 @@ import { sampleSpace } from '../src/space/sampler.js';
 import { loadSpace } from '../src/space/space-config.js';
 import { buildRegNet, anynetStages } from '../src/arch/regnet.js';
 import type { Network } from '../src/arch/ir.js';
+import { FIXTURES } from './helpers/fixtures.js';
 
-const REF = new URL('../../shared/reference/zoo_224.csv', import.meta.url);
+const REF = `${FIXTURES}zoo_224.csv`;
 
 test('every row of the reference zoo table is reproduced exactly', () => {
   const lines = readFileSync(REF, 'utf8').trim().split('\n');

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { roundHalfEven } from '../src/space/round.js';
 import { blockWidths, regnetStages, adjustWidthGroup, validateRegNetParams } from '../src/space/regnet.js';
 import { zooEntry } from '../src/arch/zoo.js';
+import { FIXTURES, findPython } from './helpers/fixtures.js';
 
 test('roundHalfEven matches Python round on ties and non-ties', () => {
   const cases: Array<[number, number]> = [
@@ -66,11 +67,10 @@ test('validation names the field', () => {
 
 test('generation agrees with an independent numpy computation when python3+numpy exist', async (t) => {
   const { spawnSync } = await import('node:child_process');
-  // numpy is an optional independent reference (.ci/run installs Debian's python3-numpy); the pyenv
-  // python3 on PATH may lack it while /usr/bin/python3 has it, so try both before skipping.
-  const py = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import numpy'], { encoding: 'utf8' }).status === 0);
+  // numpy is an optional independent reference (.ci/run installs Debian's python3-numpy)
+  const py = findPython(['numpy']);
   if (!py) {
-    t.skip('python3 with numpy not available');
+    t.skip('python3 with numpy not available (optional independent reference)');
     return;
   }
   // random configs, widths from numpy's round/log/power (the reference formulation)
@@ -99,6 +99,6 @@ print(json.dumps(out))`;
 });
 
 test('spec file examples are what the zoo table says', () => {
-  const text = readFileSync(new URL('../../shared/reference/zoo_224.csv', import.meta.url), 'utf8');
+  const text = readFileSync(`${FIXTURES}zoo_224.csv`, 'utf8');
   assert.match(text, /regnetx_002,224,2684792,/);
 });

@@ -10,6 +10,10 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
+import { trainEngine } from './helpers/fixtures.js';
+
+/** torch where its addon is built, else the embedded wasm engine: the sweep logic is the same on both. */
+const ENGINE = trainEngine();
 
 const root = new URL('..', import.meta.url).pathname;
 const entry = join(root, 'src/sweep/main.ts');
@@ -18,7 +22,7 @@ const cfg = join(dir, 'tiny.json');
 writeFileSync(
   cfg,
   JSON.stringify({
-    name: 'tiny', space: 'regnetx_small', n: 4, seed: 2, dataset: 'mnist', recipe: 'quick', engine: 'torch', threads: 1,
+    name: 'tiny', space: 'regnetx_small', n: 4, seed: 2, dataset: 'mnist', recipe: 'quick', engine: ENGINE, threads: 1,
     overrides: { steps: 2, batchSize: 8 }, limit_train: 32, limit_val: 32, res: 28, in_chans: 1, constraints: { flops: ['1M', '5M'] },
   }),
 );
@@ -43,7 +47,7 @@ test('kill -9 after the second model, rerun: exactly 4 rows, distinct ids, first
   const rows = readRows(join(out, 'sweep.csv'));
   assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
   assert.deepEqual(rows.slice(0, 2), first);
-  assert.ok(rows.every((r) => r.status === 'ok' && r.steps === 2 && r.engine === 'torch'));
+  assert.ok(rows.every((r) => r.status === 'ok' && r.steps === 2 && r.engine === ENGINE));
 
   // Slurm array task 2 of 1..2 (min 1): shard 1/2, ids 1 and 3, carried over from sweep.csv, nothing trained
   const s = cli(['sweep', cfg, '--out', out], { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '2', SLURM_ARRAY_TASK_MIN: '1' });

@@ -16,9 +16,9 @@ import { selectEngine } from '../src/engine/select.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
 import type { EngineName } from '../src/engine/types.js';
 import { loadTimmWeights } from '../src/io/timm-weights.js';
+import { timmReference, type TimmReference } from './helpers/fixtures.js';
 
-const REF = fileURLToPath(new URL('../../shared/reference/timm-weights/', import.meta.url));
-const noRef = !existsSync(join(REF, 'regnetx_002.safetensors')) && 'shared reference weights missing';
+const X002 = timmReference('regnetx_002') as TimmReference;
 const torch = torchAvailable();
 const tmp = mkdtempSync(join(tmpdir(), 'timm-e-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -146,11 +146,11 @@ test('labelRank: strictly larger logits, then ties at a smaller index', () => {
   assert.equal(labelRank(l, 5, 5, 4), 4);
 });
 
-test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in timm format and equal to per-image predictions', { skip: noRef }, async () => {
+test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in timm format and equal to per-image predictions', async () => {
   await ready;
   const resultsDir = join(tmp, 'results');
   const opts: WeightsEvalOptions = {
-    weights: join(REF, 'regnetx_002.safetensors'), dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
+    weights: X002.weights, dataDir: folder, imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
     batch: 6, resultsDir, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm', progress: 'plain',
   };
   const out: string[] = [];
@@ -194,7 +194,7 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
 
 test('runWeightsEval: usage errors for a bad folder, results name or mean', async () => {
   const base: WeightsEvalOptions = {
-    weights: join(REF, 'regnetx_002.safetensors'), dataDir: join(tmp, 'nope'), imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
+    weights: X002.weights, dataDir: join(tmp, 'nope'), imgSize: 32, cropPct: 0.875, interpolation: 'bicubic',
     batch: 6, resultsDir: tmp, resultsName: 'imagenet', results: true, strict: true, engine: 'wasm',
   };
   await assert.rejects(runWeightsEval('regnetx_002', base), /image folder does not exist/);

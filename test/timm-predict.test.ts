@@ -1,22 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { register } from '../src/cli/predict.js';
-import { torchAvailable } from '../src/engine/torch/native.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { writeTimmCheckpoint } from '../src/io/timm-weights.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { initWeights } from '../src/arch/init.js';
 import { selectEngine } from '../src/engine/select.js';
 import { UsageError } from '../src/util/errors.js';
+import { timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
 
-const REF = fileURLToPath(new URL('../../shared/reference/timm-weights/', import.meta.url));
-const noRef = !existsSync(join(REF, 'regnetx_002.safetensors')) && 'shared reference weights missing';
-const torch = torchAvailable();
+const X002 = timmReference('regnetx_002') as TimmReference;
+const resnet18 = timmReference('resnet18');
 const tmp = mkdtempSync(join(tmpdir(), 'timm-p-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
 
@@ -39,49 +37,50 @@ function relErr(a: ArrayLike<number>, b: Float32Array): number {
   return d / m;
 }
 
-const ioRef = (model: string) => readSafetensors(join(REF, `${model}.io.safetensors`)).tensors;
+const ioRef = (ref: TimmReference) => readSafetensors(ref.io).tensors;
 
-test('predict --json (wasm) prints the reference logits of regnetx_002', { skip: noRef }, async () => {
-  const out = await predict(['regnetx_002', '--weights', join(REF, 'regnetx_002.safetensors'), '--input', join(REF, 'regnetx_002.io.safetensors'), '--engine', 'wasm', '--json', '--batch', '1']);
+test('predict --json (wasm) prints the reference logits of regnetx_002', async () => {
+  const out = await predict(['regnetx_002', '--weights', X002.weights, '--input', X002.io, '--engine', 'wasm', '--json', '--batch', '1']);
   const j = JSON.parse(out) as { logits: number[][] };
   assert.equal(j.logits.length, 2);
   assert.equal(j.logits[0]!.length, 1000);
-  const err = relErr(j.logits.flat(), ioRef('regnetx_002').get('logits')!.data as Float32Array);
+  const err = relErr(j.logits.flat(), ioRef(X002).get('logits')!.data as Float32Array);
   assert.ok(err < 1e-4, `relative error ${err}`);
 });
 
-test('predict --out (torch) writes tensor logits matching resnet18 reference', { skip: noRef || (!torch.ok && 'torch addon unavailable') }, async () => {
+test('predict --out (torch) writes tensor logits matching resnet18 reference', { skip: ('skip' in resnet18 && resnet18.skip) || torchSkip() }, async () => {
+  const ref = resnet18 as TimmReference;
   const file = join(tmp, 'logits.safetensors');
-  const out = await predict(['resnet18', '--weights', join(REF, 'resnet18.safetensors'), '--input', join(REF, 'resnet18.io.safetensors'), '--engine', 'torch', '--out', file]);
+  const out = await predict(['resnet18', '--weights', ref.weights, '--input', ref.io, '--engine', 'torch', '--out', file]);
   assert.match(out, /wrote logits \[2, 1000\] of resnet18 \(torch\)/);
   const t = readSafetensors(file).tensors.get('logits')!;
   assert.deepEqual(t.shape, [2, 1000]);
-  const err = relErr(t.data as Float32Array, ioRef('resnet18').get('logits')!.data as Float32Array);
+  const err = relErr(t.data as Float32Array, ioRef(ref).get('logits')!.data as Float32Array);
   assert.ok(err < 1e-4, `relative error ${err}`);
 });
 
-test('predict builds the net at the input resolution and with --num-classes (strict false keeps the body)', { skip: noRef }, async () => {
+test('predict builds the net at the input resolution and with --num-classes (strict false keeps the body)', async () => {
   // 64x48 input: the same checkpoint runs at another resolution; 10 classes from a 1000-class file
-  const x = ioRef('regnetx_002').get('input')!.data as Float32Array;
+  const x = ioRef(X002).get('input')!.data as Float32Array;
   const small = new Float32Array(1 * 3 * 48 * 64);
   for (let c = 0; c < 3; c++) for (let y = 0; y < 48; y++) for (let xx = 0; xx < 64; xx++) small[(c * 48 + y) * 64 + xx] = x[(c * 224 + y) * 224 + xx]!;
   const inp = join(tmp, 'small.safetensors');
   writeSafetensors(inp, new Map([['input', { shape: [1, 3, 48, 64], data: small }]]));
-  const text = await predict(['regnetx_002', '--weights', join(REF, 'regnetx_002.safetensors'), '--input', inp, '--engine', 'wasm']);
+  const text = await predict(['regnetx_002', '--weights', X002.weights, '--input', inp, '--engine', 'wasm']);
   const rows = text.trim().split('\n');
   assert.equal(rows.length, 1);
   assert.equal(rows[0]!.split(' ').length, 1000);
   assert.ok(rows[0]!.split(' ').every((v) => Number.isFinite(Number(v))));
   await assert.rejects(
-    predict(['regnetx_002', '--weights', join(REF, 'regnetx_002.safetensors'), '--input', inp, '--engine', 'wasm', '--num-classes', '10']),
+    predict(['regnetx_002', '--weights', X002.weights, '--input', inp, '--engine', 'wasm', '--num-classes', '10']),
     /head\.fc\.weight \[1000,368\] vs expected \[10,368\]/,
   );
-  const j = JSON.parse(await predict(['regnetx_002', '--weights', join(REF, 'regnetx_002.safetensors'), '--input', inp, '--engine', 'wasm', '--num-classes', '10', '--strict', 'false', '--json'])) as { logits: number[][] };
+  const j = JSON.parse(await predict(['regnetx_002', '--weights', X002.weights, '--input', inp, '--engine', 'wasm', '--num-classes', '10', '--strict', 'false', '--json'])) as { logits: number[][] };
   assert.equal(j.logits[0]!.length, 10);
 });
 
-test('predict: clear errors for a missing or malformed input tensor', { skip: noRef }, async () => {
-  const w = join(REF, 'regnetx_002.safetensors');
+test('predict: clear errors for a missing or malformed input tensor', async () => {
+  const w = X002.weights;
   const noInput = join(tmp, 'noinput.safetensors');
   writeSafetensors(noInput, new Map([['x', { shape: [1, 3, 8, 8], data: new Float32Array(192) }]]));
   await assert.rejects(predict(['regnetx_002', '--weights', w, '--input', noInput]), (e: unknown) => e instanceof UsageError && /no tensor named 'input' \(has: x\)/.test(e.message));

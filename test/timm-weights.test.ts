@@ -3,13 +3,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildModel } from '../src/arch/zoo.js';
 import type { FcNode } from '../src/arch/ir.js';
 import { paramSpecs } from '../src/arch/params.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { selectEngine } from '../src/engine/select.js';
-import { torchAvailable } from '../src/engine/torch/native.js';
 import type { EngineName } from '../src/engine/types.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import {
@@ -17,19 +15,21 @@ import {
   writeTimmCheckpoint,
 } from '../src/io/timm-weights.js';
 import { UsageError } from '../src/util/errors.js';
+import { initWeights } from '../src/arch/init.js';
+import { readKeys, timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
 
-const REF = fileURLToPath(new URL('../../shared/reference/timm-weights/', import.meta.url));
-const noRef = !existsSync(join(REF, 'resnet18.safetensors')) && 'shared reference weights missing';
-const torch = torchAvailable();
+/** The committed timm reference (always present). */
+const X002 = timmReference('regnetx_002') as TimmReference;
+
+/** A resnet18 checkpoint in timm's naming from our own initialiser, for tests about names, not values. */
+function ownResnet18(): string {
+  const path = join(tmp, 'own-resnet18.safetensors');
+  if (!existsSync(path)) writeTimmCheckpoint(path, initWeights(buildModel('resnet18'), 1), 0);
+  return path;
+}
+
 const tmp = mkdtempSync(join(tmpdir(), 'timm-w-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-
-function keysTxt(model: string): Array<[string, number[]]> {
-  return readFileSync(join(REF, `${model}.keys.txt`), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => [l.slice(0, l.indexOf(' ')), JSON.parse(l.slice(l.indexOf(' ') + 1)) as number[]]);
-}
 
 /** max |a - b| / max |b| */
 function relErr(a: Float32Array, b: Float32Array): number {
@@ -42,14 +42,17 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return d / m;
 }
 
-for (const model of ['regnetx_002', 'resnet18']) {
+for (const model of ['regnetx_002', 'resnet18'] as const) {
+  const reference = timmReference(model);
+  const noRef = 'skip' in reference && reference.skip;
+  const files = reference as TimmReference;
   for (const engine of ['wasm', 'torch'] as EngineName[]) {
-    const skip = noRef || (engine === 'torch' && !torch.ok && `torch addon unavailable: ${(torch as { reason: string }).reason}`);
+    const skip = noRef || (engine === 'torch' && torchSkip());
     test(`${engine} reproduces timm's reference logits of ${model} within 1e-4`, { skip }, async () => {
       const net = buildModel(model);
-      const { weights, match } = loadTimmWeights(join(REF, `${model}.safetensors`), net);
+      const { weights, match } = loadTimmWeights(files.weights, net);
       assert.equal(match.matched.size, paramSpecs(net).length);
-      const io = readSafetensors(join(REF, `${model}.io.safetensors`)).tensors;
+      const io = readSafetensors(files.io).tensors;
       const x = io.get('input')!.data as Float32Array;
       const ref = io.get('logits')!.data as Float32Array;
       const e = await selectEngine(engine, { threads: 2 });
@@ -72,8 +75,8 @@ for (const model of ['regnetx_002', 'resnet18']) {
   }
 
   test(`${model}: readTimmCheckpoint drops num_batches_tracked; toTimmStateDict writes back exactly keys.txt`, { skip: noRef }, () => {
-    const keys = keysTxt(model);
-    const ck = readTimmCheckpoint(join(REF, `${model}.safetensors`));
+    const keys = readKeys(files.keys);
+    const ck = readTimmCheckpoint(files.weights);
     assert.equal(ck.nonFloat.size, 0);
     assert.deepEqual([...ck.weights.keys()].sort(), keys.filter(([k]) => !k.endsWith('num_batches_tracked')).map(([k]) => k).sort());
     const out = join(tmp, `${model}.rt.safetensors`);
@@ -93,8 +96,8 @@ for (const model of ['regnetx_002', 'resnet18']) {
   });
 }
 
-test('checkpointNumClasses reads the classifier rows (head.fc / fc)', { skip: noRef }, () => {
-  const ck = readTimmCheckpoint(join(REF, 'regnetx_002.safetensors'));
+test('checkpointNumClasses reads the classifier rows (head.fc / fc)', () => {
+  const ck = readTimmCheckpoint(X002.weights);
   assert.equal(checkpointNumClasses(buildModel('regnetx_002', { numClasses: 10 }), ck.weights), 1000);
   const w = new Map(ck.weights);
   w.set('head.fc.weight', { shape: [7, 368], data: new Float32Array(7 * 368) });
@@ -102,9 +105,9 @@ test('checkpointNumClasses reads the classifier rows (head.fc / fc)', { skip: no
   assert.equal(checkpointNumClasses(buildModel('resnet18'), w), undefined);
 });
 
-test('a shape mismatch names the tensor, its shape and the expected one; --strict false loads the rest', { skip: noRef }, () => {
+test('a shape mismatch names the tensor, its shape and the expected one; --strict false loads the rest', () => {
   const net = buildModel('regnetx_002', { numClasses: 10 });
-  const path = join(REF, 'regnetx_002.safetensors');
+  const path = X002.weights;
   assert.throws(
     () => loadTimmWeights(path, net),
     (e: unknown) =>
@@ -126,9 +129,9 @@ test('a shape mismatch names the tensor, its shape and the expected one; --stric
   assert.deepEqual(weights.get('head.fc.weight')!.shape, [10, 368]);
 });
 
-test('missing and unexpected tensors are listed, at most 5 each, with the remaining count', { skip: noRef }, () => {
+test('missing and unexpected tensors are listed, at most 5 each, with the remaining count', () => {
   const net = buildModel('regnetx_002');
-  const ck = readTimmCheckpoint(join(REF, 'regnetx_002.safetensors'));
+  const ck = readTimmCheckpoint(X002.weights);
   const w = new Map(ck.weights);
   const dropped = ['stem.conv.weight', 's1.b1.conv1.bn.running_var', 's2.b1.conv2.conv.weight', 's3.b1.downsample.conv.weight', 's4.b1.conv3.bn.bias', 'head.fc.bias', 's4.b2.conv1.conv.weight'];
   for (const k of dropped) w.delete(k);
@@ -140,16 +143,16 @@ test('missing and unexpected tensors are listed, at most 5 each, with the remain
   const order = paramSpecs(net).map((s) => s.name).filter((n) => dropped.includes(n));
   assert.equal(line, `7 missing (${order.slice(0, 5).join(', ')}, ... 2 more); 1 unexpected (head.extra.weight)`);
   // a ResNet checkpoint for a RegNet: everything differs, strict error lists the first names
-  const r = readTimmCheckpoint(join(REF, 'resnet18.safetensors'));
+  const r = readTimmCheckpoint(ownResnet18());
   assert.throws(
     () => fitWeights(net, r, 'resnet18.safetensors'),
-    /does not match regnetx_002: 222 missing \(stem\.conv\.weight, stem\.bn\.weight, .*\.\.\. 217 more\); 102 unexpected \(conv1\.weight, /,
+    /does not match regnetx_002: 222 missing \(stem\.conv\.weight, stem\.bn\.weight, .*\.\.\. 217 more\); 102 unexpected \(bn1\.bias, bn1\.running_mean, /,
   );
   assert.throws(() => fitWeights(net, r, 'resnet18.safetensors', { strict: false }), /no tensor fits regnetx_002/);
 });
 
-test("'module.' prefixes are stripped; int tensors with a parameter's name are a dtype mismatch; .pth is refused", { skip: noRef }, () => {
-  const ck = readTimmCheckpoint(join(REF, 'resnet18.safetensors'));
+test("'module.' prefixes are stripped; int tensors with a parameter's name are a dtype mismatch; .pth is refused", () => {
+  const ck = readTimmCheckpoint(ownResnet18());
   const pref: WeightMap = new Map([...ck.weights].map(([k, v]) => [`module.${k}`, v]));
   const p = join(tmp, 'dp.safetensors');
   writeSafetensors(p, pref);

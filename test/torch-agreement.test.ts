@@ -17,19 +17,11 @@ import { buildRegNet } from '../src/arch/regnet.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
-import { torchAvailable } from '../src/engine/torch/native.js';
 import { Rng } from '../src/util/rng.js';
+import { findPython, torchSkip } from './helpers/fixtures.js';
 
-function findPython(): string | null {
-  for (const p of [process.env.PYTHON, 'python3', '/usr/bin/python3'].filter(Boolean) as string[]) {
-    if (spawnSync(p, ['-c', 'import torch, torchvision, numpy'], { stdio: 'ignore' }).status === 0) return p;
-  }
-  return null;
-}
-
-const avail = torchAvailable();
-const python = avail.ok ? findPython() : null;
-const skip = !avail.ok ? `torch addon unavailable: ${avail.reason}` : !python ? 'python3 with torch, torchvision and numpy not found' : false;
+const python = findPython(['torch', 'torchvision', 'numpy']);
+const skip = torchSkip() || (!python && 'python3 with torch, torchvision and numpy not found (optional independent reference)');
 if (skip) console.log(`# skipping torch/PyTorch agreement tests: ${skip}`);
 
 const PY = String.raw`

@@ -4,7 +4,6 @@
  * stays flat over 50 steps, a loss that falls on a fixed batch, device and dispose behaviour.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { buildRegNet } from '../src/arch/regnet.js';
 import { initWeights } from '../src/arch/init.js';
@@ -15,6 +14,7 @@ import { torchAddon, torchAvailable } from '../src/engine/torch/native.js';
 import type { SgdOptions } from '../src/engine/types.js';
 import { UsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { zooReference } from './helpers/fixtures.js';
 
 const avail = torchAvailable();
 const skip = avail.ok ? false : `torch addon unavailable: ${avail.reason}`;
@@ -29,14 +29,7 @@ const tinyNet = () => buildRegNet({ depth: 3, w0: 16, wa: 8, wm: 2, groupSize: 8
 
 describe('torch engine', { skip }, () => {
   it('allocates exactly the analytic parameter count (reference table at 224)', () => {
-    const rows = new Map(
-      readFileSync('/work/shared/reference/zoo_224.csv', 'utf8')
-        .trim()
-        .split('\n')
-        .slice(1)
-        .map((l) => l.split(','))
-        .map((c) => [c[0]!, Number(c[2])]),
-    );
+    const rows = new Map(zooReference().map((r) => [r.model, r.param_count]));
     const engine = createTorchEngine({ threads: 2 });
     for (const name of ['regnetx_002', 'regnety_002', 'resnet18']) {
       const net = buildModel(name);
