@@ -24,8 +24,20 @@ export function parseCsv(text: string, where: string): CsvRecord[] {
   }
 }
 
+/**
+ * A text cell that a spreadsheet would run as a formula (leading = + - @, tab or CR) gets a leading
+ * apostrophe, as OWASP's CSV-injection advice says; numbers such as -0.5, -inf or +1e3 stay as they are.
+ */
+export function neutraliseFormula(cell: string): string {
+  return /^[=+\-@\t\r]/.test(cell) && !/^[-+]?(\d|\.\d|inf|nan)/i.test(cell) ? `'${cell}` : cell;
+}
+
 export function toCsv(header: string[], rows: Array<Record<string, unknown>>): string {
-  return stringify(rows, { header: true, columns: header, cast: { number: (v) => String(v), boolean: (v) => String(v) } });
+  return stringify(rows, {
+    header: true,
+    columns: header,
+    cast: { number: (v) => String(v), boolean: (v) => String(v), string: (v) => neutraliseFormula(v) },
+  });
 }
 
 /** Check that a CSV has the columns a command needs. */

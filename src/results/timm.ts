@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { writeFileAtomic } from '../util/atomic.js';
+import { withLock } from '../util/lock.js';
 import { readCsv, toCsv } from './csv.js';
 
 export const RESULTS_COLUMNS = ['model', 'img_size', 'top1', 'top1_err', 'top5', 'top5_err', 'param_count', 'crop_pct', 'interpolation'] as const;
@@ -42,6 +43,11 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
  * sorted by top1 desc, top5 desc, model; written atomically.
  */
 export function mergeResults(path: string, rows: ResultRow[]): void {
+  // concurrent train/eval runs into one folder: the read-modify-write is serialised so no row is lost
+  withLock(`${path}.lock`, { purpose: 'merging results', waitMs: 60_000, staleAfterMs: 60_000 }, () => mergeLocked(path, rows));
+}
+
+function mergeLocked(path: string, rows: ResultRow[]): void {
   const existing: Array<Record<string, string>> = existsSync(path) ? readCsv(path) : [];
   const key = (m: string, s: string) => `${m}\u0000${s}`;
   const byKey = new Map<string, Record<string, string>>();

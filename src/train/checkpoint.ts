@@ -4,17 +4,22 @@
  *   optimizer.safetensors  SGD momentum buffers keyed by parameter name
  *   state.json             where the run stands (global step, epoch), the request and resolved config,
  *                          the data-order RNG description, timings
- * Each file is written atomically (temp + rename) and state.json last; both safetensors files carry the
- * global step in their metadata, so a crash between the renames is detected instead of mixing steps.
+ * A checkpoint is one atomic unit. A save writes the three files as `<file>.next` (each atomically),
+ * `state.json.next` last: once it exists the new set is complete and is the commit record. Then the
+ * `.next` files are renamed over the old ones, state.json last. Whoever opens the folder next finishes
+ * an interrupted save: with `state.json.next` present the renames are completed (roll forward), without
+ * it the partial `.next` files are dropped (the old checkpoint stands). A kill at any byte leaves the old
+ * or the new checkpoint, never a mix. Both safetensors files also carry the global step in their metadata
+ * as a last check.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { WeightMap } from '../arch/weights.js';
 import type { CompiledNet } from '../engine/types.js';
 import { readSafetensorsF32, readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { writeTimmCheckpoint } from '../io/timm-weights.js';
-import { writeFileAtomic } from '../util/atomic.js';
+import { removeStaleTemps, syncDir, writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { SavedRequestSchema, TrainConfigSchema } from './config.js';
 
@@ -48,19 +53,61 @@ export const CheckpointStateSchema = z.object({
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
 
+/** Suffix of the files of a save in progress. */
+const NEXT = '.next';
+/** Rename order of a commit: state.json last, so it never describes files that are not in place. */
+const COMMIT_ORDER = [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE];
+
+function commitNext(dir: string): void {
+  for (const name of COMMIT_ORDER) {
+    try {
+      renameSync(join(dir, name + NEXT), join(dir, name));
+    } catch (e) {
+      // absent: renamed before an interruption (or by a concurrent reader finishing the same commit)
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+  syncDir(dir);
+}
+
+/**
+ * Finish or undo a save that was interrupted (see the header) and remove temp files of killed writers.
+ * Safe to call on any folder; a no-op on a clean checkpoint.
+ */
+export function recoverCheckpoint(dir: string): void {
+  if (!existsSync(dir)) return;
+  if (existsSync(join(dir, STATE_FILE + NEXT))) commitNext(dir);
+  else for (const name of [MODEL_FILE, OPTIMIZER_FILE]) rmSync(join(dir, name + NEXT), { force: true });
+  removeStaleTemps(dir);
+}
+
 export function saveCheckpoint(dir: string, compiled: CompiledNet, state: CheckpointState): void {
+  recoverCheckpoint(dir);
   const meta = { format: 'pt', global_step: String(state.globalStep), model: state.request.model.name };
-  writeSafetensors(join(dir, OPTIMIZER_FILE), compiled.getOptimizerState(), meta);
+  const text = JSON.stringify(CheckpointStateSchema.parse(state), null, 1) + '\n';
+  writeSafetensors(join(dir, OPTIMIZER_FILE + NEXT), compiled.getOptimizerState(), meta);
   // num_batches_tracked (int64) is added so timm's load_state_dict(strict=True) takes the file as is.
-  writeTimmCheckpoint(join(dir, MODEL_FILE), compiled.getWeights(), state.globalStep, meta);
-  writeFileAtomic(join(dir, STATE_FILE), JSON.stringify(CheckpointStateSchema.parse(state), null, 1) + '\n');
+  writeTimmCheckpoint(join(dir, MODEL_FILE + NEXT), compiled.getWeights(), state.globalStep, meta);
+  maybeCrashForTest('before-commit');
+  writeFileAtomic(join(dir, STATE_FILE + NEXT), text);
+  maybeCrashForTest('after-commit-record');
+  commitNext(dir);
+}
+
+/**
+ * Crash tests: REGNET_TEST_CRASH_AT=<point> kills this process (SIGKILL, as a preemption would) the first
+ * time a save reaches that point; an environment variable only the tests set.
+ */
+function maybeCrashForTest(point: string): void {
+  if (process.env.REGNET_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
 }
 
 export function hasCheckpoint(dir: string): boolean {
-  return existsSync(join(dir, STATE_FILE));
+  return existsSync(join(dir, STATE_FILE)) || existsSync(join(dir, STATE_FILE + NEXT));
 }
 
 export function readCheckpointState(dir: string): CheckpointState {
+  recoverCheckpoint(dir);
   const path = join(dir, STATE_FILE);
   if (!existsSync(path)) throw new UsageError(`--checkpoint ${dir}: no ${STATE_FILE} there (not a regnet checkpoint folder)`);
   let raw: unknown;

@@ -1,13 +1,13 @@
 /**
  * <results-dir>/runs.csv: one row per finished (or diverged) training run, richer than timm's
  * results-<dataset>.csv. Appended atomically: read, add, rewrite through a temp file, under a lock
- * folder so parallel runs (sweeps) don't drop each other's rows.
+ * file so parallel runs (sweeps) don't drop each other's rows; a dead holder's lock is taken over.
  */
-import { existsSync, mkdirSync, rmdirSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { readCsv, toCsv } from '../results/csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { withLock } from '../util/lock.js';
 
 export const RUNS_COLUMNS = [
   'model', 'spec', 'dataset', 'engine', 'recipe', 'epochs', 'steps', 'batch_size', 'lr', 'img_size', 'in_chans', 'stem',
@@ -63,37 +63,10 @@ export function formatRunRow(r: RunRow): Record<string, string> {
   };
 }
 
-function withLock<T>(path: string, fn: () => T): T {
-  const lock = `${path}.lock`;
-  mkdirSync(dirname(path), { recursive: true });
-  const until = Date.now() + 30_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      // a lock older than a minute belongs to a process that died mid-write
-      try {
-        if (Date.now() - statSync(lock).mtimeMs > 60_000) rmdirSync(lock);
-      } catch {
-        /* it went away meanwhile */
-      }
-      if (Date.now() > until) throw new Error(`timed out waiting for ${lock}`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 50);
-    }
-  }
-  try {
-    return fn();
-  } finally {
-    rmdirSync(lock);
-  }
-}
-
 /** Add one row to runs.csv (columns of older files are kept; ours come first). */
 export function appendRun(path: string, row: RunRow): void {
   const f = formatRunRow(RunRowSchema.parse(row));
-  withLock(path, () => {
+  withLock(`${path}.lock`, { purpose: 'appending to runs.csv', waitMs: 60_000, staleAfterMs: 60_000 }, () => {
     const rows = existsSync(path) ? readCsv(path) : [];
     const extra = rows.length ? Object.keys(rows[0]!).filter((c) => !(RUNS_COLUMNS as readonly string[]).includes(c)) : [];
     rows.push(f);

@@ -1,22 +1,97 @@
-/** Atomic file writes: write a temp file beside the target, fsync, then rename over it. */
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync, rmSync } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
+/**
+ * Atomic file writes: write a temp file beside the target, fsync, then rename over it. Temp names carry
+ * the host and pid of the writer, so a later run can tell the leftovers of a killed writer (same host,
+ * process gone) from a write in flight, and remove them.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+
+/** Host names may hold dots; ours are kept out of the pattern by replacing anything but [A-Za-z0-9-]. */
+const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
+const TEMP = /^\.(.+)\.([A-Za-z0-9-]+)\.(\d+)\.(\d+)\.tmp$/;
+
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${HOST}.${process.pid}.${Date.now()}.tmp`);
+}
 
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const tmp = tempPathFor(path);
   const fd = openSync(tmp, 'w');
   try {
     const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
     let off = 0;
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
-  } catch (e) {
     closeSync(fd);
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      closeSync(fd);
+    } catch {
+      /* already closed */
+    }
     rmSync(tmp, { force: true });
     throw e;
   }
-  closeSync(fd);
-  renameSync(tmp, path);
+}
+
+/** Whether process `pid` runs on this host (EPERM: it exists but is not ours). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Temp files of another host are only removed once a day old (that host's writer may still run). */
+const FOREIGN_TEMP_AGE_MS = 24 * 3600 * 1000;
+
+/** Remove the temp files that killed writers left in `dir`; returns how many were removed. */
+export function removeStaleTemps(dir: string): number {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return 0;
+  }
+  let removed = 0;
+  for (const name of names) {
+    const m = TEMP.exec(name);
+    if (!m) continue;
+    const [, , host, pid] = m;
+    const path = join(dir, name);
+    let stale: boolean;
+    if (host === HOST) stale = Number(pid) !== process.pid && !processAlive(Number(pid));
+    else {
+      try {
+        stale = Date.now() - statSync(path).mtimeMs > FOREIGN_TEMP_AGE_MS;
+      } catch {
+        stale = false;
+      }
+    }
+    if (stale) {
+      rmSync(path, { force: true, recursive: true });
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** fsync a folder so the renames in it survive a power loss (best effort: not every filesystem allows it). */
+export function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    /* not supported here */
+  }
 }
