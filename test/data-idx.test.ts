@@ -129,3 +129,20 @@ test('corrupt, truncated and mislabelled IDX files give one-line errors naming t
   await assert.rejects(resolveDataset('mnist', d), /no train-images-idx3-ubyte file/);
   await assert.rejects(resolveDataset('fashion-mnist', join(tmp, 'missing')), UsageError);
 });
+
+test('a gzip bomb (200 MB of zeros behind a 10-image header, 200 kB packed) is refused without inflating it', () => {
+  const head = Buffer.alloc(16);
+  head.writeUInt32BE(2051, 0);
+  head.writeUInt32BE(10, 4);
+  head.writeUInt32BE(28, 8);
+  head.writeUInt32BE(28, 12);
+  const p = join(tmp, 'bomb-images-idx3-ubyte.gz');
+  writeFileSync(p, gzipSync(Buffer.concat([head, Buffer.alloc(200 * 1024 * 1024)])));
+  const before = process.memoryUsage().rss;
+  assert.throws(() => readIdx(p, 2051), (e: unknown) => e instanceof UsageError && /expands beyond the 7856 bytes its IDX header declares/.test(e.message));
+  assert.ok(process.memoryUsage().rss - before < 100e6, 'inflated far beyond the declared size');
+  // a well-formed gzipped file still reads
+  const ok = join(tmp, 'ok-images-idx3-ubyte.gz');
+  writeFileSync(ok, gzipSync(Buffer.concat([head, Buffer.alloc(7840, 7)])));
+  assert.equal(readIdx(ok, 2051).data.length, 7840);
+});

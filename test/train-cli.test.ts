@@ -145,7 +145,7 @@ test('train writes a checkpoint; eval --checkpoint gives the same accuracy', () 
   assert.match(r.stderr, /different lr/);
 });
 
-test('Ctrl-C: the current step finishes, a checkpoint is written, exit 130; resume keeps the saved settings', async () => {
+for (const sig of ['SIGINT', 'SIGTERM'] as const) test(`${sig} (Ctrl-C, preemption): the current step finishes, a checkpoint is written, exit 130; resume keeps the saved settings`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-int-'));
   const ck = join(dir, 'ck');
   mkdirSync(dir, { recursive: true });
@@ -157,7 +157,7 @@ test('Ctrl-C: the current step finishes, a checkpoint is written, exit 130; resu
       const before = err;
       err += d.toString();
       // the handler is installed before the engine line is printed; let a few steps run first
-      if (!before.includes('engine:') && err.includes('engine:')) setTimeout(() => child.kill('SIGINT'), 1500);
+      if (!before.includes('engine:') && err.includes('engine:')) setTimeout(() => child.kill(sig), 1500);
     });
     child.on('exit', (c) => resolve(c ?? -1));
   });

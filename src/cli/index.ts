@@ -12,9 +12,9 @@ export function buildProgram(): Command {
     .name('regnet')
     .description('Explore the RegNet design space: sample, describe, train, benchmark, compare and analyse RegNets and ResNets')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ outputError: (str, write) => write(str) });
+    // commander's parse errors (unknown option, bad argument, "did you mean") as one prefixed line
+    .configureOutput({ outputError: (str, write) => write(`regnet: ${str.trim().split(/\s*\n\s*/).join(' ')} (see --help)\n`) });
   for (const register of COMMANDS) register(program);
   for (const c of program.commands) c.exitOverride();
   return program;

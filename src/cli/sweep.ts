@@ -13,6 +13,7 @@ import { resolveShard } from '../sweep/shard.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
 import { parseChoice, parseIntOption } from './options.js';
+import { onInterrupt } from '../util/interrupt.js';
 
 interface SweepCliOptions {
   out?: string;
@@ -37,29 +38,6 @@ async function defaultTrainer(): Promise<TrainFn> {
 }
 
 /** Stop on the first Ctrl-C (the model in flight checkpoints); a second one 2 s later forces exit. */
-function interruptController(): { signal: AbortSignal; dispose: () => void } {
-  const ac = new AbortController();
-  let first = 0;
-  const onInt = () => {
-    if (!ac.signal.aborted) {
-      first = Date.now();
-      process.stderr.write('interrupt: stopping after the current step (Ctrl-C again to force)\n');
-      ac.abort();
-    } else if (Date.now() - first > 2000) {
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onInt);
-  return {
-    signal: ac.signal,
-    dispose: () => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onInt);
-    },
-  };
-}
-
 export function register(program: Command): void {
   program
     .command('sweep')
@@ -84,7 +62,7 @@ export function register(program: Command): void {
       const c = s.config;
       const outDir = o.out ?? join('runs', c.name);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const intr = interruptController();
+      const intr = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       try {
         if (o.workers > 1) {
           if (o.shard !== undefined || o.shards !== undefined) throw new UsageError('--workers cannot be combined with --shard/--shards');

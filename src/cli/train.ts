@@ -1,7 +1,7 @@
 /**
  * `regnet train`: train a zoo model, a RegNet given by parameters, or a row of a sampled-configs CSV on
- * a real dataset; checkpoints, exact --resume, results files. Ctrl-C finishes the current step, writes a
- * checkpoint and exits 130; a second Ctrl-C exits at once.
+ * a real dataset; checkpoints, exact --resume, results files. Ctrl-C or SIGTERM (preemption) finishes the
+ * current step, writes a checkpoint and exits 130; a second one exits at once.
  */
 import type { Command } from 'commander';
 import { ModelSpecSchema } from '../arch/spec.js';
@@ -12,6 +12,7 @@ import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { fmtSI, parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 
 interface TrainOptions extends ModelArgOptions {
   dataset?: string;
@@ -82,7 +83,7 @@ export function register(program: Command): void {
       const result = await runWithSigint(req);
       if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(formatResult(result) + '\n');
-      if (result.status === 'interrupted') process.exitCode = 130;
+      if (result.status === 'interrupted') process.exitCode = INTERRUPTED_EXIT_CODE;
       else if (result.status === 'diverged') process.exitCode = 1;
     });
 }
@@ -152,24 +153,13 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
   };
 }
 
-/** Run with Ctrl-C wired to the request's AbortSignal (first press: stop after this step; second: exit). */
+/** Run with Ctrl-C and SIGTERM wired to the request's AbortSignal (first: stop after this step; second: exit). */
 export async function runWithSigint(req: TrainRequest): Promise<TrainResult> {
-  const ac = new AbortController();
-  let presses = 0;
-  const onSigint = () => {
-    presses++;
-    if (presses === 1) {
-      process.stderr.write('\ninterrupt: finishing the current step and writing a checkpoint (Ctrl-C again to quit now)\n');
-      ac.abort();
-    } else {
-      process.exit(130);
-    }
-  };
-  process.on('SIGINT', onSigint);
+  const intr = onInterrupt('finishing the current step and writing a checkpoint (Ctrl-C again to quit now)');
   try {
-    return await trainModel({ ...req, signal: ac.signal });
+    return await trainModel({ ...req, signal: intr.signal });
   } finally {
-    process.off('SIGINT', onSigint);
+    intr.dispose();
   }
 }
 

@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { constants, gunzipSync } from 'node:zlib';
 import { UsageError } from '../util/errors.js';
 import type { Split } from './types.js';
 
@@ -17,6 +17,45 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+/** Bytes an IDX file declares: its header plus the product of its dims (NaN when the header is incomplete). */
+function declaredLength(head: Uint8Array): number {
+  if (head.length < 4) return NaN;
+  const ndim = head[3]!;
+  if (head.length < 4 + 4 * ndim) return NaN;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let count = 1;
+  for (let i = 0; i < ndim; i++) count *= dv.getUint32(4 + 4 * i, false);
+  return 4 + 4 * ndim + count;
+}
+
+/**
+ * Gunzip no more than the file declares: the header is read from the first output bytes, and the whole
+ * stream is inflated with that size as the limit, so a small archive that expands without end (or
+ * beyond its header) fails with one line instead of taking gigabytes.
+ */
+function gunzipBounded(buf: Uint8Array, path: string): Uint8Array {
+  const corrupt = (e: unknown) => new UsageError(`${path}: corrupt gzip data (${(e as Error).message.split('\n')[0]})`);
+  let head: Uint8Array;
+  try {
+    // a prefix of the stream, flushed without requiring its end: enough output for any IDX header
+    head = gunzipSync(buf.subarray(0, 4096), { finishFlush: constants.Z_SYNC_FLUSH });
+  } catch (e) {
+    throw corrupt(e);
+  }
+  const declared = declaredLength(head);
+  // an incomplete header can only come from a tiny output; validation below names the problem
+  const limit = Number.isNaN(declared) ? 4096 : declared;
+  if (limit > 2 ** 32) throw new UsageError(`${path}: IDX header declares ${limit} bytes (over 4 GiB); not a dataset this tool reads`);
+  try {
+    return gunzipSync(buf, { maxOutputLength: limit + 1 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || e instanceof RangeError) {
+      throw new UsageError(`${path}: gzip data expands beyond the ${limit} bytes its IDX header declares`);
+    }
+    throw corrupt(e);
+  }
+}
+
 /** Read and validate one IDX ubyte file (gunzipping when it starts with 1f 8b). */
 export function readIdx(path: string, expectMagic?: number): IdxArray {
   let buf: Uint8Array;
@@ -25,13 +64,7 @@ export function readIdx(path: string, expectMagic?: number): IdxArray {
   } catch (e) {
     throw new UsageError(`${path}: cannot read IDX file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
-  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
-    try {
-      buf = gunzipSync(buf);
-    } catch (e) {
-      throw new UsageError(`${path}: corrupt gzip data (${(e as Error).message.split('\n')[0]})`);
-    }
-  }
+  if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipBounded(buf, path);
   if (buf.length < 4) throw new UsageError(`${path}: IDX file is ${buf.length} bytes, too short for a header`);
   if (buf[0] !== 0 || buf[1] !== 0) throw new UsageError(`${path}: not an IDX file (first two bytes must be zero)`);
   if (buf[2] !== 0x08) throw new UsageError(`${path}: IDX element type 0x${buf[2]!.toString(16)} is not supported (only 0x08 ubyte)`);
