@@ -9,13 +9,15 @@ import { GraphBuilder } from '../src/arch/graph.js';
 import type { Network } from '../src/arch/ir.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { buildModel, zooEntry } from '../src/arch/zoo.js';
-import { addWeightsEvalOptions, evalImageFolder, labelRank, runWeightsEval, type WeightsEvalOptions } from '../src/cli/eval-imagenet.js';
+import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from '../src/cli/eval-imagenet.js';
 import { Command } from 'commander';
 import { evalPreprocess, IMAGENET_MEAN, IMAGENET_STD, listImageFolder } from '../src/data/folder.js';
 import { selectEngine } from '../src/engine/select.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
 import type { EngineName } from '../src/engine/types.js';
 import { loadTimmWeights } from '../src/io/timm-weights.js';
+import { evalImageFolder } from '../src/train/eval-folder.js';
+import { labelRank } from '../src/train/evaluate.js';
 import { timmReference, type TimmReference } from './helpers/fixtures.js';
 
 const X002 = timmReference('regnetx_002') as TimmReference;
@@ -135,6 +137,28 @@ test('evalImageFolder applies the given mean/std and checks resolution and class
   await ready;
   await assert.rejects(evalImageFolder({ ...base, mean: IMAGENET_MEAN, dataDir: folder }), /7 class folders but the model has 2 outputs/);
   c.dispose();
+});
+
+test('evalImageFolder: an empty split is refused naming the folder; a network that outputs NaN scores nothing', async () => {
+  const dir = join(tmp, 'nan');
+  mkdirSync(join(dir, 'a'), { recursive: true });
+  mkdirSync(join(dir, 'b'), { recursive: true });
+  await solid(join(dir, 'a', 'x.png'), [10, 20, 30], 20, 20);
+  await solid(join(dir, 'b', 'y.png'), [200, 20, 30], 20, 20);
+  const e = await selectEngine('wasm');
+  // 7 outputs, so a top-5 miss is possible
+  const c = e.compile(meanNet(16, 7), new Map([
+    ['fc.weight', { shape: [7, 3], data: new Float32Array(21) }],
+    ['fc.bias', { shape: [7], data: new Float32Array(7).fill(NaN) }],
+  ]));
+  const base = { model: c, dataDir: dir, imgSize: 16, cropPct: 1, interpolation: 'bilinear' as const, mean: IMAGENET_MEAN, std: IMAGENET_STD, batch: 4 };
+  try {
+    const r = await evalImageFolder(base);
+    assert.deepEqual([r.n, r.correct1, r.correct5, r.top1, r.top5], [2, 0, 0, 0, 0]);
+    await assert.rejects(evalImageFolder({ ...base, limit: 0 }), (err: Error) => err.message === `${dir}: empty split, nothing to evaluate`);
+  } finally {
+    c.dispose();
+  }
 });
 
 test('labelRank: strictly larger logits, then ties at a smaller index', () => {

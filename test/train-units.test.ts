@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Dataset } from '../src/data/types.js';
 import type { CompiledNet } from '../src/engine/types.js';
 import { resolveConfig } from '../src/train/config.js';
-import { evaluate, labelRank } from '../src/train/evaluate.js';
+import { evaluate, labelRank, requireSamples } from '../src/train/evaluate.js';
 import { loadRecipe, recipeNames } from '../src/train/recipe.js';
 import { appendRun, type RunRow } from '../src/train/runs.js';
 import { lrAt } from '../src/train/schedule.js';
@@ -92,6 +92,16 @@ test('evaluate: counts top-1/top-5 over batches against a hand count', async () 
   assert.equal(r.n, 8);
   assert.equal(r.top1, (100 * 3) / 8);
   assert.equal(r.top5, (100 * 4) / 8);
+});
+
+test('evaluate: an empty split is refused naming it; a stream that yields nothing reports NaN, not 0', async () => {
+  assert.throws(() => requireSamples(0, 'data/val'), /^UsageError: data\/val: empty split, nothing to evaluate$/);
+  assert.throws(() => requireSamples(NaN, 'data/val'), /empty split/);
+  requireSamples(1, 'data/val');
+  const net = { net: { numClasses: 3 }, predict: () => new Float32Array(0) } as unknown as CompiledNet;
+  const r = await evaluate(net, []);
+  assert.deepEqual([r.n, r.correct1, r.correct5], [0, 0, 0]);
+  assert.ok(Number.isNaN(r.top1) && Number.isNaN(r.top5) && Number.isNaN(r.loss));
 });
 
 test('runs.csv: appended row by row with the exact header, NaN for missing accuracies', () => {

@@ -1,146 +1,16 @@
 /**
- * `regnet eval MODEL --weights FILE --data-dir VAL_DIR`: top-1/top-5 of a timm checkpoint on an
- * ImageNet-style class-folder split with timm's eval preprocessing, merged into
- * results/results-<name>.csv in timm's format. src/cli/eval.ts dispatches here when --weights is given.
+ * `regnet eval MODEL --weights FILE --data-dir VAL_DIR`: the options, their checks and the printed
+ * summary of evaluating a timm checkpoint on an ImageNet-style class-folder split; the evaluation and
+ * the results-<name>.csv merge are src/train/eval-folder.ts. src/cli/eval.ts dispatches here when
+ * --weights is given.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import cliProgress from 'cli-progress';
-import { join } from 'node:path';
-import { mkdirSync } from 'node:fs';
-import { numel, paramSpecs } from '../arch/params.js';
-import { folderEvalBatches, IMAGENET_MEAN, IMAGENET_STD, listImageFolder, type Interpolation } from '../data/folder.js';
-import type { CompiledNet } from '../engine/types.js';
-import { mergeResults } from '../results/timm.js';
+import { IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/folder.js';
+import { evaluateWeightsOnFolder, type WeightsEvalReport } from '../train/eval-folder.js';
 import { UsageError } from '../util/errors.js';
-import { addModelParamOptions } from './model-args.js';
+import { addModelParamOptions, resolveModel } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
-import { addCheckpointRunOptions, compileOn, netForCheckpoint, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
-
-export interface ImageFolderEvalOptions {
-  /** a compiled network whose input resolution is imgSize x imgSize */
-  model: CompiledNet;
-  dataDir: string;
-  imgSize: number;
-  cropPct: number;
-  interpolation: Interpolation;
-  mean: number[];
-  std: number[];
-  batch: number;
-  /** evaluate only the first N images of the listing */
-  limit?: number;
-  onProgress?: (done: number, total: number, top1: number) => void;
-}
-
-export interface ImageFolderEvalResult {
-  n: number;
-  correct1: number;
-  correct5: number;
-  /** percent */
-  top1: number;
-  top5: number;
-  classes: string[];
-  seconds: number;
-}
-
-/**
- * Rank of `label` in one row of logits: classes with a larger logit, plus equal logits at a smaller
- * index (the order a stable arg-sort gives).
- */
-export function labelRank(logits: Float32Array, offset: number, k: number, label: number): number {
-  const v = logits[offset + label]!;
-  let rank = 0;
-  for (let j = 0; j < k; j++) {
-    const u = logits[offset + j]!;
-    if (u > v || (u === v && j < label)) rank++;
-  }
-  return rank;
-}
-
-/** Streamed, batched eval over a class-folder split (class index = sorted folder position). */
-export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageFolderEvalResult> {
-  const net = o.model.net;
-  if (net.res[0] !== o.imgSize || net.res[1] !== o.imgSize) {
-    throw new UsageError(`eval: the network is built for ${net.res[0]}x${net.res[1]} but --img-size is ${o.imgSize}`);
-  }
-  if (net.inChans !== 3) throw new UsageError(`eval: image folders are RGB; the network takes ${net.inChans} channels`);
-  const listing = listImageFolder(o.dataDir);
-  const k = net.numClasses;
-  if (listing.classes.length > k) {
-    throw new UsageError(`${o.dataDir}: ${listing.classes.length} class folders but the model has ${k} outputs (use --num-classes or a matching checkpoint)`);
-  }
-  const total = Math.min(listing.files.length, o.limit ?? Infinity);
-  const t0 = performance.now();
-  let n = 0, c1 = 0, c5 = 0;
-  const it = folderEvalBatches(o.dataDir, o.batch, {
-    imgSize: o.imgSize,
-    cropPct: o.cropPct,
-    interpolation: o.interpolation,
-    mean: o.mean,
-    std: o.std,
-    limit: o.limit,
-  });
-  // decode the next batch (sharp, on libuv threads) while the engine runs this one
-  let pending = it.next();
-  for (;;) {
-    const r = await pending;
-    if (r.done) break;
-    pending = it.next();
-    const b = r.value;
-    const logits = o.model.predict(b.x, b.n);
-    for (let i = 0; i < b.n; i++) {
-      const rank = labelRank(logits, i * k, k, b.y[i]!);
-      if (rank < 1) c1++;
-      if (rank < 5) c5++;
-    }
-    n += b.n;
-    o.onProgress?.(n, total, (100 * c1) / n);
-  }
-  return {
-    n,
-    correct1: c1,
-    correct5: c5,
-    top1: n ? (100 * c1) / n : 0,
-    top5: n ? (100 * c5) / n : 0,
-    classes: listing.classes,
-    seconds: (performance.now() - t0) / 1000,
-  };
-}
-
-/** A progress bar on a terminal; a plain line every ~10% otherwise (logs, pipes). */
-export function progressReporter(
-  label: string,
-  mode: 'auto' | 'plain' | 'none' = 'auto',
-  stream: NodeJS.WriteStream = process.stderr,
-): { update: (done: number, total: number, top1: number) => void; stop: () => void } {
-  if (mode === 'none') return { update: () => undefined, stop: () => undefined };
-  if (mode === 'auto' && stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { format: `${label} [{bar}] {value}/{total} {percentage}% | top1 {top1}% | eta {eta_formatted}`, stream, hideCursor: true },
-      cliProgress.Presets.shades_classic,
-    );
-    let started = false;
-    return {
-      update(done, total, top1) {
-        if (!started) {
-          bar.start(total, 0, { top1: '0.00' });
-          started = true;
-        }
-        bar.update(done, { top1: top1.toFixed(2) });
-      },
-      stop: () => started && bar.stop(),
-    };
-  }
-  let nextTenth = 1;
-  return {
-    update(done, total, top1) {
-      if (done * 10 >= nextTenth * total || done === total) {
-        stream.write(`${label}: ${done}/${total} images, top1 so far ${top1.toFixed(2)}%\n`);
-        nextTenth = Math.floor((done * 10) / total) + 1;
-      }
-    },
-    stop: () => undefined,
-  };
-}
+import { addCheckpointRunOptions, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
 
 /** `--mean 0.485 0.456 0.406` or `--mean 0.485,0.456,0.406` (commander variadic: called per value). */
 function collectFloats(field: string) {
@@ -213,16 +83,6 @@ function channelStats(field: string, v: number[] | undefined, dflt: number[]): n
   return v;
 }
 
-export interface WeightsEvalReport extends ImageFolderEvalResult {
-  model: string;
-  imgSize: number;
-  cropPct: number;
-  interpolation: Interpolation;
-  params: number;
-  engine: string;
-  resultsFile?: string;
-}
-
 /** Evaluate a checkpoint on a class-folder split; `write` gets the summary (default stdout), progress goes to stderr. */
 export async function runWeightsEval(
   model: string | undefined,
@@ -232,61 +92,39 @@ export async function runWeightsEval(
   if (!o.weights) throw new UsageError('eval: --weights FILE.safetensors is required');
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
   if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
-  const batch = o.batch ?? o.batchSize ?? 64;
-  const resultsDir = o.resultsDir ?? 'results';
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
   const mean = channelStats('--mean', o.mean, IMAGENET_MEAN);
   const std = channelStats('--std', o.std, IMAGENET_STD);
-  listImageFolder(o.dataDir); // fail on a bad folder before compiling anything
-  const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: 3, h: o.imgSize, w: o.imgSize });
-  const { engine, model: compiled } = await compileOn(o, net, weights);
-  const progress = progressReporter(`eval ${net.name}`, o.progress);
-  let r: ImageFolderEvalResult;
-  try {
-    r = await evalImageFolder({
-      model: compiled,
-      dataDir: o.dataDir,
-      imgSize: o.imgSize,
-      cropPct: o.cropPct,
-      interpolation: o.interpolation,
-      mean,
-      std,
-      batch,
-      limit: o.limit,
-      onProgress: progress.update,
-    });
-  } finally {
-    progress.stop();
-    compiled.dispose();
-    engine.close?.();
-  }
-  const params = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
-  const report: WeightsEvalReport = {
-    ...r,
-    model: net.name,
+  const r = await evaluateWeightsOnFolder({
+    model: resolveModel(model, o),
+    weights: o.weights,
+    dataDir: o.dataDir,
     imgSize: o.imgSize,
     cropPct: o.cropPct,
     interpolation: o.interpolation,
-    params,
-    engine: engine.info.engine,
-  };
-  if (o.results && o.limit === undefined) {
-    mkdirSync(resultsDir, { recursive: true });
-    report.resultsFile = join(resultsDir, `results-${o.resultsName}.csv`);
-    mergeResults(report.resultsFile, [
-      { model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation },
-    ]);
-  }
+    mean,
+    std,
+    batch: o.batch ?? o.batchSize ?? 64,
+    limit: o.limit,
+    results: o.results ? { dir: o.resultsDir ?? 'results', name: o.resultsName } : undefined,
+    progress: o.progress,
+    engine: o.engine,
+    threads: o.threads,
+    device: o.device,
+    numClasses: o.numClasses,
+    stem: o.stem,
+    strict: o.strict,
+  });
   if (o.json) {
-    const { classes, ...rest } = report;
+    const { classes, ...rest } = r;
     write(JSON.stringify({ ...rest, num_classes: classes.length }) + '\n');
   } else {
     write(
-      `${net.name} @${o.imgSize} crop ${o.cropPct} ${o.interpolation}: top1 ${r.top1.toFixed(3)}% top5 ${r.top5.toFixed(3)}% ` +
-        `(${r.n} images, ${r.classes.length} classes, ${(r.n / Math.max(r.seconds, 1e-9)).toFixed(1)} img/s on ${engine.info.engine})` +
-        (report.resultsFile ? `; merged into ${report.resultsFile}` : o.limit !== undefined ? '; --limit: results not merged' : '') +
+      `${r.model} @${r.imgSize} crop ${r.cropPct} ${r.interpolation}: top1 ${r.top1.toFixed(3)}% top5 ${r.top5.toFixed(3)}% ` +
+        `(${r.n} images, ${r.classes.length} classes, ${(r.n / Math.max(r.seconds, 1e-9)).toFixed(1)} img/s on ${r.engine})` +
+        (r.resultsFile ? `; merged into ${r.resultsFile}` : o.limit !== undefined ? '; --limit: results not merged' : '') +
         '\n',
     );
   }
-  return report;
+  return r;
 }

@@ -3,13 +3,12 @@
  * NCHW float32 tensor `input` of a safetensors file; the network is built at the input's resolution.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { Network } from '../arch/ir.js';
-import { selectEngine } from '../engine/select.js';
-import { ENGINE_CHOICES, type CompiledNet, type Engine, type EngineChoice } from '../engine/types.js';
+import { compileOn } from '../engine/select.js';
+import { ENGINE_CHOICES, type CompiledNet, type EngineChoice } from '../engine/types.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
-import { checkpointNumClasses, fitWeights, readTimmCheckpoint, type Checkpoint } from '../io/timm-weights.js';
+import { netForCheckpoint } from '../train/checkpoint-net.js';
 import { UsageError } from '../util/errors.js';
-import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
+import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 
 export interface EngineCliOptions {
@@ -43,39 +42,6 @@ export interface CheckpointNetOptions extends ModelArgOptions {
   numClasses?: number;
   stem?: 'imagenet' | 'small';
   strict: boolean;
-}
-
-/**
- * Build MODEL for a checkpoint at a given input size and check the weights against it. The number of
- * classes is --num-classes, else the checkpoint's classifier rows, else 1000.
- */
-export function netForCheckpoint(
-  model: string | undefined,
-  o: CheckpointNetOptions,
-  weightsPath: string,
-  input: { chans: number; h: number; w: number },
-): { net: Network; weights: Map<string, { shape: number[]; data: Float32Array }>; ckpt: Checkpoint } {
-  const resolved = resolveModel(model, o);
-  const ckpt = readTimmCheckpoint(weightsPath);
-  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans, stem: o.stem ?? 'imagenet' };
-  let numClasses = o.numClasses;
-  if (numClasses === undefined) {
-    const probe = buildResolved(resolved, { ...geo, numClasses: 1000 });
-    numClasses = checkpointNumClasses(probe, ckpt.weights) ?? 1000;
-  }
-  const net = buildResolved(resolved, { ...geo, numClasses });
-  const { weights } = fitWeights(net, ckpt, weightsPath, { strict: o.strict, onWarn: (m) => process.stderr.write(m + '\n') });
-  return { net, weights, ckpt };
-}
-
-export async function compileOn(o: EngineCliOptions, net: Network, weights: Map<string, { shape: number[]; data: Float32Array }>): Promise<{ engine: Engine; model: CompiledNet }> {
-  const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
-  try {
-    return { engine, model: engine.compile(net, weights) };
-  } catch (e) {
-    engine.close?.();
-    throw e;
-  }
 }
 
 /** Eval-mode logits for n samples, `batch` at a time. */
@@ -116,7 +82,7 @@ const stdoutWriter: Writer = (t) => void process.stdout.write(t);
 
 export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
   const inp = readInputTensor(o.input);
-  const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: inp.c, h: inp.h, w: inp.w });
+  const { net, weights } = netForCheckpoint(resolveModel(model, o), o.weights, { chans: inp.c, h: inp.h, w: inp.w }, o);
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let logits: Float32Array;
   try {

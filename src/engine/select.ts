@@ -3,8 +3,10 @@
  * no CUDA; then tfjs-gpu, tfjs-node, and wasm, which always works. The torch modules are imported lazily
  * so a missing or broken addon (or source) only makes torch unavailable.
  */
+import type { Network } from '../arch/ir.js';
+import type { WeightMap } from '../arch/weights.js';
 import { UsageError } from '../util/errors.js';
-import type { Engine, EngineChoice, EngineName, EngineOptions } from './types.js';
+import type { CompiledNet, Engine, EngineChoice, EngineName, EngineOptions } from './types.js';
 import { ENGINE_CHOICES } from './types.js';
 import { installHint, tfjsAvailability, type TfjsKind } from './tfjs/backend.js';
 
@@ -88,4 +90,22 @@ export async function selectEngine(choice: EngineChoice, opts: EngineOptions = {
   if (!a.available) throw new UsageError(`engine ${name} is not available: ${a.reason}; ${installHint(name)}`);
   const { createTfjsEngine } = await import('./tfjs/engine.js');
   return createTfjsEngine(name, opts);
+}
+
+/** Which engine to run on, as the commands' --engine/--threads/--device give it. */
+export interface EngineSelection {
+  engine: EngineChoice;
+  threads?: number;
+  device?: string;
+}
+
+/** Select an engine and compile `net` with `weights` on it; the engine is closed if compiling fails. */
+export async function compileOn(sel: EngineSelection, net: Network, weights: WeightMap): Promise<{ engine: Engine; model: CompiledNet }> {
+  const engine = await selectEngine(sel.engine, { threads: sel.threads, device: sel.device });
+  try {
+    return { engine, model: engine.compile(net, weights) };
+  } catch (e) {
+    engine.close?.();
+    throw e;
+  }
 }

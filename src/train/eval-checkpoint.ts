@@ -1,12 +1,12 @@
 /** Re-evaluate a training checkpoint on its dataset's test split (what `regnet eval --checkpoint` runs). */
 import { join } from 'node:path';
 import { complexity } from '../complexity.js';
-import { selectEngine } from '../engine/select.js';
+import { compileOn } from '../engine/select.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, requireSamples } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
 import { buildTrainNet, evalPipeline, loadDataset, resultGeometry, resultsFileName } from './run.js';
 
@@ -49,12 +49,13 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   if (o.batchSize !== undefined) cfg.evalBatchSize = o.batchSize;
   if (o.limitVal !== undefined) cfg.limitVal = o.limitVal;
   const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res);
+  const pipe = evalPipeline(ds, cfg);
+  requireSamples(pipe.size, ds.source ?? req.dataset); // before compiling anything
   const net = buildTrainNet(req, cfg);
   const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
-  const engine = await selectEngine(o.engine ?? 'auto', { threads: o.threads, device: o.device });
-  const compiled = engine.compile(net, weights);
+  const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
   try {
-    const ev = await evaluate(compiled, evalPipeline(ds, cfg), { progress: o.progress ?? 'auto', label: 'test' });
+    const ev = await evaluate(compiled, pipe, { progress: o.progress ?? 'auto', label: 'test' });
     const params = complexity(net).params;
     if (o.resultsDir) {
       mergeResults(join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [

@@ -1,9 +1,17 @@
 /**
  * Top-1 / top-5 accuracy of a compiled network over a stream of batches (a test-split pipeline or any
- * iterable, e.g. the streamed image-folder batches of timm-style evaluation), with progress.
+ * iterable, e.g. the streamed image-folder batches of timm-style evaluation, src/train/eval-folder.ts),
+ * with progress. Every evaluation in regnet (after training, `regnet eval --checkpoint`, `regnet eval
+ * --weights` on an image folder) counts through here.
+ *
+ * The one rule for an empty split: refuse it with a UsageError naming the folder, before anything is
+ * compiled. listImageFolder refuses a folder without images; the eval sources (eval-folder.ts for an
+ * image folder and its --limit, eval-checkpoint.ts for a dataset's test split) call requireSamples. A
+ * stream that still yields nothing (an abort before the first batch) reports NaN, never 0.
  */
 import type { BatchPipeline } from '../data/pipeline.js';
 import type { CompiledNet } from '../engine/types.js';
+import { UsageError } from '../util/errors.js';
 import { Progress, type ProgressMode } from './progress.js';
 
 export interface EvalBatchLike {
@@ -20,6 +28,8 @@ export interface EvaluateOptions {
   label?: string;
   /** stop early (the result covers the batches seen) */
   signal?: AbortSignal;
+  /** called after each batch with the samples seen so far and the running top-1 (percent) */
+  onBatch?: (done: number, top1: number) => void;
 }
 
 export interface EvalResult {
@@ -27,12 +37,20 @@ export interface EvalResult {
   top1: number;
   top5: number;
   n: number;
+  /** samples whose label ranks first / within the top 5 */
+  correct1: number;
+  correct5: number;
   /** mean cross-entropy of the logits (no smoothing) */
   loss: number;
   seconds: number;
 }
 
 export type EvalSource = BatchPipeline | Iterable<EvalBatchLike> | AsyncIterable<EvalBatchLike>;
+
+/** The one rule for an empty split: refuse it, naming where it came from (`where`: the folder). */
+export function requireSamples(n: number, where: string): void {
+  if (!(n >= 1)) throw new UsageError(`${where}: empty split, nothing to evaluate`);
+}
 
 function isPipeline(s: EvalSource): s is BatchPipeline {
   return typeof (s as BatchPipeline).batch === 'function' && typeof (s as BatchPipeline).stepsPerEpoch === 'number';
@@ -83,10 +101,11 @@ export async function evaluate(compiled: CompiledNet, source: EvalSource, opts: 
     }
     n += b.n;
     bar.update(n, { acc: (100 * c1) / n });
+    opts.onBatch?.(n, (100 * c1) / n);
     // let signal handlers and progress timers run between batches
     await new Promise((r) => setImmediate(r));
   }
   bar.stop();
   const seconds = (performance.now() - t0) / 1000;
-  return { top1: n ? (100 * c1) / n : NaN, top5: n ? (100 * c5) / n : NaN, n, loss: n ? lossSum / n : NaN, seconds };
+  return { top1: n ? (100 * c1) / n : NaN, top5: n ? (100 * c5) / n : NaN, n, correct1: c1, correct5: c5, loss: n ? lossSum / n : NaN, seconds };
 }
