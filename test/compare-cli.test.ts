@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { buildModel } from '../src/arch/zoo.js';
-import { summarize } from '../src/cli/summary.js';
+import { summarize } from '../src/arch/summary.js';
 import { COMPARE_CSV_COLUMNS } from '../src/bench/compare.js';
 import { mergeResults } from '../src/results/timm.js';
 import { referenceEntries } from '../src/results/reference-top1.js';

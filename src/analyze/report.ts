@@ -4,12 +4,12 @@
  * worst models, a self-contained HTML report and a text summary. All files are written atomically.
  */
 import { join } from 'node:path';
-import { renderTable } from '../cli/table.js';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
 import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { renderTable } from '../util/table.js';
 
 export interface AnalyzeOptions {
   /** bootstrap rounds (default 2500) */

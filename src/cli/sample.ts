@@ -8,7 +8,8 @@ import { sampleSpace } from '../space/sampler.js';
 import { loadSpace } from '../space/space-config.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
-import { parseIntOption, parseRange } from './options.js';
+import { parseRange } from '../util/quantity.js';
+import { parseIntOption } from './options.js';
 
 /** The configs/ folder shipped with the package. */
 export function packageConfigDir(): string {

@@ -5,8 +5,7 @@
  */
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import type { Complexity } from '../complexity.js';
-import { bodyComplexity, type FastStage } from './complexity-fast.js';
+import { bodyComplexity, type Complexity, type FastStage } from './complexity-fast.js';
 import { compileDist } from './dist.js';
 import { adjustWidthGroup } from './regnet.js';
 import { roundHalfEven } from './round.js';

@@ -9,11 +9,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
 import { packageConfigDir, resolveSpacePath } from '../cli/sample.js';
-import { parseQuantity } from '../cli/options.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { loadSpace, type Space } from '../space/space-config.js';
 import type { TrainRequest } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { parseQuantity } from '../util/quantity.js';
 
 /** 400M, "0.4G" or 4e8 */
 const Quantity = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {

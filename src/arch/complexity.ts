@@ -5,14 +5,10 @@
  *   flops:  macs plus one per output element of each bias add (the RegNet paper's convention)
  *   acts:   output elements of every conv and FC layer
  */
-import type { Network } from './arch/ir.js';
+import type { Complexity } from '../space/complexity-fast.js';
+import type { Network } from './ir.js';
 
-export interface Complexity {
-  params: number;
-  macs: number;
-  flops: number;
-  acts: number;
-}
+export type { Complexity };
 
 export interface LayerComplexity extends Complexity {
   node: number;
