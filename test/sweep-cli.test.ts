@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
 
 const root = new URL('..', import.meta.url).pathname;
-const entry = join(root, 'src/sweep/main.ts');
+const entry = join(root, 'src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'sweep-cli-'));
 const cfg = join(dir, 'tiny.json');
 writeFileSync(
