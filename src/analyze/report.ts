@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
-import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
+import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type SweepRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { renderTable } from '../util/table.js';
 
