@@ -1,7 +1,8 @@
 /**
- * Design-space analysis of sweep CSVs (spec section 7): error EDFs, error against each design parameter
- * and complexity measure with bootstrap bands for the best region, the per-block widths of the best and
- * worst models, a self-contained HTML report and a text summary. All files are written atomically.
+ * Design-space analysis of sweep CSVs, after Radosavovic et al. 2020: error EDFs, error against each
+ * design parameter and complexity measure with bootstrap bands for the best region, the per-block widths
+ * of the best and worst models, a self-contained HTML report and a text summary. All files are written
+ * atomically.
  */
 import { join } from 'node:path';
 import { fitRegNet } from './fit.js';
