@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { buildModel, buildFromSpec, zooNames } from '../src/arch/zoo.js';
-import { complexity } from '../src/complexity.js';
+import { complexity } from '../src/arch/complexity.js';
 import { paramSpecs, numel } from '../src/arch/params.js';
 import { initWeights } from '../src/arch/init.js';
 import { bodyComplexity } from '../src/space/complexity-fast.js';

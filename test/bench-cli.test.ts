@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
 import { buildModel } from '../src/arch/zoo.js';
-import { complexity } from '../src/complexity.js';
+import { complexity } from '../src/arch/complexity.js';
 import { benchmarkColumns } from '../src/results/timm.js';
 import { runCli } from './helpers/cli.js';
 

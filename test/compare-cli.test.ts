@@ -7,7 +7,7 @@ import { parse } from 'csv-parse/sync';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { buildModel } from '../src/arch/zoo.js';
-import { summarize } from '../src/cli/summary.js';
+import { summarize } from '../src/arch/summary.js';
 import { COMPARE_CSV_COLUMNS } from '../src/bench/compare.js';
 import { mergeResults } from '../src/results/timm.js';
 import { referenceEntries } from '../src/results/reference-top1.js';
@@ -59,7 +59,7 @@ test('compare --no-bench: exact numbers, structure, ratios and reference top-1 (
   assert.deepEqual(rows[1]!.stage_widths, [96, 192, 432, 1008]);
   assert.deepEqual(rows[1]!.stage_depths, [2, 6, 15, 2]);
   assert.equal(rows[0]!.params_ratio, 1);
-  // spec section 8
+  // published top-1, each with its source, from configs/reference/imagenet-top1.json
   assert.deepEqual(rows.map((x) => [x.ref_top1, x.ref_top1_modern]), [[76.156, 80.382], [78.16, 80.916], [78.902, 81.948]]);
 });
 

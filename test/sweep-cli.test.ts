@@ -16,7 +16,7 @@ import { trainEngine } from './helpers/fixtures.js';
 const ENGINE = trainEngine();
 
 const root = new URL('..', import.meta.url).pathname;
-const entry = join(root, 'src/sweep/main.ts');
+const entry = join(root, 'src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'sweep-cli-'));
 const cfg = join(dir, 'tiny.json');
 writeFileSync(

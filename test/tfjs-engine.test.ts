@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildModel } from '../src/arch/zoo.js';
 import { initWeights } from '../src/arch/init.js';
 import { paramSpecs } from '../src/arch/params.js';
-import { complexity } from '../src/complexity.js';
+import { complexity } from '../src/arch/complexity.js';
 import { createTfjsEngine } from '../src/engine/tfjs/engine.js';
 import { groupConv2d, type GroupConvImpl } from '../src/engine/tfjs/groupconv.js';
 import type { WeightMap } from '../src/arch/weights.js';

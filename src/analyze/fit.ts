@@ -1,6 +1,6 @@
 /**
- * Quantized-linear fit of per-block widths (spec section 7): with the depth d fixed, find (w0, wa, wm)
- * whose quantized widths (src/space/regnet.ts blockWidths) minimise
+ * Quantized-linear fit of per-block widths (the fit of Radosavovic et al. 2020 to eqs. 2-4): with the
+ * depth d fixed, find (w0, wa, wm) whose quantized widths (src/space/regnet.ts blockWidths) minimise
  *     e_fit = mean_j |log(w_fit_j / w_j)|.
  * The objective is piecewise constant in (wa, wm), so gradients are useless: a coarse grid (w0 a multiple
  * of 8 within the widths' range, log-spaced wa and wm) is followed by zoomed local grids around the best

@@ -1,15 +1,16 @@
 /**
- * Design-space analysis of sweep CSVs (spec section 7): error EDFs, error against each design parameter
- * and complexity measure with bootstrap bands for the best region, the per-block widths of the best and
- * worst models, a self-contained HTML report and a text summary. All files are written atomically.
+ * Design-space analysis of sweep CSVs, after Radosavovic et al. 2020: error EDFs, error against each
+ * design parameter and complexity measure with bootstrap bands for the best region, the per-block widths
+ * of the best and worst models, a self-contained HTML report and a text summary. All files are written
+ * atomically.
  */
 import { join } from 'node:path';
-import { renderTable } from '../cli/table.js';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
-import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
+import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type SweepRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { renderTable } from '../util/table.js';
 
 export interface AnalyzeOptions {
   /** bootstrap rounds (default 2500) */

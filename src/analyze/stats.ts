@@ -1,7 +1,8 @@
 /**
- * Statistics for design-space analysis (spec section 7): error EDFs, summaries, the empirical bootstrap
- * of the best region, and rank/linear correlation. Pure functions; every random draw goes through a
- * seeded Rng so the same seed gives the same bands.
+ * Statistics for design-space analysis (Radosavovic et al. 2020): error EDFs (their eq. 1,
+ * F(e) = 1/n * sum_i 1[e_i < e]), summaries, the empirical bootstrap of the best region, and rank/linear
+ * correlation. Pure functions; every random draw goes through a seeded Rng so the same seed gives the
+ * same bands.
  */
 import { Rng } from '../util/rng.js';
 

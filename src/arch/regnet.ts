@@ -102,7 +102,8 @@ function buildBody(
       y = g.norm(bo.norm, `${p}.conv2.bn`, y);
       y = g.act(act, y);
       if (bo.seRatio > 0) {
-        // SE width follows the block's INPUT width (spec section 3).
+        // SE width follows the block's INPUT width, round(w_in * se_ratio), as in pycls's BottleneckTransform
+        // and timm's Bottleneck (RegNetY = RegNetX + SE, Radosavovic et al. 2020).
         const wSe = roundHalfEven(wIn * bo.seRatio);
         if (bi === 0) firstSe = wSe;
         let z = g.gap(y);

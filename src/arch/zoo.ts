@@ -1,6 +1,7 @@
 /**
- * The model zoo: named models (spec section 4 plus the timm variants in the reference table), built on
- * demand. Names are the pytorch-image-models names.
+ * The model zoo: named models, built on demand. The RegNetX/RegNetY parameters (w0, wa, wm, group width,
+ * depth) are those of Radosavovic et al. 2020 as timm's regnet.py lists them in `model_cfgs`, plus the timm
+ * variants in the reference table. Names are the pytorch-image-models names.
  */
 import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';

@@ -4,7 +4,7 @@
  * the engine, its thread count and the exact parameter count the engine allocated.
  */
 import type { Network } from '../arch/ir.js';
-import { complexity } from '../complexity.js';
+import { complexity } from '../arch/complexity.js';
 import type { Engine } from '../engine/types.js';
 import { formatBenchRow, type BenchRow } from '../results/timm.js';
 import { measure, type Mode } from './measure.js';

@@ -4,16 +4,16 @@
  * renderers for table / markdown / csv / json, and an accuracy-or-throughput vs flops SVG over the zoo's
  * reference curves.
  */
+import { complexity } from '../arch/complexity.js';
 import type { Network } from '../arch/ir.js';
+import { summarize } from '../arch/summary.js';
 import { buildFromSpec, buildModel, zooEntry, zooNames } from '../arch/zoo.js';
 import { renderPlot, type Series } from '../analyze/svg.js';
-import { complexity } from '../complexity.js';
 import type { Engine } from '../engine/types.js';
 import { primaryTop1, referenceTop1, userTop1, type UserTop1 } from '../results/reference-top1.js';
 import { toCsv } from '../results/csv.js';
-import { summarize } from '../cli/summary.js';
-import { fmtInt } from '../cli/options.js';
-import { renderTable } from '../cli/table.js';
+import { fmtInt } from '../util/format.js';
+import { renderTable } from '../util/table.js';
 import { measure, type Mode } from './measure.js';
 
 export interface CompareModel {

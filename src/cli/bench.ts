@@ -11,9 +11,9 @@ import { selectEngine } from '../engine/select.js';
 import { ENGINE_CHOICES, type EngineChoice, type EngineInfo } from '../engine/types.js';
 import { formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
+import { renderTable } from '../util/table.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
-import { renderTable } from './table.js';
 
 /** `8` or `8,16,32` -> [8, 16, 32]; each a positive integer, no duplicates. */
 export function parseBatchList(text: string, field = '--batch'): number[] {

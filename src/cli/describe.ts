@@ -1,12 +1,13 @@
 /** `regnet describe`: one model (by name or parameters) or many (--configs FILE.csv), per stage and in total. */
 import type { Command } from 'commander';
+import { summarize, type NetSummary } from '../arch/summary.js';
 import { buildFromSpec } from '../arch/zoo.js';
 import { readConfigs } from '../results/samples.js';
 import { UsageError } from '../util/errors.js';
+import { fmtInt, fmtSI } from '../util/format.js';
+import { renderTable } from '../util/table.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
-import { fmtInt, fmtSI, parseChoice, parseIntOption } from './options.js';
-import { summarize, type NetSummary } from './summary.js';
-import { renderTable } from './table.js';
+import { parseChoice, parseIntOption } from './options.js';
 
 interface DescribeOptions extends ModelArgOptions {
   configs?: string;

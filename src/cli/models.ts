@@ -1,11 +1,12 @@
 /** `regnet models [PATTERN]`: the zoo with structure and complexity. */
 import type { Command } from 'commander';
+import { summarize } from '../arch/summary.js';
 import { buildModel, matchZoo } from '../arch/zoo.js';
 import { toCsv } from '../results/csv.js';
 import { UsageError } from '../util/errors.js';
-import { fmtSI, parseChoice, parseIntOption } from './options.js';
-import { summarize } from './summary.js';
-import { renderTable } from './table.js';
+import { fmtSI } from '../util/format.js';
+import { renderTable } from '../util/table.js';
+import { parseChoice, parseIntOption } from './options.js';
 
 export function register(program: Command): void {
   program

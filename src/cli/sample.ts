@@ -1,27 +1,11 @@
 /** `regnet sample`: seeded draws from a design space, written as a configs CSV. */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { formatSamples } from '../results/samples.js';
 import { sampleSpace } from '../space/sampler.js';
-import { loadSpace } from '../space/space-config.js';
+import { loadSpace, resolveSpacePath } from '../space/space-config.js';
 import { writeFileAtomic } from '../util/atomic.js';
-import { UsageError } from '../util/errors.js';
-import { parseIntOption, parseRange } from './options.js';
-
-/** The configs/ folder shipped with the package. */
-export function packageConfigDir(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'configs');
-}
-
-/** A space given as a path, or as a name of configs/spaces/NAME.json. */
-export function resolveSpacePath(space: string): string {
-  if (existsSync(space)) return space;
-  const shipped = join(packageConfigDir(), 'spaces', space.endsWith('.json') ? space : `${space}.json`);
-  if (existsSync(shipped)) return shipped;
-  throw new UsageError(`unknown space '${space}': give a JSON file or one of the names in configs/spaces/`);
-}
+import { parseRange } from '../util/quantity.js';
+import { parseIntOption } from './options.js';
 
 interface SampleCliOptions {
   space: string;

@@ -10,8 +10,9 @@ import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { trainModel } from '../train/run.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { fmtSI } from '../util/format.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { fmtSI, parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 
 interface TrainOptions extends ModelArgOptions {

@@ -4,9 +4,9 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { configPath } from '../util/paths.js';
 import { readCsv } from './csv.js';
 
 export const RefKindSchema = z.enum(['original', 'modern', 'paper']);
@@ -30,9 +30,9 @@ const RefFileSchema = z.object({
   entries: z.array(RefEntrySchema),
 });
 
-/** configs/reference/imagenet-top1.json, from src/results (tsx) and dist/results (built). */
+/** configs/reference/imagenet-top1.json of the package. */
 export function referenceFile(): string {
-  return fileURLToPath(new URL('../../configs/reference/imagenet-top1.json', import.meta.url));
+  return configPath('reference', 'imagenet-top1.json');
 }
 
 let cache: RefEntry[] | null = null;

@@ -1,6 +1,8 @@
 /**
- * Result files in the pytorch-image-models `results/` format (spec section 8). zod schemas define the
- * rows; headers and number formats are exact so the files diff cleanly against timm's own.
+ * Result files in the CSV format of pytorch-image-models' `results/` folder (results-imagenet.csv and
+ * friends: model, img_size, top1, top1_err, top5, top5_err, param_count, crop_pct, interpolation; and the
+ * benchmark CSVs). zod schemas define the rows; headers and number formats are exact so the files diff
+ * cleanly against timm's own.
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';

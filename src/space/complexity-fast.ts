@@ -1,9 +1,16 @@
 /**
  * Closed-form complexity of a RegNet/AnyNet body for the sampler's hot loop (no IR objects).
- * It must agree exactly with src/complexity.ts on the built IR; a test checks that on random configs.
+ * It must agree exactly with src/arch/complexity.ts on the built IR; a test checks that on random configs.
  */
-import type { Complexity } from '../complexity.js';
 import { roundHalfEven } from './round.js';
+
+/** Whole-network counts; src/arch/complexity.ts defines what each one counts. */
+export interface Complexity {
+  params: number;
+  macs: number;
+  flops: number;
+  acts: number;
+}
 
 export interface FastStage {
   width: number;

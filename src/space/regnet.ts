@@ -1,6 +1,10 @@
 /**
- * The RegNet quantized linear rule (spec sections 1-2), in float64 with round-half-to-even.
- * Pure functions: no networks, no tensors.
+ * The RegNet quantized linear parameterization (Radosavovic et al. 2020, "Designing Network Design
+ * Spaces", eqs. 2-4): u_j = w0 + wa*j for block j < d (eq. 2); s_j solves u_j = w0 * wm^s_j (eq. 3);
+ * w_j = w0 * wm^round(s_j) (eq. 4), then quantized to a multiple of 8. Blocks of equal width form a stage;
+ * the group width is then made compatible with each stage's bottleneck width. The same steps as pycls
+ * `generate_regnet` + `adjust_ws_gs_comp` and timm `generate_regnet` + `adjust_widths_groups_comp`, in
+ * float64 with round-half-to-even. Pure functions: no networks, no tensors.
  */
 import { UsageError } from '../util/errors.js';
 import { makeDivisible, roundHalfEven } from './round.js';
@@ -83,7 +87,10 @@ export function splitStages(widths: number[]): { widths: number[]; depths: numbe
   return { widths: ws, depths: ws.map((w) => counts.get(w)!) };
 }
 
-/** Group-width compatibility for one stage (spec section 2). */
+/**
+ * Group-width compatibility for one stage, as pycls `adjust_ws_gs_comp` / timm `adjust_widths_groups_comp`:
+ * the group width is capped at the bottleneck width, the bottleneck width rounded to a multiple of it.
+ */
 export function adjustWidthGroup(
   width: number,
   bottleRatio: number,

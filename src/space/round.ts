@@ -1,6 +1,9 @@
 /**
  * Rounding as Python, numpy and torch do it: halves go to the even neighbour.
- * JavaScript's Math.round sends halves up, which changes published RegNet widths (spec section 1).
+ * JavaScript's Math.round sends halves up, which changes published RegNet widths: the reference generators
+ * (pycls `generate_regnet`, timm `generate_regnet`) round s_j (eq. 4 of Radosavovic et al. 2020) and the
+ * multiple-of-8 quantization with np.round, and the group step (`adjust_ws_gs_comp`,
+ * `adjust_widths_groups_comp`) with Python's round; both round half to even.
  */
 export function roundHalfEven(x: number): number {
   const f = Math.floor(x);

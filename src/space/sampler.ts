@@ -1,12 +1,13 @@
 /**
- * Seeded sampling from a design space (spec section 6): draw parameters, quantize them into stages,
- * reject configs that break the stage rule or the complexity ranges, drop architectural duplicates.
+ * Seeded sampling from a design space, as the design-space statistics of Radosavovic et al. 2020 need it
+ * (n models drawn within a complexity regime): draw parameters, quantize them into stages (eqs. 2-4, see
+ * regnet.ts), reject configs that break the stage rule or the complexity ranges, drop architectural
+ * duplicates.
  * The same space and seed always give the same samples in the same order.
  */
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import type { Complexity } from '../complexity.js';
-import { bodyComplexity, type FastStage } from './complexity-fast.js';
+import { bodyComplexity, type Complexity, type FastStage } from './complexity-fast.js';
 import { compileDist } from './dist.js';
 import { adjustWidthGroup } from './regnet.js';
 import { roundHalfEven } from './round.js';

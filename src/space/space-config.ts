@@ -2,9 +2,10 @@
  * Design-space files (configs/spaces/*.json): a distribution, range and quantization per parameter,
  * plus the constraints a sample must meet. zod is the source of truth for the format.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { configPath } from '../util/paths.js';
 
 /** How one scalar parameter is drawn. Ranges are closed. */
 export const DistSchema = z.discriminatedUnion('dist', [
@@ -81,6 +82,14 @@ export const SpaceSchema = z.discriminatedUnion('kind', [RegNetSpaceSchema, AnyN
 export type Space = z.infer<typeof SpaceSchema>;
 export type RegNetSpace = z.infer<typeof RegNetSpaceSchema>;
 export type AnyNetSpace = z.infer<typeof AnyNetSpaceSchema>;
+
+/** A space given as a path, or as a name of configs/spaces/NAME.json. */
+export function resolveSpacePath(space: string): string {
+  if (existsSync(space)) return space;
+  const shipped = configPath('spaces', space.endsWith('.json') ? space : `${space}.json`);
+  if (existsSync(shipped)) return shipped;
+  throw new UsageError(`unknown space '${space}': give a JSON file or one of the names in configs/spaces/`);
+}
 
 /** Read and validate a space file; errors name the file and the first bad field. */
 export function loadSpace(path: string): Space {

@@ -6,14 +6,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { packageConfigDir, resolveSpacePath } from '../cli/sample.js';
-import { parseQuantity } from '../cli/options.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
-import { loadSpace, type Space } from '../space/space-config.js';
+import { loadSpace, resolveSpacePath, type Space } from '../space/space-config.js';
 import type { TrainRequest } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { configPath } from '../util/paths.js';
+import { parseQuantity } from '../util/quantity.js';
 
 /** 400M, "0.4G" or 4e8 */
 const Quantity = z.union([z.number().min(0), z.string()]).transform((v, ctx) => {
@@ -92,7 +92,7 @@ export function parseSweepConfig(json: unknown, where = 'sweep config'): SweepCo
 /** A sweep given as a path, or as a name of configs/sweeps/NAME.json. */
 export function resolveSweepPath(nameOrPath: string): string {
   if (existsSync(nameOrPath)) return nameOrPath;
-  const shipped = join(packageConfigDir(), 'sweeps', nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
+  const shipped = configPath('sweeps', nameOrPath.endsWith('.json') ? nameOrPath : `${nameOrPath}.json`);
   if (existsSync(shipped)) return shipped;
   throw new UsageError(`unknown sweep config '${nameOrPath}': give a JSON file or a name in configs/sweeps/`);
 }

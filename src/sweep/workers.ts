@@ -26,10 +26,13 @@ export interface WorkersResult {
   merged?: MergeResult;
 }
 
-/** The entry file children run: src/sweep/main.ts under tsx, dist/sweep/main.js when compiled. */
+/**
+ * The entry file children run: the regnet CLI itself, src/cli/main.ts under tsx, dist/cli/main.js when
+ * compiled (a path to spawn, not an import).
+ */
 export function workerEntry(): string {
   const here = fileURLToPath(import.meta.url);
-  const entry = join(dirname(here), `main${extname(here)}`);
+  const entry = join(dirname(here), '..', 'cli', `main${extname(here)}`);
   if (!existsSync(entry)) throw new Error(`sweep worker entry not found: ${entry}`);
   return entry;
 }

@@ -1,6 +1,6 @@
 /** Re-evaluate a training checkpoint on its dataset's test split (what `regnet eval --checkpoint` runs). */
 import { join } from 'node:path';
-import { complexity } from '../complexity.js';
+import { complexity } from '../arch/complexity.js';
 import { compileOn } from '../engine/select.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';

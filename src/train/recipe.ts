@@ -3,10 +3,10 @@
  * optimiser and schedule; command-line flags override single fields.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { configPath } from '../util/paths.js';
 
 export const AugmentSchema = z.union([
   z.enum(['none', 'default']),
@@ -36,9 +36,9 @@ export const RecipeSchema = z
 export type Recipe = z.output<typeof RecipeSchema>;
 export type AugmentSetting = z.output<typeof AugmentSchema>;
 
-/** configs/recipes, both from src/train (tsx) and dist/train (built). */
+/** configs/recipes of the package. */
 export function recipesDir(): string {
-  return fileURLToPath(new URL('../../configs/recipes/', import.meta.url));
+  return configPath('recipes');
 }
 
 /** Built-in recipe names (files in configs/recipes). */

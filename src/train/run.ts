@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { initWeights } from '../arch/init.js';
 import type { Network } from '../arch/ir.js';
 import { buildFromSpec } from '../arch/zoo.js';
-import { complexity } from '../complexity.js';
+import { complexity } from '../arch/complexity.js';
 import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
 import { resolveDataset } from '../data/resolve.js';
 import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js';

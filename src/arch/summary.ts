@@ -1,6 +1,7 @@
 /** The summary of one built network that models/describe/compare print and serialise. */
-import type { Network } from '../arch/ir.js';
-import { complexity } from '../complexity.js';
+import { blockWidths } from '../space/regnet.js';
+import { complexity } from './complexity.js';
+import type { Network } from './ir.js';
 
 export interface NetSummary {
   model: string;
@@ -53,7 +54,6 @@ export function summarize(net: Network): NetSummary {
   };
 }
 
-import { blockWidths } from '../space/regnet.js';
 function regnetTotalStages(w0: number, wa: number, wm: number, d: number): number {
   return blockWidths(w0, wa, wm, d).totalStages;
 }

@@ -1,18 +1,17 @@
 /**
- * Analytic complexity from the IR, no tensors (spec section 5):
+ * Analytic complexity from the IR, no tensors, in the conventions of pycls's complexity helpers
+ * (`conv2d_cx`, `norm2d_cx`, `linear_cx`), which give the RegNet paper's flops/params/acts:
  *   params: every learned weight (conv, conv bias, norm gamma/beta, FC weight and bias)
- *   macs:   multiply-accumulates of conv and FC layers
- *   flops:  macs plus one per output element of each bias add (the RegNet paper's convention)
+ *   macs:   multiply-accumulates of conv and FC layers (what fvcore reports as "flops")
+ *   flops:  macs plus one per output element of each bias add (pycls adds one per output channel: the
+ *           same count here, as the only biased layers, SE convs on 1x1 maps and the FC head, have one
+ *           output element per channel)
  *   acts:   output elements of every conv and FC layer
  */
-import type { Network } from './arch/ir.js';
+import type { Complexity } from '../space/complexity-fast.js';
+import type { Network } from './ir.js';
 
-export interface Complexity {
-  params: number;
-  macs: number;
-  flops: number;
-  acts: number;
-}
+export type { Complexity };
 
 export interface LayerComplexity extends Complexity {
   node: number;
