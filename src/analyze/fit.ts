@@ -128,91 +128,127 @@ function pushTop(top: Cand[], c: Cand, k: number): void {
   if (top.length > k) top.pop();
 }
 
+/** The coarse search grids, and the log-step between neighbouring wa and wm values (the first zoom's reach). */
+interface SearchGrids {
+  w0: number[];
+  /** spacing of the w0 grid: 8, or a multiple of 8 when the width range is huge */
+  w0Step: number;
+  wa: number[];
+  wm: number[];
+  waLogStep: number;
+  wmLogStep: number;
+}
+
+/** Candidates kept from the coarse grid for the local search. */
+const CANDIDATES_REFINED = 8;
+
 /** Fit (w0, wa, wm) to per-block widths; depth = widths.length. */
 export function fitRegNet(widthsIn: readonly number[], opts: FitOptions = {}): RegNetFit {
   checkWidths(widthsIn);
   const widths = [...widthsIn];
-  const d = widths.length;
-  const obj = new Objective(widths);
-  const minW = Math.min(...widths);
-  const maxW = Math.max(...widths);
+  const objective = new Objective(widths);
+  const grids = searchGrids(widths, opts);
+  const candidates = coarseSearch(objective, grids);
+  let best = candidates[0]!;
+  for (const start of candidates) {
+    const refined = refine(objective, grids, start);
+    if (refined.e < best.e) best = refined;
+  }
+  // Prefer readable numbers (wa to 0.1 or 0.01, wm to 0.01 or 0.001, as published tables give them) when
+  // they fit exactly as well: scan rounded values nearest the optimum first.
+  best = readable(objective, best);
+  return fitResult(widths, best);
+}
 
+function searchGrids(widths: readonly number[], opts: FitOptions): SearchGrids {
+  const depth = widths.length;
+  const minWidth = Math.min(...widths);
+  const maxWidth = Math.max(...widths);
   // w0 is the first fitted width: multiples of 8 from half the smallest width up to the largest (thinned
   // when the range is huge; the local search then walks w0 in steps of 8)
-  const w0Lo = Math.max(8, 8 * Math.floor(minW / 16));
-  const w0Hi = Math.max(w0Lo, 8 * Math.ceil(maxW / 8));
+  const w0Lo = Math.max(8, 8 * Math.floor(minWidth / 16));
+  const w0Hi = Math.max(w0Lo, 8 * Math.ceil(maxWidth / 8));
   const span = (w0Hi - w0Lo) / 8 + 1;
   const w0Step = 8 * Math.max(1, Math.ceil(span / 160));
   const w0Grid: number[] = [];
-  for (let w = w0Lo; w <= w0Hi; w += w0Step) w0Grid.push(w);
+  for (let w0 = w0Lo; w0 <= w0Hi; w0 += w0Step) w0Grid.push(w0);
   const first = 8 * Math.max(1, roundHalfEven(widths[0]! / 8));
   if (!w0Grid.includes(first)) w0Grid.push(first);
 
-  const waHi = Math.max(1, (4 * maxW) / Math.max(1, d - 1));
+  const waHi = Math.max(1, (4 * maxWidth) / Math.max(1, depth - 1));
   const waGrid = [0, ...logSpace(Math.max(0.05, waHi / 2000), waHi, opts.waSteps ?? 64)];
   const [wmLo, wmHi] = opts.wmRange ?? [1.2, 4];
   const wmGrid = logSpace(wmLo, wmHi, opts.wmSteps ?? 48);
+  return {
+    w0: w0Grid,
+    w0Step,
+    wa: waGrid,
+    wm: wmGrid,
+    waLogStep: Math.log(waGrid[2]! / waGrid[1]!),
+    wmLogStep: Math.log(wmGrid[1]! / wmGrid[0]!),
+  };
+}
 
-  const K = 8;
+/** The best candidates of the full coarse grid, best first. */
+function coarseSearch(objective: Objective, grids: SearchGrids): Cand[] {
   const top: Cand[] = [];
-  for (const w0 of w0Grid) {
-    for (const wa of waGrid) {
-      obj.setLine(w0, wa);
-      for (const wm of wmGrid) {
-        const bound = top.length >= K ? top[K - 1]!.e : Infinity;
-        const e = obj.evalWm(w0, wm, bound);
-        if (e < bound) pushTop(top, { w0, wa, wm, e }, K);
+  for (const w0 of grids.w0) {
+    for (const wa of grids.wa) {
+      objective.setLine(w0, wa);
+      for (const wm of grids.wm) {
+        const bound = top.length >= CANDIDATES_REFINED ? top[CANDIDATES_REFINED - 1]!.e : Infinity;
+        const error = objective.evalWm(w0, wm, bound);
+        if (error < bound) pushTop(top, { w0, wa, wm, e: error }, CANDIDATES_REFINED);
       }
     }
   }
+  return top;
+}
 
-  // Zoomed local grids around each candidate: w0 +-8, wa and wm over +-1 coarse step, shrinking.
-  const waRatio = Math.log(waGrid[2]! / waGrid[1]!);
-  const wmRatio = Math.log(wmGrid[1]! / wmGrid[0]!);
-  let best = top[0]!;
-  for (const start of top) {
-    let cur = { ...start };
-    let sa = waRatio;
-    let sm = wmRatio;
-    for (let round = 0; round < 6 && cur.e > 0; round++) {
-      const next = { ...cur };
-      const reach = round === 0 ? w0Step : 8;
-      for (let dw = -reach; dw <= reach; dw += 8) {
-        const w0 = cur.w0 + dw;
-        if (w0 < 8) continue;
-        const was = cur.wa === 0 ? [0, ...logSpace(waGrid[1]! / 4, waGrid[1]!, 9)] : logSpace(cur.wa * Math.exp(-sa), cur.wa * Math.exp(sa), 17);
-        for (const wa of was) {
-          obj.setLine(w0, wa);
-          for (const wm of logSpace(Math.max(1.0001, cur.wm * Math.exp(-sm)), cur.wm * Math.exp(sm), 17)) {
-            const e = obj.evalWm(w0, wm, next.e);
-            if (e < next.e) Object.assign(next, { w0, wa, wm, e });
-          }
+/** Zoomed local grids around a candidate: w0 +-8, wa and wm over +-1 coarse step, shrinking. */
+function refine(objective: Objective, grids: SearchGrids, start: Cand): Cand {
+  let current = { ...start };
+  let waLogReach = grids.waLogStep;
+  let wmLogReach = grids.wmLogStep;
+  for (let round = 0; round < 6 && current.e > 0; round++) {
+    const next = { ...current };
+    const w0Reach = round === 0 ? grids.w0Step : 8;
+    for (let dw = -w0Reach; dw <= w0Reach; dw += 8) {
+      const w0 = current.w0 + dw;
+      if (w0 < 8) continue;
+      const waValues = current.wa === 0
+        ? [0, ...logSpace(grids.wa[1]! / 4, grids.wa[1]!, 9)]
+        : logSpace(current.wa * Math.exp(-waLogReach), current.wa * Math.exp(waLogReach), 17);
+      for (const wa of waValues) {
+        objective.setLine(w0, wa);
+        for (const wm of logSpace(Math.max(1.0001, current.wm * Math.exp(-wmLogReach)), current.wm * Math.exp(wmLogReach), 17)) {
+          const error = objective.evalWm(w0, wm, next.e);
+          if (error < next.e) Object.assign(next, { w0, wa, wm, e: error });
         }
       }
-      cur = next;
-      sa /= 4;
-      sm /= 4;
     }
-    if (cur.e < best.e) best = cur;
+    current = next;
+    waLogReach /= 4;
+    wmLogReach /= 4;
   }
+  return current;
+}
 
-  // Prefer readable numbers (wa to 0.1 or 0.01, wm to 0.01 or 0.001, as published tables give them) when
-  // they fit exactly as well: scan rounded values nearest the optimum first.
-  best = readable(obj, best);
-
-  const fitted = blockWidths(best.w0, best.wa, best.wm, d);
-  let eCont = 0;
-  for (let j = 0; j < d; j++) eCont += Math.abs(Math.log((best.w0 + best.wa * j) / widths[j]!));
+function fitResult(widths: number[], best: Cand): RegNetFit {
+  const depth = widths.length;
+  const fitted = blockWidths(best.w0, best.wa, best.wm, depth);
+  let continuousError = 0;
+  for (let j = 0; j < depth; j++) continuousError += Math.abs(Math.log((best.w0 + best.wa * j) / widths[j]!));
   return {
     w0: best.w0,
     wa: best.wa,
     wm: best.wm,
-    depth: d,
+    depth,
     e_fit: fitError(widths, best.w0, best.wa, best.wm),
     fitted_widths: fitted.widths,
     widths,
     num_stages: fitted.numStages,
-    e_cont: eCont / d,
+    e_cont: continuousError / depth,
     continuous: fitContinuous(widths),
   };
 }

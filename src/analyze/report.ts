@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
-import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type SweepRow } from './sweep-csv.js';
+import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { renderTable } from '../util/table.js';
 
@@ -56,8 +56,32 @@ const FIELD_INFO: Record<NumericField, { label: string; log: boolean }> = {
 
 const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '-');
 
+/** The numeric columns analysed: the design parameters, then the complexity measures. */
+const ANALYZED_FIELDS = [...PARAM_COLUMNS, ...COMPLEXITY_COLUMNS] as NumericField[];
+
 function seedFor(base: number, k: number): number {
   return (base + 0x9e3779b1 * (k + 1)) % 4294967296;
+}
+
+const colorOf = (sweepIndex: number) => PALETTE[sweepIndex % PALETTE.length]!;
+
+interface Figure {
+  file: string;
+  caption: string;
+  svg: string;
+}
+
+/** A plot to write, or why it was not drawn. */
+type PlotOutcome = Figure | { skipped: string };
+
+/** What the plots are drawn from. */
+interface PlotContext {
+  /** the sweeps with rows, each with its index in stats (which also picks its colour and bootstrap seeds) */
+  sweeps: Array<{ sweep: Sweep; index: number }>;
+  stats: SweepStats[];
+  rounds: number;
+  seed: number;
+  bins: number;
 }
 
 /** Analyse sweep CSVs and write plots and report.html into outDir. */
@@ -65,145 +89,34 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
   const sweeps = readSweeps(files);
   const rounds = opts.bootstrap ?? 2500;
   const seed = opts.seed ?? 0;
-  const topN = opts.top ?? 5;
-  const fields = [...PARAM_COLUMNS, ...COMPLEXITY_COLUMNS] as NumericField[];
+  const topCount = opts.top ?? 5;
+  const stats = sweeps.map((sweep, sweepIndex) => sweepStats(sweep, { rounds, seed: seedFor(seed, sweepIndex), topCount }));
 
-  const stats: SweepStats[] = sweeps.map((s, si) => {
-    const errs = s.rows.map((r) => r.err);
-    const values: Record<string, number[]> = {};
-    for (const f of fields) values[f] = s.rows.map((r) => r.values[f]);
-    const best = bootstrapBest(errs, values, { samples: rounds, seed: seedFor(seed, si) });
-    const rho: Partial<Record<NumericField, number>> = {};
-    for (const f of fields) if (values[f]!.some(Number.isFinite)) rho[f] = spearman(values[f]!, errs);
-    const sorted = [...s.rows].sort((a, b) => a.err - b.err || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const top = sorted.slice(0, topN).map((row) => ({
-      id: row.id,
-      err: row.err,
-      e_fit: row.blockWidths.length ? fitRegNet(row.blockWidths).e_fit : undefined,
-      row,
-    }));
-    return { name: s.name, file: s.file, summary: summarize(errs), skipped: s.skipped, best, spearman: rho, top };
-  });
+  const context: PlotContext = {
+    sweeps: sweeps.map((sweep, index) => ({ sweep, index })).filter(({ sweep }) => sweep.rows.length > 0),
+    stats,
+    rounds,
+    seed,
+    bins: opts.bins ?? 8,
+  };
+  const plots = [
+    edfPlot(context),
+    ...ANALYZED_FIELDS.map((field, fieldIndex) => errorVsFieldPlot(context, field, fieldIndex)),
+    widthsPlot(context),
+  ];
 
   const written: string[] = [];
   const skipped: string[] = [];
-  const figures: Array<{ file: string; caption: string; svg: string }> = [];
-  const emit = (file: string, caption: string, svg: string) => {
-    const path = join(outDir, file);
-    writeFileAtomic(path, svg + '\n');
-    written.push(path);
-    figures.push({ file, caption, svg });
-  };
-
-  const nonEmpty = sweeps.map((s, i) => ({ s, i })).filter(({ s }) => s.rows.length > 0);
-  const color = (i: number) => PALETTE[i % PALETTE.length]!;
-
-  // 1. EDFs overlaid
-  {
-    const series: Series[] = [];
-    let hiErr = -Infinity;
-    for (const { s } of nonEmpty) for (const r of s.rows) hiErr = Math.max(hiErr, r.err);
-    for (const { s, i } of nonEmpty) {
-      const e = edf(s.rows.map((r) => r.err));
-      const st = stats[i]!.summary;
-      series.push({
-        kind: 'step',
-        name: `${s.name} (n=${st.n}, min=${f2(st.min)}, mean=${f2(st.mean)})`,
-        x: [e.x[0]!, ...e.x, hiErr],
-        y: [0, ...e.y, 1],
-        color: color(i),
-      });
-    }
-    if (series.length) {
-      emit('edf.svg', 'Error EDFs: F(e) = fraction of models with error < e. Up and to the left is better.', renderPlot({
-        id: 'edf',
-        title: 'Error EDF',
-        xLabel: 'top-1 error (%)',
-        yLabel: 'cumulative prob.',
-        yDomain: [0, 1.02],
-        series,
-      }));
-    } else skipped.push('edf.svg: no rows with status ok');
-  }
-
-  // 2. error against each design parameter and complexity measure
-  for (const [fi, f] of fields.entries()) {
-    const info = FIELD_INFO[f];
-    const series: Series[] = [];
-    const bands: Series[] = [];
-    for (const { s, i } of nonEmpty) {
-      const xs = s.rows.map((r) => r.values[f]);
-      const errs = s.rows.map((r) => r.err);
-      const finite = xs.filter((x) => Number.isFinite(x) && (!info.log || x > 0)).length;
-      if (finite < 2) continue;
-      const rho = stats[i]!.spearman[f];
-      series.push({ kind: 'scatter', name: `${s.name} (rho=${Number.isFinite(rho) ? rho!.toFixed(2) : '-'})`, x: xs, y: errs, color: color(i) });
-      const band = bootstrapBinnedMin(xs, errs, { bins: opts.bins ?? 8, log: info.log, samples: Math.min(rounds, 1000), seed: seedFor(seed, 1000 + 16 * i + fi) });
-      if (band.x.length) bands.push({ kind: 'band', name: undefined, x: band.x, lo: band.lo, hi: band.hi, mid: band.mid, color: color(i), opacity: 0.16 });
-      const br = stats[i]!.best.values[f];
-      if (br && br.every(Number.isFinite)) {
-        bands.push({
-          kind: 'vband',
-          name: `${s.name} best region [${formatTick(Number(br[0].toPrecision(3)))}, ${formatTick(Number(br[2].toPrecision(3)))}]`,
-          x0: br[0],
-          x1: br[2],
-          mid: br[1],
-          color: color(i),
-          opacity: 0.1,
-        });
-      }
-    }
-    if (series.length === 0) {
-      skipped.push(`err_vs_${f}.svg: no column '${f}' values`);
+  const figures: Figure[] = [];
+  for (const plot of plots) {
+    if ('skipped' in plot) {
+      skipped.push(plot.skipped);
       continue;
     }
-    // a log axis over a few distinct values (group widths 8/16/32/64) is easiest to read ticked at them
-    const distinct = [...new Set(nonEmpty.flatMap(({ s }) => s.rows.map((r) => r.values[f]).filter((v) => Number.isFinite(v) && v > 0)))].sort((a, b) => a - b);
-    const xTicks = info.log && distinct.length <= 8 ? distinct : undefined;
-    emit(
-      `err_vs_${f}.svg`,
-      `Error vs ${info.label}. Shaded curve: bootstrapped min error per bin (2.5-97.5%, line = median); vertical band: ` +
-        `95% bootstrap range of the best model's ${f} (dashed = median).`,
-      renderPlot({ id: `err-${f}`, title: `Error vs ${f}`, xLabel: info.label + (info.log ? ' (log)' : ''), yLabel: 'top-1 error (%)', xLog: info.log, xTicks, xInteger: f === 'depth', series: [...bands, ...series] }),
-    );
-  }
-
-  // 3. per-block widths of the best and worst model of each sweep, and the fit of the overall best
-  {
-    const series: Series[] = [];
-    let overall: SweepRow | undefined;
-    for (const { s, i } of nonEmpty) {
-      const withW = s.rows.filter((r) => r.blockWidths.length > 0);
-      if (withW.length === 0) continue;
-      const sorted = [...withW].sort((a, b) => a.err - b.err || (a.id < b.id ? -1 : 1));
-      const b = sorted[0]!;
-      const w = sorted[sorted.length - 1]!;
-      if (!overall || b.err < overall.err) overall = b;
-      const idx = (r: SweepRow) => r.blockWidths.map((_, j) => j + 1);
-      series.push({ kind: 'line', name: `${s.name} best ${b.id} (err ${f2(b.err)})`, x: idx(b), y: b.blockWidths, color: color(i), markers: true });
-      if (w !== b) series.push({ kind: 'line', name: `${s.name} worst ${w.id} (err ${f2(w.err)})`, x: idx(w), y: w.blockWidths, color: color(i), dash: '6 4', width: 1.5 });
-    }
-    if (overall) {
-      const fit = fitRegNet(overall.blockWidths);
-      series.push({
-        kind: 'line',
-        name: `fit of ${overall.id}: w0=${fit.w0} wa=${fit.wa.toFixed(2)} wm=${fit.wm.toFixed(3)} e_fit=${fit.e_fit.toFixed(3)}`,
-        x: fit.fitted_widths.map((_, j) => j + 1),
-        y: fit.fitted_widths,
-        color: '#000000',
-        dash: '2 3',
-        width: 1.5,
-      });
-      emit('widths.svg', 'Per-block widths of the best (solid) and worst (dashed) model of each sweep; dotted black: quantized-linear fit of the best model.', renderPlot({
-        id: 'widths',
-        title: 'Per-block widths: best vs worst',
-        xLabel: 'block index j',
-        yLabel: 'width w_j (log)',
-        yLog: true,
-        xInteger: true,
-        series,
-      }));
-    } else skipped.push('widths.svg: no stage_widths/stage_depths or w0/wa/wm/depth values');
+    const path = join(outDir, plot.file);
+    writeFileAtomic(path, plot.svg + '\n');
+    written.push(path);
+    figures.push(plot);
   }
 
   const text = textSummary(stats, skipped, outDir);
@@ -215,6 +128,147 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
   writeFileAtomic(summaryPath, JSON.stringify(stats.map(jsonStats), null, 2) + '\n');
   written.push(summaryPath);
   return { sweeps: stats, files: written, skipped, text };
+}
+
+/** Error summary, bootstrap of the best model, rank correlations and the best rows of one sweep. */
+function sweepStats(sweep: Sweep, opts: { rounds: number; seed: number; topCount: number }): SweepStats {
+  const errors = sweep.rows.map((row) => row.err);
+  const values: Record<string, number[]> = {};
+  for (const field of ANALYZED_FIELDS) values[field] = sweep.rows.map((row) => row.values[field]);
+  const best = bootstrapBest(errors, values, { samples: opts.rounds, seed: opts.seed });
+  const correlations: Partial<Record<NumericField, number>> = {};
+  for (const field of ANALYZED_FIELDS) if (values[field]!.some(Number.isFinite)) correlations[field] = spearman(values[field]!, errors);
+  const sorted = [...sweep.rows].sort((a, b) => a.err - b.err || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const top = sorted.slice(0, opts.topCount).map((row) => ({
+    id: row.id,
+    err: row.err,
+    e_fit: row.blockWidths.length ? fitRegNet(row.blockWidths).e_fit : undefined,
+    row,
+  }));
+  return { name: sweep.name, file: sweep.file, summary: summarize(errors), skipped: sweep.skipped, best, spearman: correlations, top };
+}
+
+/** 1. The error EDFs of all sweeps overlaid. */
+function edfPlot(context: PlotContext): PlotOutcome {
+  const series: Series[] = [];
+  let highestError = -Infinity;
+  for (const { sweep } of context.sweeps) for (const row of sweep.rows) highestError = Math.max(highestError, row.err);
+  for (const { sweep, index } of context.sweeps) {
+    const cumulative = edf(sweep.rows.map((row) => row.err));
+    const summary = context.stats[index]!.summary;
+    series.push({
+      kind: 'step',
+      name: `${sweep.name} (n=${summary.n}, min=${f2(summary.min)}, mean=${f2(summary.mean)})`,
+      x: [cumulative.x[0]!, ...cumulative.x, highestError],
+      y: [0, ...cumulative.y, 1],
+      color: colorOf(index),
+    });
+  }
+  if (!series.length) return { skipped: 'edf.svg: no rows with status ok' };
+  return {
+    file: 'edf.svg',
+    caption: 'Error EDFs: F(e) = fraction of models with error < e. Up and to the left is better.',
+    svg: renderPlot({
+      id: 'edf',
+      title: 'Error EDF',
+      xLabel: 'top-1 error (%)',
+      yLabel: 'cumulative prob.',
+      yDomain: [0, 1.02],
+      series,
+    }),
+  };
+}
+
+/** 2. Error against one design parameter or complexity measure: a scatter and the bootstrap bands of each sweep. */
+function errorVsFieldPlot(context: PlotContext, field: NumericField, fieldIndex: number): PlotOutcome {
+  const info = FIELD_INFO[field];
+  const scatters: Series[] = [];
+  const bands: Series[] = [];
+  for (const { sweep, index } of context.sweeps) {
+    const fieldValues = sweep.rows.map((row) => row.values[field]);
+    const errors = sweep.rows.map((row) => row.err);
+    const plottable = fieldValues.filter((value) => Number.isFinite(value) && (!info.log || value > 0)).length;
+    if (plottable < 2) continue;
+    const rho = context.stats[index]!.spearman[field];
+    scatters.push({ kind: 'scatter', name: `${sweep.name} (rho=${Number.isFinite(rho) ? rho!.toFixed(2) : '-'})`, x: fieldValues, y: errors, color: colorOf(index) });
+    bands.push(...errorBands(context, { sweep, index }, field, fieldIndex));
+  }
+  if (scatters.length === 0) return { skipped: `err_vs_${field}.svg: no column '${field}' values` };
+  // a log axis over a few distinct values (group widths 8/16/32/64) is easiest to read ticked at them
+  const distinct = [...new Set(context.sweeps.flatMap(({ sweep }) => sweep.rows.map((row) => row.values[field]).filter((value) => Number.isFinite(value) && value > 0)))].sort((a, b) => a - b);
+  const xTicks = info.log && distinct.length <= 8 ? distinct : undefined;
+  return {
+    file: `err_vs_${field}.svg`,
+    caption:
+      `Error vs ${info.label}. Shaded curve: bootstrapped min error per bin (2.5-97.5%, line = median); vertical band: ` +
+      `95% bootstrap range of the best model's ${field} (dashed = median).`,
+    svg: renderPlot({ id: `err-${field}`, title: `Error vs ${field}`, xLabel: info.label + (info.log ? ' (log)' : ''), yLabel: 'top-1 error (%)', xLog: info.log, xTicks, xInteger: field === 'depth', series: [...bands, ...scatters] }),
+  };
+}
+
+/** One sweep's bootstrapped min-error band over binned field values, and the vertical band of its best model's value. */
+function errorBands(context: PlotContext, entry: { sweep: Sweep; index: number }, field: NumericField, fieldIndex: number): Series[] {
+  const { sweep, index } = entry;
+  const fieldValues = sweep.rows.map((row) => row.values[field]);
+  const errors = sweep.rows.map((row) => row.err);
+  const bands: Series[] = [];
+  const bandSeed = seedFor(context.seed, 1000 + 16 * index + fieldIndex);
+  const band = bootstrapBinnedMin(fieldValues, errors, { bins: context.bins, log: FIELD_INFO[field].log, samples: Math.min(context.rounds, 1000), seed: bandSeed });
+  if (band.x.length) bands.push({ kind: 'band', name: undefined, x: band.x, lo: band.lo, hi: band.hi, mid: band.mid, color: colorOf(index), opacity: 0.16 });
+  const bestRange = context.stats[index]!.best.values[field];
+  if (bestRange && bestRange.every(Number.isFinite)) {
+    bands.push({
+      kind: 'vband',
+      name: `${sweep.name} best region [${formatTick(Number(bestRange[0].toPrecision(3)))}, ${formatTick(Number(bestRange[2].toPrecision(3)))}]`,
+      x0: bestRange[0],
+      x1: bestRange[2],
+      mid: bestRange[1],
+      color: colorOf(index),
+      opacity: 0.1,
+    });
+  }
+  return bands;
+}
+
+/** 3. Per-block widths of the best and worst model of each sweep, and the fit of the overall best. */
+function widthsPlot(context: PlotContext): PlotOutcome {
+  const series: Series[] = [];
+  let overallBest: SweepRow | undefined;
+  for (const { sweep, index } of context.sweeps) {
+    const withWidths = sweep.rows.filter((row) => row.blockWidths.length > 0);
+    if (withWidths.length === 0) continue;
+    const sorted = [...withWidths].sort((a, b) => a.err - b.err || (a.id < b.id ? -1 : 1));
+    const best = sorted[0]!;
+    const worst = sorted[sorted.length - 1]!;
+    if (!overallBest || best.err < overallBest.err) overallBest = best;
+    const blockIndices = (row: SweepRow) => row.blockWidths.map((_, j) => j + 1);
+    series.push({ kind: 'line', name: `${sweep.name} best ${best.id} (err ${f2(best.err)})`, x: blockIndices(best), y: best.blockWidths, color: colorOf(index), markers: true });
+    if (worst !== best) series.push({ kind: 'line', name: `${sweep.name} worst ${worst.id} (err ${f2(worst.err)})`, x: blockIndices(worst), y: worst.blockWidths, color: colorOf(index), dash: '6 4', width: 1.5 });
+  }
+  if (!overallBest) return { skipped: 'widths.svg: no stage_widths/stage_depths or w0/wa/wm/depth values' };
+  const fit = fitRegNet(overallBest.blockWidths);
+  series.push({
+    kind: 'line',
+    name: `fit of ${overallBest.id}: w0=${fit.w0} wa=${fit.wa.toFixed(2)} wm=${fit.wm.toFixed(3)} e_fit=${fit.e_fit.toFixed(3)}`,
+    x: fit.fitted_widths.map((_, j) => j + 1),
+    y: fit.fitted_widths,
+    color: '#000000',
+    dash: '2 3',
+    width: 1.5,
+  });
+  return {
+    file: 'widths.svg',
+    caption: 'Per-block widths of the best (solid) and worst (dashed) model of each sweep; dotted black: quantized-linear fit of the best model.',
+    svg: renderPlot({
+      id: 'widths',
+      title: 'Per-block widths: best vs worst',
+      xLabel: 'block index j',
+      yLabel: 'width w_j (log)',
+      yLog: true,
+      xInteger: true,
+      series,
+    }),
+  };
 }
 
 function jsonStats(s: SweepStats) {
@@ -278,38 +332,7 @@ function htmlTable(header: string[], rows: string[][]): string {
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${tr}\n</tbody></table>`;
 }
 
-function renderHtml(stats: SweepStats[], figures: Array<{ file: string; caption: string; svg: string }>, files: string[], rounds: number, seed: number): string {
-  const fields = [...PARAM_COLUMNS, ...COMPLEXITY_COLUMNS].filter((f) => stats.some((s) => s.spearman[f] !== undefined));
-  const summary = htmlTable(
-    ['sweep', 'file', 'n', 'skipped', 'min', 'mean', 'median', 'max', 'best err 2.5%', 'best err 50%', 'best err 97.5%'],
-    stats.map((s) => [s.name, s.file, String(s.summary.n), String(s.skipped), f2(s.summary.min), f2(s.summary.mean), f2(s.summary.median), f2(s.summary.max), f2(s.best.err[0]), f2(s.best.err[1]), f2(s.best.err[2])]),
-  );
-  const corr = htmlTable(
-    ['sweep', ...fields.map((f) => `rho(${f}, err)`)],
-    stats.map((s) => [s.name, ...fields.map((f) => (s.spearman[f] !== undefined && Number.isFinite(s.spearman[f]!) ? s.spearman[f]!.toFixed(2) : '-'))]),
-  );
-  const region = htmlTable(
-    ['sweep', ...fields.map((f) => `best ${f} [2.5, 50, 97.5]%`)],
-    stats.map((s) => [s.name, ...fields.map((f) => {
-      const v = s.best.values[f];
-      return v && v.every(Number.isFinite) ? v.map((x) => formatTick(Number(x.toPrecision(3)))).join(', ') : '-';
-    })]),
-  );
-  const tops = stats
-    .filter((s) => s.top.length)
-    .map((s) => {
-      const t = topColumns(s);
-      return `<h3>Top ${s.top.length}: ${escapeXml(s.name)}</h3>\n${htmlTable(t.header, t.rows)}`;
-    })
-    .join('\n');
-  const figs = figures.map((f) => `<figure id="${escapeXml(f.file)}">\n${f.svg}\n<figcaption>${escapeXml(f.file)}: ${escapeXml(f.caption)}</figcaption>\n</figure>`).join('\n');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>regnet design-space analysis</title>
-<style>
-body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }
+const REPORT_STYLE = `body { font-family: Helvetica, Arial, sans-serif; margin: 24px; color: #222; background: #fff; }
 table { border-collapse: collapse; margin: 8px 0 20px; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 th { background: #f2f2f2; }
@@ -318,23 +341,62 @@ td:first-child, th:first-child { text-align: left; }
 figure { margin: 0 0 16px; width: 640px; }
 figure svg { display: block; max-width: 100%; height: auto; }
 figcaption { font-size: 12px; color: #555; }
-.note { font-size: 12px; color: #555; }
+.note { font-size: 12px; color: #555; }`;
+
+/** The report's tables: error summary, best region, rank correlations and the best models of each sweep. */
+function htmlTables(stats: SweepStats[]): { summary: string; region: string; correlations: string; tops: string } {
+  const fields = ANALYZED_FIELDS.filter((field) => stats.some((sweep) => sweep.spearman[field] !== undefined));
+  const summary = htmlTable(
+    ['sweep', 'file', 'n', 'skipped', 'min', 'mean', 'median', 'max', 'best err 2.5%', 'best err 50%', 'best err 97.5%'],
+    stats.map((sweep) => [sweep.name, sweep.file, String(sweep.summary.n), String(sweep.skipped), f2(sweep.summary.min), f2(sweep.summary.mean), f2(sweep.summary.median), f2(sweep.summary.max), f2(sweep.best.err[0]), f2(sweep.best.err[1]), f2(sweep.best.err[2])]),
+  );
+  const correlations = htmlTable(
+    ['sweep', ...fields.map((field) => `rho(${field}, err)`)],
+    stats.map((sweep) => [sweep.name, ...fields.map((field) => (sweep.spearman[field] !== undefined && Number.isFinite(sweep.spearman[field]!) ? sweep.spearman[field]!.toFixed(2) : '-'))]),
+  );
+  const region = htmlTable(
+    ['sweep', ...fields.map((field) => `best ${field} [2.5, 50, 97.5]%`)],
+    stats.map((sweep) => [sweep.name, ...fields.map((field) => {
+      const range = sweep.best.values[field];
+      return range && range.every(Number.isFinite) ? range.map((x) => formatTick(Number(x.toPrecision(3)))).join(', ') : '-';
+    })]),
+  );
+  const tops = stats
+    .filter((sweep) => sweep.top.length)
+    .map((sweep) => {
+      const columns = topColumns(sweep);
+      return `<h3>Top ${sweep.top.length}: ${escapeXml(sweep.name)}</h3>\n${htmlTable(columns.header, columns.rows)}`;
+    })
+    .join('\n');
+  return { summary, region, correlations, tops };
+}
+
+function renderHtml(stats: SweepStats[], figures: Figure[], files: string[], rounds: number, seed: number): string {
+  const tables = htmlTables(stats);
+  const figureHtml = figures.map((figure) => `<figure id="${escapeXml(figure.file)}">\n${figure.svg}\n<figcaption>${escapeXml(figure.file)}: ${escapeXml(figure.caption)}</figcaption>\n</figure>`).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>regnet design-space analysis</title>
+<style>
+${REPORT_STYLE}
 </style>
 </head>
 <body>
 <h1>Design-space analysis</h1>
 <p class="note">Sweeps: ${files.map((f) => escapeXml(f)).join(', ')}. Only rows with status ok count. Bootstrap: ${rounds} rounds of 25% of the models drawn with replacement, seed ${seed}.</p>
 <h2>Summary (top-1 error, %)</h2>
-${summary}
+${tables.summary}
 <h2>Best region (bootstrap of the best model)</h2>
-${region}
+${tables.region}
 <h2>Rank correlation with error (Spearman)</h2>
-${corr}
+${tables.correlations}
 <h2>Best models</h2>
-${tops}
+${tables.tops}
 <h2>Plots</h2>
 <div class="plots">
-${figs}
+${figureHtml}
 </div>
 </body>
 </html>

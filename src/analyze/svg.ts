@@ -196,158 +196,206 @@ function textWidth(s: string, size: number): number {
   return s.length * size * 0.56;
 }
 
+/** The plot area in px, the data-to-px map of each axis, which values each axis can draw, and the ticks. */
+interface PlotArea {
+  left: number;
+  right: number;
+  /** px of the x axis (the bottom edge: y grows downwards) */
+  bottom: number;
+  top: number;
+  xToPx: (v: number) => number;
+  yToPx: (v: number) => number;
+  xDrawable: (v: number) => boolean;
+  yDrawable: (v: number) => boolean;
+  xTicks: number[];
+  yTicks: number[];
+}
+
+interface LegendPlacement {
+  x: number;
+  y: number;
+  series: Series;
+  index: number;
+}
+
 /** Render a plot to an SVG string. */
 export function renderPlot(spec: PlotSpec): string {
-  const W = spec.width ?? 640;
-  const plotH = spec.height ?? 360;
+  const width = spec.width ?? 640;
   const id = spec.id ?? hashId(JSON.stringify([spec.title, spec.xLabel, spec.yLabel, spec.series.map((s) => [s.kind, s.name])]));
-  const colorOf = (s: Series, i: number) => s.color ?? PALETTE[i % PALETTE.length]!;
-
-  // Data domains (bands count; vertical bands only count for x).
-  const xs: number[] = [];
-  const ys: number[] = [];
-  for (const s of spec.series) {
-    if (s.kind === 'vband') xs.push(s.x0, s.x1);
-    else if (s.kind === 'band') {
-      xs.push(...s.x);
-      ys.push(...s.lo, ...s.hi);
-    } else {
-      xs.push(...s.x);
-      ys.push(...s.y);
-    }
-  }
-  const [xLo, xHi] = domainOf(xs, !!spec.xLog, spec.xDomain);
-  const [yLo, yHi] = domainOf(ys, !!spec.yLog, spec.yDomain);
-  const xTicks = spec.xTicks ? spec.xTicks.filter((t) => t >= xLo && t <= xHi) : spec.xLog ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, Math.max(3, Math.round(W / 90)), !!spec.xInteger);
-  const yTicks = spec.yLog ? logTicks(yLo, yHi) : niceTicks(yLo, yHi, Math.max(3, Math.round(plotH / 60)));
-
-  const yLabelW = Math.max(...yTicks.map((t) => textWidth(formatTick(t), 11)), 10);
-  const left = Math.round(30 + yLabelW + (spec.yLabel ? 10 : 0));
-  const right = 20;
-  const top = spec.title ? 38 : 16;
-  const px0 = left;
-  const px1 = W - right;
-  const py0 = top + plotH;
-  const py1 = top;
-  const X = axisMap({ lo: xLo, hi: xHi, log: !!spec.xLog, px0, px1 });
-  const Y = axisMap({ lo: yLo, hi: yHi, log: !!spec.yLog, px0: py0, px1: py1 });
-  const okX = (v: number) => Number.isFinite(v) && (!spec.xLog || v > 0);
-  const okY = (v: number) => Number.isFinite(v) && (!spec.yLog || v > 0);
-
-  // Legend entries flow left to right below the x label.
-  const entries = spec.series.map((s, i) => ({ s, i })).filter((e) => e.s.name);
-  const legendTop = py0 + 50;
-  const rowH = 18;
-  const placed: Array<{ x: number; y: number; s: Series; i: number }> = [];
-  let lx = px0;
-  let ly = legendTop;
-  for (const e of entries) {
-    const w = 26 + textWidth(e.s.name!, 12) + 18;
-    if (lx > px0 && lx + w > W - 8) {
-      lx = px0;
-      ly += rowH;
-    }
-    placed.push({ x: lx, y: ly, s: e.s, i: e.i });
-    lx += w;
-  }
-  const H = Math.ceil((placed.length ? ly + rowH : py0 + 44) + 8);
+  const colorOf = (series: Series, index: number) => series.color ?? PALETTE[index % PALETTE.length]!;
+  const area = plotArea(spec, width, spec.height ?? 360);
+  const legend = layoutLegend(spec.series, area, width);
+  const height = Math.ceil(legend.bottom + 8);
+  const { left, right, bottom, top } = area;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ${FONT} font-size="12">`);
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`);
   if (spec.title) out.push(`<title>${escapeXml(spec.title)}</title>`);
-  out.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  out.push(`<defs><clipPath id="${id}-clip"><rect x="${px0}" y="${py1}" width="${px1 - px0}" height="${py0 - py1}"/></clipPath></defs>`);
-  if (spec.title) out.push(`<text x="${r2((px0 + px1) / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
-
-  // Grid and ticks.
-  const grid: string[] = [];
-  const labels: string[] = [];
-  for (const t of xTicks) {
-    const x = r2(X(t));
-    grid.push(`<line x1="${x}" y1="${py1}" x2="${x}" y2="${py0}"/>`);
-    labels.push(`<line x1="${x}" y1="${py0}" x2="${x}" y2="${py0 + 5}" stroke="#333"/>`);
-    labels.push(`<text x="${x}" y="${py0 + 18}" text-anchor="middle" font-size="11">${escapeXml(formatTick(t))}</text>`);
-  }
-  for (const t of yTicks) {
-    const y = r2(Y(t));
-    grid.push(`<line x1="${px0}" y1="${y}" x2="${px1}" y2="${y}"/>`);
-    labels.push(`<line x1="${px0 - 5}" y1="${y}" x2="${px0}" y2="${y}" stroke="#333"/>`);
-    labels.push(`<text x="${px0 - 8}" y="${r2(Y(t) + 4)}" text-anchor="end" font-size="11">${escapeXml(formatTick(t))}</text>`);
-  }
-  out.push(`<g stroke="#e5e5e5" stroke-width="1">${grid.join('')}</g>`);
+  out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
+  out.push(`<defs><clipPath id="${id}-clip"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`);
+  if (spec.title) out.push(`<text x="${r2((left + right) / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
+  const ticks = gridAndTicks(area);
+  out.push(`<g stroke="#e5e5e5" stroke-width="1">${ticks.grid.join('')}</g>`);
 
   // Series, clipped to the plot area: bands first so points and lines stay on top.
-  const order = spec.series.map((s, i) => ({ s, i })).sort((a, b) => rank(a.s) - rank(b.s) || a.i - b.i);
+  const order = spec.series.map((series, index) => ({ series, index })).sort((a, b) => rank(a.series) - rank(b.series) || a.index - b.index);
   out.push(`<g clip-path="url(#${id}-clip)">`);
-  for (const { s, i } of order) out.push(drawSeries(s, colorOf(s, i), X, Y, okX, okY, py0, py1));
+  for (const { series, index } of order) out.push(drawSeries(series, colorOf(series, index), area));
   out.push('</g>');
 
-  out.push(`<rect x="${px0}" y="${py1}" width="${px1 - px0}" height="${py0 - py1}" fill="none" stroke="#333"/>`);
-  out.push(`<g fill="#222">${labels.join('')}</g>`);
-  if (spec.xLabel) out.push(`<text x="${r2((px0 + px1) / 2)}" y="${py0 + 38}" text-anchor="middle" font-size="13">${escapeXml(spec.xLabel)}</text>`);
-  if (spec.yLabel) {
-    const cy = r2((py0 + py1) / 2);
-    out.push(`<text x="16" y="${cy}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${cy})">${escapeXml(spec.yLabel)}</text>`);
-  }
-  for (const p of placed) out.push(legendEntry(p.s, colorOf(p.s, p.i), p.x, p.y));
+  out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#333"/>`);
+  out.push(`<g fill="#222">${ticks.labels.join('')}</g>`);
+  out.push(...axisLabels(spec, area));
+  for (const entry of legend.placed) out.push(legendEntry(entry.series, colorOf(entry.series, entry.index), entry.x, entry.y));
   out.push('</svg>');
   return out.join('\n');
+}
+
+/** Data domains (bands count; vertical bands only count for x), the margins they need and the axis maps. */
+function plotArea(spec: PlotSpec, width: number, plotHeight: number): PlotArea {
+  const xValues: number[] = [];
+  const yValues: number[] = [];
+  for (const series of spec.series) {
+    if (series.kind === 'vband') xValues.push(series.x0, series.x1);
+    else if (series.kind === 'band') {
+      xValues.push(...series.x);
+      yValues.push(...series.lo, ...series.hi);
+    } else {
+      xValues.push(...series.x);
+      yValues.push(...series.y);
+    }
+  }
+  const [xLo, xHi] = domainOf(xValues, !!spec.xLog, spec.xDomain);
+  const [yLo, yHi] = domainOf(yValues, !!spec.yLog, spec.yDomain);
+  const xTicks = spec.xTicks ? spec.xTicks.filter((t) => t >= xLo && t <= xHi) : spec.xLog ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, Math.max(3, Math.round(width / 90)), !!spec.xInteger);
+  const yTicks = spec.yLog ? logTicks(yLo, yHi) : niceTicks(yLo, yHi, Math.max(3, Math.round(plotHeight / 60)));
+
+  const yLabelWidth = Math.max(...yTicks.map((t) => textWidth(formatTick(t), 11)), 10);
+  const left = Math.round(30 + yLabelWidth + (spec.yLabel ? 10 : 0));
+  const right = width - 20;
+  const top = spec.title ? 38 : 16;
+  const bottom = top + plotHeight;
+  return {
+    left,
+    right,
+    bottom,
+    top,
+    xToPx: axisMap({ lo: xLo, hi: xHi, log: !!spec.xLog, px0: left, px1: right }),
+    yToPx: axisMap({ lo: yLo, hi: yHi, log: !!spec.yLog, px0: bottom, px1: top }),
+    xDrawable: (v: number) => Number.isFinite(v) && (!spec.xLog || v > 0),
+    yDrawable: (v: number) => Number.isFinite(v) && (!spec.yLog || v > 0),
+    xTicks,
+    yTicks,
+  };
+}
+
+/** Legend entries flow left to right below the x label; `bottom` is where the drawing ends. */
+function layoutLegend(seriesList: Series[], area: PlotArea, width: number): { placed: LegendPlacement[]; bottom: number } {
+  const entries = seriesList.map((series, index) => ({ series, index })).filter((entry) => entry.series.name);
+  const rowHeight = 18;
+  const placed: LegendPlacement[] = [];
+  let x = area.left;
+  let y = area.bottom + 50;
+  for (const entry of entries) {
+    const entryWidth = 26 + textWidth(entry.series.name!, 12) + 18;
+    if (x > area.left && x + entryWidth > width - 8) {
+      x = area.left;
+      y += rowHeight;
+    }
+    placed.push({ x, y, series: entry.series, index: entry.index });
+    x += entryWidth;
+  }
+  return { placed, bottom: placed.length ? y + rowHeight : area.bottom + 44 };
+}
+
+/** Grid lines across the plot area, and tick marks with their labels outside it. */
+function gridAndTicks(area: PlotArea): { grid: string[]; labels: string[] } {
+  const { left, right, bottom, top } = area;
+  const grid: string[] = [];
+  const labels: string[] = [];
+  for (const t of area.xTicks) {
+    const x = r2(area.xToPx(t));
+    grid.push(`<line x1="${x}" y1="${top}" x2="${x}" y2="${bottom}"/>`);
+    labels.push(`<line x1="${x}" y1="${bottom}" x2="${x}" y2="${bottom + 5}" stroke="#333"/>`);
+    labels.push(`<text x="${x}" y="${bottom + 18}" text-anchor="middle" font-size="11">${escapeXml(formatTick(t))}</text>`);
+  }
+  for (const t of area.yTicks) {
+    const y = r2(area.yToPx(t));
+    grid.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}"/>`);
+    labels.push(`<line x1="${left - 5}" y1="${y}" x2="${left}" y2="${y}" stroke="#333"/>`);
+    labels.push(`<text x="${left - 8}" y="${r2(area.yToPx(t) + 4)}" text-anchor="end" font-size="11">${escapeXml(formatTick(t))}</text>`);
+  }
+  return { grid, labels };
+}
+
+function axisLabels(spec: PlotSpec, area: PlotArea): string[] {
+  const out: string[] = [];
+  if (spec.xLabel) out.push(`<text x="${r2((area.left + area.right) / 2)}" y="${area.bottom + 38}" text-anchor="middle" font-size="13">${escapeXml(spec.xLabel)}</text>`);
+  if (spec.yLabel) {
+    const centerY = r2((area.bottom + area.top) / 2);
+    out.push(`<text x="16" y="${centerY}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${centerY})">${escapeXml(spec.yLabel)}</text>`);
+  }
+  return out;
 }
 
 function rank(s: Series): number {
   return s.kind === 'vband' ? 0 : s.kind === 'band' ? 1 : s.kind === 'scatter' ? 2 : 3;
 }
 
-function drawSeries(
-  s: Series,
-  color: string,
-  X: (v: number) => number,
-  Y: (v: number) => number,
-  okX: (v: number) => boolean,
-  okY: (v: number) => boolean,
-  py0: number,
-  py1: number,
-): string {
-  if (s.kind === 'vband') {
-    if (!okX(s.x0) || !okX(s.x1)) return '';
-    const a = Math.min(X(s.x0), X(s.x1));
-    const b = Math.max(X(s.x0), X(s.x1));
-    let g = `<rect x="${r2(a)}" y="${py1}" width="${r2(Math.max(1, b - a))}" height="${py0 - py1}" fill="${color}" fill-opacity="${s.opacity ?? 0.12}"/>`;
-    if (s.mid !== undefined && okX(s.mid)) g += `<line x1="${r2(X(s.mid))}" y1="${py1}" x2="${r2(X(s.mid))}" y2="${py0}" stroke="${color}" stroke-dasharray="5 4" stroke-width="1.5"/>`;
-    return g;
+function drawSeries(series: Series, color: string, area: PlotArea): string {
+  if (series.kind === 'vband') return drawVBand(series, color, area);
+  if (series.kind === 'band') return drawBand(series, color, area);
+  return drawPoints(series, color, area);
+}
+
+function drawVBand(series: VBandSeries, color: string, area: PlotArea): string {
+  const { xToPx, xDrawable, bottom, top } = area;
+  if (!xDrawable(series.x0) || !xDrawable(series.x1)) return '';
+  const leftPx = Math.min(xToPx(series.x0), xToPx(series.x1));
+  const rightPx = Math.max(xToPx(series.x0), xToPx(series.x1));
+  let svg = `<rect x="${r2(leftPx)}" y="${top}" width="${r2(Math.max(1, rightPx - leftPx))}" height="${bottom - top}" fill="${color}" fill-opacity="${series.opacity ?? 0.12}"/>`;
+  if (series.mid !== undefined && xDrawable(series.mid)) svg += `<line x1="${r2(xToPx(series.mid))}" y1="${top}" x2="${r2(xToPx(series.mid))}" y2="${bottom}" stroke="${color}" stroke-dasharray="5 4" stroke-width="1.5"/>`;
+  return svg;
+}
+
+function drawBand(series: BandSeries, color: string, area: PlotArea): string {
+  const { xToPx, yToPx, xDrawable, yDrawable } = area;
+  const drawable = series.x.map((_, k) => k).filter((k) => xDrawable(series.x[k]!) && yDrawable(series.lo[k]!) && yDrawable(series.hi[k]!));
+  if (drawable.length === 0) return '';
+  const upper = drawable.map((k) => `${r2(xToPx(series.x[k]!))},${r2(yToPx(series.hi[k]!))}`);
+  const lower = drawable.map((k) => `${r2(xToPx(series.x[k]!))},${r2(yToPx(series.lo[k]!))}`).reverse();
+  let svg = `<polygon points="${[...upper, ...lower].join(' ')}" fill="${color}" fill-opacity="${series.opacity ?? 0.18}" stroke="none"/>`;
+  if (drawable.length === 1) {
+    const k = drawable[0]!;
+    svg += `<line x1="${r2(xToPx(series.x[k]!))}" y1="${r2(yToPx(series.lo[k]!))}" x2="${r2(xToPx(series.x[k]!))}" y2="${r2(yToPx(series.hi[k]!))}" stroke="${color}" stroke-width="3" stroke-opacity="0.5"/>`;
   }
-  if (s.kind === 'band') {
-    const idx = s.x.map((_, k) => k).filter((k) => okX(s.x[k]!) && okY(s.lo[k]!) && okY(s.hi[k]!));
-    if (idx.length === 0) return '';
-    const upper = idx.map((k) => `${r2(X(s.x[k]!))},${r2(Y(s.hi[k]!))}`);
-    const lower = idx.map((k) => `${r2(X(s.x[k]!))},${r2(Y(s.lo[k]!))}`).reverse();
-    let g = `<polygon points="${[...upper, ...lower].join(' ')}" fill="${color}" fill-opacity="${s.opacity ?? 0.18}" stroke="none"/>`;
-    if (idx.length === 1) {
-      const k = idx[0]!;
-      g += `<line x1="${r2(X(s.x[k]!))}" y1="${r2(Y(s.lo[k]!))}" x2="${r2(X(s.x[k]!))}" y2="${r2(Y(s.hi[k]!))}" stroke="${color}" stroke-width="3" stroke-opacity="0.5"/>`;
-    }
-    if (s.mid) {
-      const mid = idx.filter((k) => okY(s.mid![k]!)).map((k) => `${r2(X(s.x[k]!))},${r2(Y(s.mid![k]!))}`);
-      if (mid.length > 1) g += `<polyline points="${mid.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5" stroke-opacity="0.8"/>`;
-    }
-    return g;
+  if (series.mid) {
+    const mid = drawable.filter((k) => yDrawable(series.mid![k]!)).map((k) => `${r2(xToPx(series.x[k]!))},${r2(yToPx(series.mid![k]!))}`);
+    if (mid.length > 1) svg += `<polyline points="${mid.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5" stroke-opacity="0.8"/>`;
   }
-  const pts: Array<[number, number]> = [];
-  for (let k = 0; k < Math.min(s.x.length, s.y.length); k++) if (okX(s.x[k]!) && okY(s.y[k]!)) pts.push([X(s.x[k]!), Y(s.y[k]!)]);
-  if (s.kind === 'scatter') {
-    const r = s.radius ?? 3.2;
-    const dots = pts.map(([x, y]) => `<circle cx="${r2(x)}" cy="${r2(y)}" r="${r}"/>`).join('');
-    return `<g fill="${color}" fill-opacity="${s.opacity ?? 0.65}" stroke="${color}" stroke-width="0.6">${dots}</g>`;
+  return svg;
+}
+
+/** Scatter dots, or a line / step path (with optional markers), through the drawable points. */
+function drawPoints(series: LineSeries | ScatterSeries, color: string, area: PlotArea): string {
+  const points: Array<[number, number]> = [];
+  for (let k = 0; k < Math.min(series.x.length, series.y.length); k++) {
+    if (area.xDrawable(series.x[k]!) && area.yDrawable(series.y[k]!)) points.push([area.xToPx(series.x[k]!), area.yToPx(series.y[k]!)]);
   }
-  if (pts.length === 0) return '';
-  let d = `M${r2(pts[0]![0])},${r2(pts[0]![1])}`;
-  for (let k = 1; k < pts.length; k++) {
-    d += s.kind === 'step' ? `H${r2(pts[k]![0])}V${r2(pts[k]![1])}` : `L${r2(pts[k]![0])},${r2(pts[k]![1])}`;
+  if (series.kind === 'scatter') {
+    const radius = series.radius ?? 3.2;
+    const dots = points.map(([x, y]) => `<circle cx="${r2(x)}" cy="${r2(y)}" r="${radius}"/>`).join('');
+    return `<g fill="${color}" fill-opacity="${series.opacity ?? 0.65}" stroke="${color}" stroke-width="0.6">${dots}</g>`;
   }
-  const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : '';
-  let g = `<path d="${d}" fill="none" stroke="${color}" stroke-width="${s.width ?? 2}"${dash} stroke-linejoin="round"/>`;
-  if (s.markers) g += `<g fill="${color}">${pts.map(([x, y]) => `<circle cx="${r2(x)}" cy="${r2(y)}" r="2.5"/>`).join('')}</g>`;
-  return g;
+  if (points.length === 0) return '';
+  let path = `M${r2(points[0]![0])},${r2(points[0]![1])}`;
+  for (let k = 1; k < points.length; k++) {
+    path += series.kind === 'step' ? `H${r2(points[k]![0])}V${r2(points[k]![1])}` : `L${r2(points[k]![0])},${r2(points[k]![1])}`;
+  }
+  const dash = series.dash ? ` stroke-dasharray="${series.dash}"` : '';
+  let svg = `<path d="${path}" fill="none" stroke="${color}" stroke-width="${series.width ?? 2}"${dash} stroke-linejoin="round"/>`;
+  if (series.markers) svg += `<g fill="${color}">${points.map(([x, y]) => `<circle cx="${r2(x)}" cy="${r2(y)}" r="2.5"/>`).join('')}</g>`;
+  return svg;
 }
 
 function legendEntry(s: Series, color: string, x: number, y: number): string {

@@ -4,7 +4,7 @@
  * model relative to the first. `--no-bench` skips measuring (instant).
  */
 import type { Command } from 'commander';
-import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type PlotY, type Throughput } from '../bench/compare.js';
+import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type PlotY, type Throughput } from '../bench/compare.js';
 import { selectEngine } from '../engine/select.js';
 import { ENGINE_CHOICES, type EngineChoice, type EngineInfo } from '../engine/types.js';
 import { isZooName } from '../arch/zoo.js';
@@ -68,60 +68,81 @@ export function register(program: Command): void {
     .option('--plot-y <y>', 'accuracy or throughput', parseChoice('--plot-y', ['accuracy', 'throughput'] as const), 'accuracy')
     .option('-q, --quiet', 'no progress lines')
     .action(async (names: string[], o: CompareOptions) => {
-      if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
-      if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
-      if (o.plot && o.plotY === 'throughput' && !o.bench) throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
-      if (!o.bench && o.train) throw new UsageError('--train measures training throughput; it cannot be combined with --no-bench');
-      if (o.row !== undefined && !o.config) throw new UsageError('--row needs --config FILE.csv');
-
-      const resolved: ResolvedModel[] = names.map((n) => resolveModel(n, {}));
-      if (o.config) {
-        if (o.row === undefined) throw new UsageError('--config needs --row ID (or ID,ID,...)');
-        const ids = o.row.split(',').map((s) => s.trim());
-        if (ids.some((s) => s === '')) throw new UsageError(`--row: '${o.row}' has an empty id`);
-        for (const id of ids) resolved.push(resolveModel(undefined, { config: o.config, row: id }));
-      }
-      if (resolved.length < 2) throw new UsageError('compare needs at least two models (zoo names, or --config FILE --row ID)');
-      const bo = { res: o.res, numClasses: o.numClasses };
-      const models: CompareModel[] = resolved.map((m) => ({ name: m.name, zoo: isZooName(m.name) ? m.name : undefined, net: buildResolved(m, bo) }));
-
-      let throughput: Throughput[] | undefined;
-      let info: EngineInfo | undefined;
-      if (o.bench) {
-        const progress = o.quiet ? undefined : (l: string) => process.stderr.write(`compare: ${l}\n`);
-        const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
-        info = engine.info;
-        process.stderr.write(describeEngine(info) + '\n');
-        const budget = o.iters === undefined ? (o.seconds ?? COMPARE_DEFAULTS.seconds) : undefined;
-        try {
-          throughput = await measureModels(engine, models, {
-            batch: o.batch,
-            warmup: o.warmup,
-            iters: o.iters,
-            seconds: budget,
-            minIters: COMPARE_DEFAULTS.minIters,
-            train: !!o.train,
-            seed: o.seed,
-            onProgress: progress,
-          });
-        } finally {
-          engine.close?.();
-        }
-      }
-      const rows = compareRows(models, { resultsDir: o.resultsDir, throughput, batch: o.batch, engine: info });
-      const text =
-        o.format === 'json' ? renderCompareJson(rows) : o.format === 'csv' ? renderCompareCsv(rows) : o.format === 'markdown' ? renderCompareMarkdown(rows) : renderCompareTable(rows);
-      if (o.out) {
-        writeFileAtomic(o.out, text);
-        process.stderr.write(`wrote ${o.out}\n`);
-      } else {
-        process.stdout.write(text);
-      }
-      if (o.plot) {
-        const { svg, skipped } = renderComparePlot(rows, models, o.plotY);
-        writeFileAtomic(o.plot, svg);
-        if (skipped.length) process.stderr.write(`plot: no ${o.plotY === 'accuracy' ? 'top-1' : 'throughput'} for ${skipped.join(', ')}; not drawn\n`);
-        process.stderr.write(`wrote ${o.plot}\n`);
-      }
+      checkOptionCombinations(o);
+      const models = resolveCompareModels(names, o);
+      const measured = o.bench ? await measureOnEngine(models, o) : undefined;
+      const rows = compareRows(models, { resultsDir: o.resultsDir, throughput: measured?.throughput, batch: o.batch, engine: measured?.engine });
+      writeOutput(renderRows(rows, o.format), o.out);
+      if (o.plot) writePlot(o.plot, rows, models, o.plotY);
     });
+}
+
+/** Flag combinations that cannot work, refused before any model is built. */
+function checkOptionCombinations(options: CompareOptions): void {
+  if (options.iters !== undefined && options.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
+  if (options.seconds !== undefined && !(options.seconds > 0)) throw new UsageError('--seconds must be > 0');
+  if (options.plot && options.plotY === 'throughput' && !options.bench) throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
+  if (!options.bench && options.train) throw new UsageError('--train measures training throughput; it cannot be combined with --no-bench');
+  if (options.row !== undefined && !options.config) throw new UsageError('--row needs --config FILE.csv');
+}
+
+/** The named models, then the --config rows, built at --res with --num-classes. */
+function resolveCompareModels(names: string[], options: CompareOptions): CompareModel[] {
+  const resolved: ResolvedModel[] = names.map((name) => resolveModel(name, {}));
+  if (options.config) {
+    if (options.row === undefined) throw new UsageError('--config needs --row ID (or ID,ID,...)');
+    const ids = options.row.split(',').map((id) => id.trim());
+    if (ids.some((id) => id === '')) throw new UsageError(`--row: '${options.row}' has an empty id`);
+    for (const id of ids) resolved.push(resolveModel(undefined, { config: options.config, row: id }));
+  }
+  if (resolved.length < 2) throw new UsageError('compare needs at least two models (zoo names, or --config FILE --row ID)');
+  const buildOptions = { res: options.res, numClasses: options.numClasses };
+  return resolved.map((model) => ({ name: model.name, zoo: isZooName(model.name) ? model.name : undefined, net: buildResolved(model, buildOptions) }));
+}
+
+/** Throughput of every model on the chosen engine, measured alternately. */
+async function measureOnEngine(models: CompareModel[], options: CompareOptions): Promise<{ throughput: Throughput[]; engine: EngineInfo }> {
+  const progress = options.quiet ? undefined : (line: string) => process.stderr.write(`compare: ${line}\n`);
+  const engine = await selectEngine(options.engine, { threads: options.threads, device: options.device });
+  process.stderr.write(describeEngine(engine.info) + '\n');
+  const budget = options.iters === undefined ? (options.seconds ?? COMPARE_DEFAULTS.seconds) : undefined;
+  try {
+    const throughput = await measureModels(engine, models, {
+      batch: options.batch,
+      warmup: options.warmup,
+      iters: options.iters,
+      seconds: budget,
+      minIters: COMPARE_DEFAULTS.minIters,
+      train: !!options.train,
+      seed: options.seed,
+      onProgress: progress,
+    });
+    return { throughput, engine: engine.info };
+  } finally {
+    engine.close?.();
+  }
+}
+
+function renderRows(rows: CompareRow[], format: Format): string {
+  if (format === 'json') return renderCompareJson(rows);
+  if (format === 'csv') return renderCompareCsv(rows);
+  if (format === 'markdown') return renderCompareMarkdown(rows);
+  return renderCompareTable(rows);
+}
+
+/** To --out (atomically) when given, else to stdout. */
+function writeOutput(text: string, out: string | undefined): void {
+  if (out) {
+    writeFileAtomic(out, text);
+    process.stderr.write(`wrote ${out}\n`);
+  } else {
+    process.stdout.write(text);
+  }
+}
+
+function writePlot(file: string, rows: CompareRow[], models: CompareModel[], plotY: PlotY): void {
+  const { svg, skipped } = renderComparePlot(rows, models, plotY);
+  writeFileAtomic(file, svg);
+  if (skipped.length) process.stderr.write(`plot: no ${plotY === 'accuracy' ? 'top-1' : 'throughput'} for ${skipped.join(', ')}; not drawn\n`);
+  process.stderr.write(`wrote ${file}\n`);
 }

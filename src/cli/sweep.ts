@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
-import { loadSweepConfig } from '../sweep/config.js';
+import { loadSweepConfig, type ResolvedSweep } from '../sweep/config.js';
 import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
 import { runWorkers } from '../sweep/workers.js';
@@ -58,54 +58,60 @@ export function register(program: Command): void {
     .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
     .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
     .action(async (configArg: string, o: SweepCliOptions) => {
-      const s = loadSweepConfig(configArg, o);
-      const c = s.config;
-      const outDir = o.out ?? join('runs', c.name);
+      const sweep = loadSweepConfig(configArg, o);
+      const outDir = o.out ?? join('runs', sweep.config.name);
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      const intr = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
+      const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       try {
-        if (o.workers > 1) {
-          if (o.shard !== undefined || o.shards !== undefined) throw new UsageError('--workers cannot be combined with --shard/--shards');
-          const threads = o.threads ?? Math.max(1, Math.floor(availableParallelism() / o.workers));
-          const childArgs = ['--threads', String(threads), '--retries', String(o.retries), '--progress', 'none'];
-          for (const [flag, v] of [['--engine', o.engine], ['--n', o.n], ['--epochs', o.epochs], ['--steps', o.steps], ['--limit-train', o.limitTrain], ['--limit-val', o.limitVal]] as const) {
-            if (v !== undefined) childArgs.push(flag, String(v));
-          }
-          if (o.keepCheckpoints) childArgs.push('--keep-checkpoints');
-          const r = await runWorkers({ config: configArg, outDir, workers: o.workers, childArgs, signal: intr.signal, log });
-          if (r.merged) log(`merged ${r.merged.rows.length} rows into ${r.merged.out}${r.merged.missing?.length ? ` (${r.merged.missing.length} models still to run)` : ''}`);
-          if (intr.signal.aborted || r.codes.includes(130)) process.exitCode = 130;
-          else if (r.codes.some((x) => x !== 0)) {
-            log(`worker exit codes: ${r.codes.join(', ')}`);
-            process.exitCode = r.codes.find((x) => x !== 0)!;
-          }
-          return;
-        }
-        const shard = resolveShard({ shard: o.shard, shards: o.shards });
-        if (shard) log(`shard ${shard.index}/${shard.count} (${shard.source})`);
-        const killAfter = Number(process.env.REGNET_SWEEP_KILL_AFTER ?? NaN);
-        const sum = await runSweep({
-          sweep: s,
-          outDir,
-          shard,
-          retries: o.retries,
-          trainer: await defaultTrainer(),
-          signal: intr.signal,
-          progress: o.progress,
-          keepCheckpoints: o.keepCheckpoints,
-          log,
-          // test hook: die like `kill -9` right after the N-th row is on disk
-          onRow: (_row, written) => {
-            if (written >= killAfter) process.kill(process.pid, 'SIGKILL');
-          },
-        });
-        log(
-          `${sum.file}: ${sum.rows}/${sum.total} models (${sum.ok} ok, ${sum.diverged} diverged, ${sum.failed} failed; ` +
-            `${sum.trained} trained now, ${sum.skipped} already done)${sum.interrupted ? ', interrupted' : ''}`,
-        );
-        if (sum.interrupted) process.exitCode = 130;
+        if (o.workers > 1) await runLocalWorkers(configArg, outDir, o, interrupt.signal, log);
+        else await runOneShard(sweep, outDir, o, interrupt.signal, log);
       } finally {
-        intr.dispose();
+        interrupt.dispose();
       }
     });
+}
+
+/** --workers K: K child processes, one shard each, then their CSVs merged; the exit code tells how it went. */
+async function runLocalWorkers(configArg: string, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  if (options.shard !== undefined || options.shards !== undefined) throw new UsageError('--workers cannot be combined with --shard/--shards');
+  const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
+  const childArgs = ['--threads', String(threads), '--retries', String(options.retries), '--progress', 'none'];
+  for (const [flag, value] of [['--engine', options.engine], ['--n', options.n], ['--epochs', options.epochs], ['--steps', options.steps], ['--limit-train', options.limitTrain], ['--limit-val', options.limitVal]] as const) {
+    if (value !== undefined) childArgs.push(flag, String(value));
+  }
+  if (options.keepCheckpoints) childArgs.push('--keep-checkpoints');
+  const result = await runWorkers({ config: configArg, outDir, workers: options.workers, childArgs, signal, log });
+  if (result.merged) log(`merged ${result.merged.rows.length} rows into ${result.merged.out}${result.merged.missing?.length ? ` (${result.merged.missing.length} models still to run)` : ''}`);
+  if (signal.aborted || result.codes.includes(130)) process.exitCode = 130;
+  else if (result.codes.some((code) => code !== 0)) {
+    log(`worker exit codes: ${result.codes.join(', ')}`);
+    process.exitCode = result.codes.find((code) => code !== 0)!;
+  }
+}
+
+/** This process's shard (all models without --shard or a scheduler's index), trained in turn. */
+async function runOneShard(sweep: ResolvedSweep, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  const shard = resolveShard({ shard: options.shard, shards: options.shards });
+  if (shard) log(`shard ${shard.index}/${shard.count} (${shard.source})`);
+  const killAfter = Number(process.env.REGNET_SWEEP_KILL_AFTER ?? NaN);
+  const summary = await runSweep({
+    sweep,
+    outDir,
+    shard,
+    retries: options.retries,
+    trainer: await defaultTrainer(),
+    signal,
+    progress: options.progress,
+    keepCheckpoints: options.keepCheckpoints,
+    log,
+    // test hook: die like `kill -9` right after the N-th row is on disk
+    onRow: (_row, written) => {
+      if (written >= killAfter) process.kill(process.pid, 'SIGKILL');
+    },
+  });
+  log(
+    `${summary.file}: ${summary.rows}/${summary.total} models (${summary.ok} ok, ${summary.diverged} diverged, ${summary.failed} failed; ` +
+      `${summary.trained} trained now, ${summary.skipped} already done)${summary.interrupted ? ', interrupted' : ''}`,
+  );
+  if (summary.interrupted) process.exitCode = 130;
 }

@@ -55,18 +55,52 @@ function checkLittleEndianHost(): void {
   if (endianness() !== 'LE') throw new UsageError('safetensors: big-endian hosts are not supported');
 }
 
+/** A tensor's header entry, checked: offsets are relative to the data area. */
+interface TensorEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
 /** Parse a safetensors image already in memory; `path` only labels errors. */
 export function parseSafetensors(buf: Uint8Array, path: string, opts: ReadOptions = {}): SafetensorsFile {
   checkLittleEndianHost();
+  const { header, dataStart } = readHeader(buf, path);
+  const dataLength = buf.length - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: TensorEntry[] = [];
+  for (const [name, raw] of Object.entries(header)) {
+    if (name === '__metadata__') Object.assign(metadata, parseMetadata(raw, path));
+    else entries.push(parseTensorEntry(name, raw, dataLength, path));
+  }
+  checkCoverage(entries, dataLength, path);
+
+  const tensors = new Map<string, Tensor>();
+  for (const entry of entries) {
+    // Copy into a fresh, aligned buffer: offsets need not be aligned to the element size.
+    // (Buffer.slice would share memory, so copy explicitly.)
+    const bytes = new Uint8Array(entry.end - entry.begin);
+    bytes.set(buf.subarray(dataStart + entry.begin, dataStart + entry.end));
+    let data = viewAs(entry.dtype, bytes.buffer);
+    if (opts.floatToF32 && isFloat(entry.dtype) && entry.dtype !== 'F32') data = toFloat32(entry.dtype, data);
+    tensors.set(entry.name, { dtype: entry.dtype, shape: entry.shape, data });
+  }
+  return { tensors, metadata };
+}
+
+/** The 8-byte header length, then the header: UTF-8 JSON holding one object. */
+function readHeader(buf: Uint8Array, path: string): { header: Record<string, unknown>; dataStart: number } {
   if (buf.length < 8) fail(path, `file is ${buf.length} bytes, shorter than the 8-byte header length`);
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n64 = dv.getBigUint64(0, true);
-  if (n64 < 2n || n64 > BigInt(MAX_HEADER)) fail(path, `header length ${n64} is outside 2..${MAX_HEADER}`);
-  const n = Number(n64);
-  if (8 + n > buf.length) fail(path, `header length ${n} runs past the end of the ${buf.length}-byte file (truncated?)`);
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const declaredLength = view.getBigUint64(0, true);
+  if (declaredLength < 2n || declaredLength > BigInt(MAX_HEADER)) fail(path, `header length ${declaredLength} is outside 2..${MAX_HEADER}`);
+  const headerLength = Number(declaredLength);
+  if (8 + headerLength > buf.length) fail(path, `header length ${headerLength} runs past the end of the ${buf.length}-byte file (truncated?)`);
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLength));
   } catch {
     fail(path, 'header is not valid UTF-8');
   }
@@ -78,72 +112,61 @@ export function parseSafetensors(buf: Uint8Array, path: string, opts: ReadOption
     fail(path, `header is not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) fail(path, 'header is not a JSON object');
+  return { header: header as Record<string, unknown>, dataStart: 8 + headerLength };
+}
 
-  const dataStart = 8 + n;
-  const dataLen = buf.length - dataStart;
+function parseMetadata(raw: unknown, path: string): Record<string, string> {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, '__metadata__ is not an object');
   const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }[] = [];
-
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, '__metadata__ is not an object');
-      for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
-        if (typeof v !== 'string') fail(path, `__metadata__.${k} is not a string`);
-        metadata[k] = v;
-      }
-      continue;
-    }
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, `tensor "${name}" entry is not an object`);
-    const info = raw as Record<string, unknown>;
-    const dtype = info.dtype;
-    if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
-      fail(path, `tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)} (allowed: ${DTYPES.join(', ')})`);
-    }
-    const shape = info.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(path, `tensor "${name}" shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
-    }
-    const offs = info.data_offsets;
-    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      fail(path, `tensor "${name}" data_offsets ${JSON.stringify(offs)} is not [begin, end] of non-negative integers`);
-    }
-    const [begin, end] = offs as [number, number];
-    if (begin > end) fail(path, `tensor "${name}" data_offsets [${begin}, ${end}] has begin > end`);
-    if (end > dataLen) {
-      fail(path, `tensor "${name}" data_offsets end ${end} is past the ${dataLen}-byte data area (truncated?)`);
-    }
-    const d = dtype as Dtype;
-    const count = (shape as number[]).reduce((a, b) => a * b, 1);
-    const want = count * DTYPE_SIZE[d];
-    if (end - begin !== want) {
-      fail(path, `tensor "${name}" has ${end - begin} bytes but ${d} ${JSON.stringify(shape)} needs ${want}`);
-    }
-    entries.push({ name, dtype: d, shape: shape as number[], begin, end });
+  for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (typeof value !== 'string') fail(path, `__metadata__.${key} is not a string`);
+    metadata[key] = value;
   }
+  return metadata;
+}
 
-  // The data area must be covered exactly: no overlaps, no gaps, no trailing bytes (as HF checks).
+/** Check one tensor entry: known dtype, valid shape, offsets inside the data area and matching the byte size. */
+function parseTensorEntry(name: string, raw: unknown, dataLength: number, path: string): TensorEntry {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) fail(path, `tensor "${name}" entry is not an object`);
+  const info = raw as Record<string, unknown>;
+  const dtype = info.dtype;
+  if (typeof dtype !== 'string' || !(DTYPES as readonly string[]).includes(dtype)) {
+    fail(path, `tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)} (allowed: ${DTYPES.join(', ')})`);
+  }
+  const shape = info.shape;
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail(path, `tensor "${name}" shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  }
+  const offsets = info.data_offsets;
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    fail(path, `tensor "${name}" data_offsets ${JSON.stringify(offsets)} is not [begin, end] of non-negative integers`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (begin > end) fail(path, `tensor "${name}" data_offsets [${begin}, ${end}] has begin > end`);
+  if (end > dataLength) {
+    fail(path, `tensor "${name}" data_offsets end ${end} is past the ${dataLength}-byte data area (truncated?)`);
+  }
+  const type = dtype as Dtype;
+  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  const expectedBytes = count * DTYPE_SIZE[type];
+  if (end - begin !== expectedBytes) {
+    fail(path, `tensor "${name}" has ${end - begin} bytes but ${type} ${JSON.stringify(shape)} needs ${expectedBytes}`);
+  }
+  return { name, dtype: type, shape: shape as number[], begin, end };
+}
+
+/** The data area must be covered exactly: no overlaps, no gaps, no trailing bytes (as HF checks). */
+function checkCoverage(entries: TensorEntry[], dataLength: number, path: string): void {
   const sorted = [...entries].sort((a, b) => a.begin - b.begin || a.end - b.end);
-  let pos = 0;
-  let prev = '';
-  for (const e of sorted) {
-    if (e.begin < pos) fail(path, `tensor "${e.name}" [${e.begin}, ${e.end}] overlaps tensor "${prev}"`);
-    if (e.begin > pos) fail(path, `gap of ${e.begin - pos} unused bytes before tensor "${e.name}" at data offset ${pos}`);
-    pos = e.end;
-    if (e.end > e.begin) prev = e.name;
+  let position = 0;
+  let previous = '';
+  for (const entry of sorted) {
+    if (entry.begin < position) fail(path, `tensor "${entry.name}" [${entry.begin}, ${entry.end}] overlaps tensor "${previous}"`);
+    if (entry.begin > position) fail(path, `gap of ${entry.begin - position} unused bytes before tensor "${entry.name}" at data offset ${position}`);
+    position = entry.end;
+    if (entry.end > entry.begin) previous = entry.name;
   }
-  if (pos !== dataLen) fail(path, `data area is ${dataLen} bytes but the tensors cover ${pos}`);
-
-  const tensors = new Map<string, Tensor>();
-  for (const e of entries) {
-    // Copy into a fresh, aligned buffer: offsets need not be aligned to the element size.
-    // (Buffer.slice would share memory, so copy explicitly.)
-    const bytes = new Uint8Array(e.end - e.begin);
-    bytes.set(buf.subarray(dataStart + e.begin, dataStart + e.end));
-    let data = viewAs(e.dtype, bytes.buffer);
-    if (opts.floatToF32 && isFloat(e.dtype) && e.dtype !== 'F32') data = toFloat32(e.dtype, data);
-    tensors.set(e.name, { dtype: e.dtype, shape: e.shape, data });
-  }
-  return { tensors, metadata };
+  if (position !== dataLength) fail(path, `data area is ${dataLength} bytes but the tensors cover ${position}`);
 }
 
 function viewAs(dtype: Dtype, ab: ArrayBuffer): TensorData {

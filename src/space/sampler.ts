@@ -73,58 +73,67 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
   const maxDraws = opts.maxDraws ?? Math.max(100000, 5000 * opts.n);
   const seen = new Set<string>();
   const drawers = compileSpace(space);
-  const rep: SampleReport = { samples: [], draws: 0, rejectedStages: 0, rejectedRange: 0, duplicates: 0 };
+  const report: SampleReport = { samples: [], draws: 0, rejectedStages: 0, rejectedRange: 0, duplicates: 0 };
   const inRange = (v: number, r?: [number, number]) => !r || (v >= r[0] && v <= r[1]);
 
-  while (rep.samples.length < opts.n) {
-    if (rep.draws >= maxDraws) {
+  while (report.samples.length < opts.n) {
+    if (report.draws >= maxDraws) {
       throw new UsageError(
-        `only ${rep.samples.length} of --n ${opts.n} samples found in ${maxDraws} draws ` +
-          `(${rep.rejectedStages} broke the stage rule, ${rep.rejectedRange} fell outside the flops/params/acts ranges, ` +
-          `${rep.duplicates} duplicates): widen the ranges or lower --n`,
+        `only ${report.samples.length} of --n ${opts.n} samples found in ${maxDraws} draws ` +
+          `(${report.rejectedStages} broke the stage rule, ${report.rejectedRange} fell outside the flops/params/acts ranges, ` +
+          `${report.duplicates} duplicates): widen the ranges or lower --n`,
       );
     }
-    rep.draws++;
-    const cand = space.kind === 'regnet' ? drawRegNet(space, drawers, rng) : drawAnyNet(space, drawers, rng);
-    if (!cand) {
-      rep.rejectedStages++;
+    report.draws++;
+    const candidate = space.kind === 'regnet' ? drawRegNet(space, drawers, rng) : drawAnyNet(space, drawers, rng);
+    if (!candidate) {
+      report.rejectedStages++;
       continue;
     }
-    const c: Complexity = bodyComplexity(cand.stages, { ...fast, seRatio: cand.se_ratio });
-    if (!inRange(c.flops, ranges.flops) || !inRange(c.params, ranges.params) || !inRange(c.acts, ranges.acts)) {
-      rep.rejectedRange++;
+    const measured: Complexity = bodyComplexity(candidate.stages, { ...fast, seRatio: candidate.se_ratio });
+    if (!inRange(measured.flops, ranges.flops) || !inRange(measured.params, ranges.params) || !inRange(measured.acts, ranges.acts)) {
+      report.rejectedRange++;
       continue;
     }
-    const widths = cand.stages.map((s) => s.width);
-    const depths = cand.stages.map((s) => s.depth);
-    const gws = cand.groupWidths;
-    const key = `${widths.join('-')}|${depths.join('-')}|${gws.join('-')}|${cand.stageBottle.join('-')}|${cand.se_ratio}`;
+    const key = architectureKey(candidate);
     if (seen.has(key)) {
-      rep.duplicates++;
+      report.duplicates++;
       continue;
     }
     seen.add(key);
-    rep.samples.push({
-      id: rep.samples.length,
-      kind: space.kind,
-      depth: cand.depth,
-      w0: cand.w0,
-      wa: cand.wa,
-      wm: cand.wm,
-      group_size: cand.group_size,
-      bottle_ratio: cand.bottle_ratio,
-      se_ratio: cand.se_ratio,
-      num_stages: widths.length,
-      stage_widths: widths,
-      stage_depths: depths,
-      stage_group_widths: gws,
-      stage_bottle_ratios: cand.stageBottle,
-      params: c.params,
-      flops: c.flops,
-      acts: c.acts,
-    });
+    report.samples.push(toSample(report.samples.length, space.kind, candidate, measured));
   }
-  return rep;
+  return report;
+}
+
+/** What makes two candidates the same network: stage widths, depths, group widths, bottlenecks and SE. */
+function architectureKey(candidate: Candidate): string {
+  const widths = candidate.stages.map((stage) => stage.width);
+  const depths = candidate.stages.map((stage) => stage.depth);
+  return `${widths.join('-')}|${depths.join('-')}|${candidate.groupWidths.join('-')}|${candidate.stageBottle.join('-')}|${candidate.se_ratio}`;
+}
+
+function toSample(id: number, kind: Space['kind'], candidate: Candidate, measured: Complexity): Sample {
+  const widths = candidate.stages.map((stage) => stage.width);
+  return {
+    id,
+    kind,
+    depth: candidate.depth,
+    w0: candidate.w0,
+    wa: candidate.wa,
+    wm: candidate.wm,
+    group_size: candidate.group_size,
+    bottle_ratio: candidate.bottle_ratio,
+    se_ratio: candidate.se_ratio,
+    num_stages: widths.length,
+    stage_widths: widths,
+    stage_depths: candidate.stages.map((stage) => stage.depth),
+    stage_group_widths: candidate.groupWidths,
+    stage_bottle_ratios: candidate.stageBottle,
+    params: measured.params,
+    flops: measured.flops,
+    acts: measured.acts,
+  };
 }
 
 type Drawers = Record<string, (rng: Rng) => number>;

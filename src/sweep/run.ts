@@ -14,7 +14,7 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { baseRequest, type ResolvedSweep } from './config.js';
-import { baseRow, dedupeRows, failedRow, isFinal, readRows, resultRow, writeRows, type SweepRow } from './rows.js';
+import { baseRow, dedupeRows, failedRow, isFinal, readRows, resultRow, writeRows, type RowContext, type SweepRow } from './rows.js';
 import { inShard, shardFileName, type Shard } from './shard.js';
 
 export type TrainFn = (req: TrainRequest) => Promise<TrainResult>;
@@ -96,105 +96,153 @@ function rowsElsewhere(outDir: string, ownFile: string, hash: string, log: (l: s
   return out;
 }
 
-export async function runSweep(o: RunSweepOptions): Promise<SweepSummary> {
-  const { sweep, outDir, shard } = o;
-  const log = o.log ?? (() => {});
-  const retries = o.retries ?? 0;
+/** What training the shard's models needs, fixed for the whole run. */
+interface ShardRun {
+  options: RunSweepOptions;
+  /** the shard's models, in sweep order */
+  models: Sample[];
+  retries: number;
+  log: (line: string) => void;
+  request: ReturnType<typeof baseRequest>;
+  rowContext: RowContext;
+}
+
+export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> {
+  const { sweep, outDir, shard } = options;
+  const log = options.log ?? (() => {});
+  const retries = options.retries ?? 0;
   const fileName = shardFileName(shard);
   const file = join(outDir, fileName);
-  const cfg = sweep.config;
+  const own = readOwnRows(file, sweep);
+  writeSidecar(outDir, sweep);
 
+  const models = sweepModels(sweep).filter((sample) => inShard(sample.id, shard));
+  const mine = new Set(models.map((sample) => sample.id));
+  const rows = gatherRows(own, rowsElsewhere(outDir, fileName, sweep.hash, log), mine);
+  const flush = () => writeRows(file, [...rows.values()]);
+  if (rows.size !== own.length) flush();
+
+  const config = sweep.config;
+  const run: ShardRun = {
+    options,
+    models,
+    retries,
+    log,
+    request: baseRequest(sweep),
+    rowContext: { space: sweep.space.name, sweep: config.name, hash: sweep.hash, seed: config.seed, dataset: config.dataset, res: sweep.space.res },
+  };
+  const summary: SweepSummary = { file, total: models.length, rows: 0, trained: 0, ok: 0, diverged: 0, failed: 0, skipped: 0, interrupted: false };
+  for (const sample of models) {
+    if (options.signal?.aborted) {
+      summary.interrupted = true;
+      break;
+    }
+    const previous = rows.get(sample.id);
+    if (previous && (isFinal(previous.status) || previous.attempts >= 1 + retries)) {
+      summary.skipped++;
+      continue;
+    }
+    const row = await trainWithRetries(run, sample, previous?.attempts ?? 0);
+    if (!row) {
+      // interrupted: no row, the checkpoint stays for the next run
+      summary.interrupted = true;
+      break;
+    }
+    rows.set(sample.id, row);
+    flush();
+    summary.trained++;
+    if (!options.keepCheckpoints) rmSync(checkpointDirOf(outDir, sample.id), { recursive: true, force: true });
+    log(`model ${sample.id}: ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`);
+    options.onRow?.(row, summary.trained);
+  }
+  countStatuses(summary, rows, mine);
+  return summary;
+}
+
+/** This shard's rows on disk, which must all come from this sweep config. */
+function readOwnRows(file: string, sweep: ResolvedSweep): SweepRow[] {
   const own = readRows(file);
-  const foreign = own.find((r) => r.config_hash !== sweep.hash);
+  const foreign = own.find((row) => row.config_hash !== sweep.hash);
   if (foreign) {
     throw new UsageError(
       `${file} holds rows of another sweep config (hash ${foreign.config_hash}, this config ${sweep.hash}): use another --out folder`,
     );
   }
-  // The sidecar records the resolved config, so any shard file can be traced to what produced it.
+  return own;
+}
+
+/**
+ * The rows this file keeps: its own (even of models no longer in this shard) and, after dedupeRows, the
+ * final rows of this shard's models found elsewhere.
+ */
+function gatherRows(own: SweepRow[], elsewhere: SweepRow[], mine: Set<number>): Map<number, SweepRow> {
+  const rows = new Map<number, SweepRow>();
+  for (const row of dedupeRows([...own, ...elsewhere]).rows) {
+    if (mine.has(row.id) || own.includes(row)) rows.set(row.id, row);
+  }
+  return rows;
+}
+
+/** The sidecar records the resolved config, so any shard file can be traced to what produced it. */
+function writeSidecar(outDir: string, sweep: ResolvedSweep): void {
+  const config = sweep.config;
   writeFileAtomic(
     join(outDir, 'sweep.json'),
-    JSON.stringify({ name: cfg.name, config_hash: sweep.hash, seed: cfg.seed, n: cfg.n, config: cfg, space: sweep.space }, null, 2) + '\n',
+    JSON.stringify({ name: config.name, config_hash: sweep.hash, seed: config.seed, n: config.n, config, space: sweep.space }, null, 2) + '\n',
   );
+}
 
-  const models = sweepModels(sweep).filter((s) => inShard(s.id, shard));
-  const mine = new Set(models.map((s) => s.id));
-  const rows = new Map<number, SweepRow>();
-  for (const r of dedupeRows([...own, ...rowsElsewhere(outDir, fileName, sweep.hash, log)]).rows) {
-    if (mine.has(r.id) || own.includes(r)) rows.set(r.id, r);
-  }
-  const flush = () => writeRows(file, [...rows.values()]);
-  if (rows.size !== own.length) flush();
+function checkpointDirOf(outDir: string, id: number): string {
+  return join(outDir, 'checkpoints', String(id));
+}
 
-  const ctx = { space: sweep.space.name, sweep: cfg.name, hash: sweep.hash, seed: cfg.seed, dataset: cfg.dataset, res: sweep.space.res };
-  const base = baseRequest(sweep);
-  const sum: SweepSummary = { file, total: models.length, rows: 0, trained: 0, ok: 0, diverged: 0, failed: 0, skipped: 0, interrupted: false };
-  let written = 0;
+/**
+ * Train one model, trying again from scratch after a throw while tries are left. Returns its row (a
+ * 'failed' one when the last try threw), or undefined when the run was interrupted.
+ */
+async function trainWithRetries(run: ShardRun, sample: Sample, previousAttempts: number): Promise<SweepRow | undefined> {
+  const { options, retries, log } = run;
+  const config = options.sweep.config;
+  const seed = trainSeed(config.seed, sample.id);
+  const checkpointDir = checkpointDirOf(options.outDir, sample.id);
+  let attempts = previousAttempts;
+  for (;;) {
+    attempts++;
+    const resume = existsSync(checkpointDir) && readdirSync(checkpointDir).length > 0;
+    const request: TrainRequest = {
+      ...run.request,
+      model: { name: `${config.name}-${sample.id}`, spec: sampleToSpec(sample) },
+      seed,
+      checkpointDir,
+      resume,
+      progress: options.progress ?? 'none',
+      signal: options.signal,
+    };
+    log(`model ${sample.id} (${run.models.indexOf(sample) + 1}/${run.models.length}${options.shard ? ` of shard ${options.shard.index}/${options.shard.count}` : ''}): ` +
+      `${sample.stage_widths.join('-')} x ${sample.stage_depths.join('-')}, ${(sample.flops / 1e6).toFixed(1)} MFLOPs` +
+      `${resume ? ', resuming from checkpoint' : ''}${attempts > 1 ? `, attempt ${attempts}` : ''}`);
+    const pendingRow = baseRow(sample, run.rowContext, seed, attempts);
+    try {
+      const result = await options.trainer(request);
+      return result.status === 'interrupted' ? undefined : resultRow(pendingRow, result);
+    } catch (e) {
+      if (options.signal?.aborted) return undefined;
+      // a crashed run's checkpoint may be what crashed it: retry from scratch
+      rmSync(checkpointDir, { recursive: true, force: true });
+      log(`model ${sample.id} failed (attempt ${attempts}): ${(e as Error).message?.split('\n')[0] ?? String(e)}`);
+      if (attempts < 1 + retries) continue;
+      return failedRow(pendingRow, e, config.engine);
+    }
+  }
+}
 
-  for (const s of models) {
-    if (o.signal?.aborted) {
-      sum.interrupted = true;
-      break;
-    }
-    const prev = rows.get(s.id);
-    if (prev && (isFinal(prev.status) || prev.attempts >= 1 + retries)) {
-      sum.skipped++;
-      continue;
-    }
-    const seed = trainSeed(cfg.seed, s.id);
-    const ckpt = join(outDir, 'checkpoints', String(s.id));
-    let attempts = prev?.attempts ?? 0;
-    let row: SweepRow | undefined;
-    while (!row) {
-      attempts++;
-      const resume = existsSync(ckpt) && readdirSync(ckpt).length > 0;
-      const req: TrainRequest = {
-        ...base,
-        model: { name: `${cfg.name}-${s.id}`, spec: sampleToSpec(s) },
-        seed,
-        checkpointDir: ckpt,
-        resume,
-        progress: o.progress ?? 'none',
-        signal: o.signal,
-      };
-      log(`model ${s.id} (${models.indexOf(s) + 1}/${models.length}${shard ? ` of shard ${shard.index}/${shard.count}` : ''}): ` +
-        `${s.stage_widths.join('-')} x ${s.stage_depths.join('-')}, ${(s.flops / 1e6).toFixed(1)} MFLOPs` +
-        `${resume ? ', resuming from checkpoint' : ''}${attempts > 1 ? `, attempt ${attempts}` : ''}`);
-      const b = baseRow(s, ctx, seed, attempts);
-      try {
-        const r = await o.trainer(req);
-        if (r.status === 'interrupted') {
-          sum.interrupted = true;
-          break;
-        }
-        row = resultRow(b, r);
-      } catch (e) {
-        if (o.signal?.aborted) {
-          sum.interrupted = true;
-          break;
-        }
-        // a crashed run's checkpoint may be what crashed it: retry from scratch
-        rmSync(ckpt, { recursive: true, force: true });
-        log(`model ${s.id} failed (attempt ${attempts}): ${(e as Error).message?.split('\n')[0] ?? String(e)}`);
-        if (attempts < 1 + retries) continue;
-        row = failedRow(b, e, cfg.engine);
-      }
-    }
-    if (!row) break; // interrupted: no row, the checkpoint stays for the next run
-    rows.set(s.id, row);
-    flush();
-    written++;
-    sum.trained++;
-    if (!o.keepCheckpoints) rmSync(ckpt, { recursive: true, force: true });
-    log(`model ${s.id}: ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`);
-    o.onRow?.(row, written);
+/** Tally the final statuses of the shard's models and the rows in the file. */
+function countStatuses(summary: SweepSummary, rows: Map<number, SweepRow>, mine: Set<number>): void {
+  for (const row of rows.values()) {
+    if (!mine.has(row.id)) continue;
+    if (row.status === 'ok') summary.ok++;
+    else if (row.status === 'diverged') summary.diverged++;
+    else summary.failed++;
   }
-  for (const r of rows.values()) {
-    if (!mine.has(r.id)) continue;
-    if (r.status === 'ok') sum.ok++;
-    else if (r.status === 'diverged') sum.diverged++;
-    else sum.failed++;
-  }
-  sum.rows = rows.size;
-  return sum;
+  summary.rows = rows.size;
 }

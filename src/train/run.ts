@@ -124,111 +124,167 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
     }
-    return await runLoop(req, ds, cfg, net, cx, engine, compiled, state);
+    return await runLoop({ request: req, dataset: ds, config: cfg, netComplexity: cx, engine, compiled, resumed: state });
   } finally {
     compiled?.dispose();
     engine.close?.();
   }
 }
 
-async function runLoop(
-  req: TrainRequest, ds: Dataset, cfg: TrainConfig, net: Network, cx: ReturnType<typeof complexity>,
-  engine: Engine, compiled: CompiledNet, state: CheckpointState | undefined,
-): Promise<TrainResult> {
-  const pipe = trainPipeline(ds, cfg, req.seed);
-  const spe = cfg.stepsPerEpoch;
-  const T = cfg.totalSteps;
-  const mode = req.progress ?? 'auto';
-  const per = pipe.outChannels * pipe.outHeight * pipe.outWidth;
-  const buf = new Float32Array(cfg.batchSize * per);
-  let g = state?.globalStep ?? 0;
-  let trainSeconds = state?.trainSeconds ?? 0;
-  const rates: number[] = state ? [...state.stepRates] : [];
-  let lastLoss = state?.lastLoss ?? NaN;
-  let status: TrainStatus = 'ok';
-  let divergedAt = -1;
+interface LoopOptions {
+  request: TrainRequest;
+  dataset: Dataset;
+  config: TrainConfig;
+  /** params, flops and acts of the network, for the result */
+  netComplexity: ReturnType<typeof complexity>;
+  engine: Engine;
+  compiled: CompiledNet;
+  /** the checkpoint training resumes from */
+  resumed?: CheckpointState;
+}
 
-  const snapshot = (s: CheckpointState['status'], result?: CheckpointState['result']): CheckpointState => ({
-    version: 1, status: s, globalStep: g, epoch: Math.floor(g / spe), step: g % spe, seed: req.seed,
-    rng: { kind: 'derived', seed: req.seed, epoch: Math.floor(g / spe), step: g % spe },
-    request: savedRequest(req), config: cfg, engine: engine.info.engine, trainSeconds, stepRates: rates,
-    lastLoss: Number.isFinite(lastLoss) ? lastLoss : null, ...(result ? { result } : {}), savedAt: new Date().toISOString(),
-  });
+/** Where training stands: what checkpoints record and the result reports. */
+interface LoopState {
+  globalStep: number;
+  trainSeconds: number;
+  /** images per second of every step */
+  stepRates: number[];
+  lastLoss: number;
+  status: TrainStatus;
+  /** the global step whose loss was not finite */
+  divergedAt: number;
+}
 
-  const stopRequested = () => req.signal?.aborted === true || (req.stopAtStep !== undefined && g >= req.stopAtStep);
-
-  outer: while (g < T) {
-    const epoch = Math.floor(g / spe);
-    const start = g % spe;
-    const steps = Math.min(spe, T - epoch * spe);
-    const epochImages = Math.min(pipe.size, steps * cfg.batchSize);
-    const bar = new Progress(mode, `epoch ${epoch + 1}/${cfg.epochs}`, epochImages, 'img', Math.min(epochImages, start * cfg.batchSize));
-    let seen = 0, correct = 0, lossSum = 0, nSteps = 0;
-    for (let s = start; s < steps; s++) {
-      if (stopRequested()) {
-        status = 'interrupted';
-        bar.stop();
-        break outer;
-      }
-      const t0 = performance.now();
-      const b = pipe.batch(epoch, s, buf);
-      const lr = lrAt(g, T, cfg.warmupSteps, cfg.lr);
-      const r = compiled.trainStep(b.x, b.y, b.n, {
-        lr, momentum: cfg.momentum, nesterov: cfg.nesterov, weightDecay: cfg.weightDecay, labelSmoothing: cfg.labelSmoothing,
-      });
-      const dt = (performance.now() - t0) / 1000;
-      g++;
-      lastLoss = r.loss;
-      if (!Number.isFinite(r.loss)) {
-        status = 'diverged';
-        divergedAt = g;
-        bar.stop();
-        break outer;
-      }
-      trainSeconds += dt;
-      rates.push(Math.round((b.n / dt) * 10) / 10);
-      seen += b.n;
-      correct += r.correct;
-      lossSum += r.loss;
-      nSteps++;
-      bar.update(Math.min(epochImages, s * cfg.batchSize + b.n), { loss: lossSum / nSteps, acc: (100 * correct) / seen });
-      // give SIGINT handlers and timers a turn between steps
-      await new Promise((res) => setImmediate(res));
-    }
-    bar.stop();
-    if (req.checkpointDir && g < T) saveCheckpoint(req.checkpointDir, compiled, snapshot('running'));
-  }
-
-  const base = {
-    model: req.model.name, dataset: req.dataset, engine: engine.info.engine, epochs: cfg.epochs, steps: g,
-    trainSeconds, imagesPerSec: median(rates), finalLoss: lastLoss, params: cx.params, flops: cx.flops, acts: cx.acts, imgSize: cfg.res,
+async function runLoop(options: LoopOptions): Promise<TrainResult> {
+  const { request, config, resumed } = options;
+  const pipeline = trainPipeline(options.dataset, config, request.seed);
+  const batchBuffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
+  const loop: LoopState = {
+    globalStep: resumed?.globalStep ?? 0,
+    trainSeconds: resumed?.trainSeconds ?? 0,
+    stepRates: resumed ? [...resumed.stepRates] : [],
+    lastLoss: resumed?.lastLoss ?? NaN,
+    status: 'ok',
+    divergedAt: -1,
   };
-  if (status === 'interrupted') {
-    if (req.checkpointDir) {
-      saveCheckpoint(req.checkpointDir, compiled, snapshot('interrupted'));
-      say(req, `interrupted at global step ${g}/${T}; checkpoint written to ${req.checkpointDir} (continue with --resume)`);
-    } else {
-      say(req, `interrupted at global step ${g}/${T} (no --checkpoint: nothing saved)`);
+  while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
+    await trainEpoch(options, pipeline, batchBuffer, loop);
+    if (loop.status === 'ok' && request.checkpointDir && loop.globalStep < config.totalSteps) {
+      saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
     }
-    return { status, ...base, top1: NaN, top5: NaN };
   }
-  if (status === 'diverged') {
-    say(req, `diverged: loss ${lastLoss} at step ${divergedAt}; stopping (the last epoch checkpoint, if any, is kept)`);
-    const result: TrainResult = { status, ...base, top1: NaN, top5: NaN };
-    if (req.resultsDir) appendRun(join(req.resultsDir, 'runs.csv'), runRow(req, cfg, result));
-    return result;
-  }
+  if (loop.status === 'interrupted') return finishInterrupted(options, loop);
+  if (loop.status === 'diverged') return finishDiverged(options, loop);
+  return finishTrained(options, loop);
+}
 
-  const evalPipe = evalPipeline(ds, cfg);
-  const ev = await evaluate(compiled, evalPipe, { progress: mode, label: 'test' });
-  say(req, `test: top1 ${ev.top1.toFixed(2)}%  top5 ${ev.top5.toFixed(2)}%  (${ev.n} images)`);
-  const result: TrainResult = { status: 'ok', ...base, top1: ev.top1, top5: ev.top5 };
-  if (req.checkpointDir) saveCheckpoint(req.checkpointDir, compiled, snapshot('finished', { top1: ev.top1, top5: ev.top5, n: ev.n }));
-  if (req.resultsDir) {
-    mergeResults(join(req.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
-      { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params: cx.params, ...resultGeometry(ds, cfg) },
+function snapshot(options: LoopOptions, loop: LoopState, status: CheckpointState['status'], result?: CheckpointState['result']): CheckpointState {
+  const { request, config } = options;
+  const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
+  const step = loop.globalStep % config.stepsPerEpoch;
+  return {
+    version: 1, status, globalStep: loop.globalStep, epoch, step, seed: request.seed,
+    rng: { kind: 'derived', seed: request.seed, epoch, step },
+    request: savedRequest(request), config, engine: options.engine.info.engine, trainSeconds: loop.trainSeconds, stepRates: loop.stepRates,
+    lastLoss: Number.isFinite(loop.lastLoss) ? loop.lastLoss : null, ...(result ? { result } : {}), savedAt: new Date().toISOString(),
+  };
+}
+
+function stopRequested(request: TrainRequest, globalStep: number): boolean {
+  return request.signal?.aborted === true || (request.stopAtStep !== undefined && globalStep >= request.stopAtStep);
+}
+
+/**
+ * The rest of the current epoch, one SGD step at a time with a progress bar. Stops early, setting
+ * loop.status, when asked to stop ('interrupted') or on a non-finite loss ('diverged').
+ */
+async function trainEpoch(options: LoopOptions, pipeline: BatchPipeline, batchBuffer: Float32Array, loop: LoopState): Promise<void> {
+  const { request, config } = options;
+  const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
+  const firstStep = loop.globalStep % config.stepsPerEpoch;
+  const steps = Math.min(config.stepsPerEpoch, config.totalSteps - epoch * config.stepsPerEpoch);
+  const epochImages = Math.min(pipeline.size, steps * config.batchSize);
+  const bar = new Progress(request.progress ?? 'auto', `epoch ${epoch + 1}/${config.epochs}`, epochImages, 'img', Math.min(epochImages, firstStep * config.batchSize));
+  let seen = 0, correct = 0, lossSum = 0, stepsDone = 0;
+  for (let step = firstStep; step < steps; step++) {
+    if (stopRequested(request, loop.globalStep)) {
+      loop.status = 'interrupted';
+      break;
+    }
+    const startedAt = performance.now();
+    const batch = pipeline.batch(epoch, step, batchBuffer);
+    const lr = lrAt(loop.globalStep, config.totalSteps, config.warmupSteps, config.lr);
+    const result = options.compiled.trainStep(batch.x, batch.y, batch.n, {
+      lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, labelSmoothing: config.labelSmoothing,
+    });
+    const seconds = (performance.now() - startedAt) / 1000;
+    loop.globalStep++;
+    loop.lastLoss = result.loss;
+    if (!Number.isFinite(result.loss)) {
+      loop.status = 'diverged';
+      loop.divergedAt = loop.globalStep;
+      break;
+    }
+    loop.trainSeconds += seconds;
+    loop.stepRates.push(Math.round((batch.n / seconds) * 10) / 10);
+    seen += batch.n;
+    correct += result.correct;
+    lossSum += result.loss;
+    stepsDone++;
+    bar.update(Math.min(epochImages, step * config.batchSize + batch.n), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
+    // give SIGINT handlers and timers a turn between steps
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  bar.stop();
+}
+
+/** The result fields every outcome shares. */
+function resultBase(options: LoopOptions, loop: LoopState) {
+  const { request, config, netComplexity } = options;
+  return {
+    model: request.model.name, dataset: request.dataset, engine: options.engine.info.engine, epochs: config.epochs, steps: loop.globalStep,
+    trainSeconds: loop.trainSeconds, imagesPerSec: median(loop.stepRates), finalLoss: loop.lastLoss,
+    params: netComplexity.params, flops: netComplexity.flops, acts: netComplexity.acts, imgSize: config.res,
+  };
+}
+
+/** Stopped early: save a checkpoint to resume from, when there is a checkpoint folder. */
+function finishInterrupted(options: LoopOptions, loop: LoopState): TrainResult {
+  const { request, config } = options;
+  if (request.checkpointDir) {
+    saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'));
+    say(request, `interrupted at global step ${loop.globalStep}/${config.totalSteps}; checkpoint written to ${request.checkpointDir} (continue with --resume)`);
+  } else {
+    say(request, `interrupted at global step ${loop.globalStep}/${config.totalSteps} (no --checkpoint: nothing saved)`);
+  }
+  return { status: 'interrupted', ...resultBase(options, loop), top1: NaN, top5: NaN };
+}
+
+function finishDiverged(options: LoopOptions, loop: LoopState): TrainResult {
+  const { request, config } = options;
+  say(request, `diverged: loss ${loop.lastLoss} at step ${loop.divergedAt}; stopping (the last epoch checkpoint, if any, is kept)`);
+  const result: TrainResult = { status: 'diverged', ...resultBase(options, loop), top1: NaN, top5: NaN };
+  if (request.resultsDir) appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
+  return result;
+}
+
+/** Trained to the end: evaluate on the test split, save the final checkpoint, record the results. */
+async function finishTrained(options: LoopOptions, loop: LoopState): Promise<TrainResult> {
+  const { request, config, dataset, compiled } = options;
+  const evaluation = await evaluate(compiled, evalPipeline(dataset, config), { progress: request.progress ?? 'auto', label: 'test' });
+  say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
+  const result: TrainResult = { status: 'ok', ...resultBase(options, loop), top1: evaluation.top1, top5: evaluation.top5 };
+  if (request.checkpointDir) {
+    saveCheckpoint(request.checkpointDir, compiled, snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }));
+  }
+  if (request.resultsDir) {
+    mergeResults(join(request.resultsDir, resultsFileName(request.dataset, evaluation.n, dataset.test.n)), [
+      {
+        model: request.model.name, img_size: config.res, top1: evaluation.top1, top5: evaluation.top5,
+        params: options.netComplexity.params, ...resultGeometry(dataset, config),
+      },
     ]);
-    appendRun(join(req.resultsDir, 'runs.csv'), runRow(req, cfg, result));
+    appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
 }
