@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { GraphBuilder } from '../src/arch/graph.js';
 import type { Network } from '../src/arch/ir.js';
@@ -76,7 +75,7 @@ function nearestColourWeights(): WeightMap {
     for (let c = 0; c < 3; c++) {
       const v = (rgb[c]! / 255 - IMAGENET_MEAN[c]!) / IMAGENET_STD[c]!;
       w[i * 3 + c] = 2 * v;
-      b[i] -= v * v;
+      b[i] = b[i]! - v * v;
     }
   });
   return new Map([

@@ -30,7 +30,7 @@ export class Rng {
       const hi = Math.floor(seed / 4294967296) >>> 0;
       const sm = splitmix32((seed >>> 0) ^ Math.imul(hi, 0x27d4eb2d));
       for (let i = 0; i < 4; i++) this.s[i] = sm();
-      if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
+      if ((this.s[0]! | this.s[1]! | this.s[2]! | this.s[3]!) === 0) this.s[0] = 1;
     }
   }
 
