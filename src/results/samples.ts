@@ -15,15 +15,6 @@ export const SAMPLE_COLUMNS = [
 /** AnyNet samples add these (their depth is the total block count; w0/wa/wm/group_size are empty). */
 export const ANYNET_EXTRA_COLUMNS = ['kind', 'stage_bottle_ratios'] as const;
 
-const num = (field: string) =>
-  z.string().transform((s, ctx) => {
-    const v = Number(s);
-    if (s.trim() === '' || !Number.isFinite(v)) {
-      ctx.addIssue({ code: 'custom', message: `${field} must be a number, got '${s}'` });
-      return z.NEVER;
-    }
-    return v;
-  });
 const optNum = (field: string) =>
   z
     .string()
