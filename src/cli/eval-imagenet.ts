@@ -3,17 +3,18 @@
  * ImageNet-style class-folder split with timm's eval preprocessing, merged into
  * results/results-<name>.csv in timm's format. src/cli/eval.ts dispatches here when --weights is given.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { numel, paramSpecs } from '../arch/params.js';
-import { folderEvalBatches, IMAGENET_MEAN, IMAGENET_STD, listImageFolder, type Interpolation } from '../data/folder.js';
+import { folderEvalBatches, listImageFolder, type Interpolation } from '../data/folder.js';
 import type { CompiledNet } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { addModelParamOptions } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { parseChoice, parseIntOption } from './options.js';
+import { addPreprocessOptions, normalisation } from './preprocess-options.js';
 import { addCheckpointRunOptions, compileOn, netForCheckpoint, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
 
 export interface ImageFolderEvalOptions {
@@ -142,20 +143,6 @@ export function progressReporter(
   };
 }
 
-/** `--mean 0.485 0.456 0.406` or `--mean 0.485,0.456,0.406` (commander variadic: called per value). */
-function collectFloats(field: string) {
-  return (text: string, prev: number[] | undefined): number[] => {
-    const out = [...(prev ?? [])];
-    for (const part of text.split(',')) {
-      if (part.trim() === '') continue;
-      const v = Number(part);
-      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${field} takes numbers, e.g. ${field} 0.485 0.456 0.406.`);
-      out.push(v);
-    }
-    return out;
-  };
-}
-
 export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptions {
   weights: string;
   dataDir: string;
@@ -189,11 +176,7 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   if (!has('--depth')) addModelParamOptions(cmd);
   opt('--weights <file.safetensors>', 'timm state_dict (safetensors) to evaluate');
   opt('--data-dir <dir>', 'validation split: one sub-folder per class (sorted names = class indices)');
-  opt('--img-size <n>', 'eval resolution', parseIntOption('--img-size', 1), 224);
-  opt('--crop-pct <x>', 'centre-crop fraction: resize the shorter side to floor(img_size / crop_pct)', parseFloatOption('--crop-pct', 0.01, 4), 0.875);
-  opt('--interpolation <m>', 'resize kernel: bicubic, bilinear', parseChoice('--interpolation', ['bicubic', 'bilinear'] as const), 'bicubic');
-  opt('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));
-  opt('--std <x...>', 'normalisation std per channel (default ImageNet 0.229 0.224 0.225)', collectFloats('--std'));
+  addPreprocessOptions(cmd);
   if (!has('--batch-size')) opt('--batch <n>', 'images per forward pass (default 64)', parseIntOption('--batch', 1));
   opt('--limit <n>', 'only the first N images (results are then not merged)', parseIntOption('--limit', 1));
   opt('--results-dir <dir>', 'where results-<name>.csv lives (default: results)');
@@ -203,14 +186,6 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   opt('--json', 'print the result as JSON');
   addCheckpointRunOptions(cmd);
   return cmd;
-}
-
-function channelStats(field: string, v: number[] | undefined, dflt: number[]): number[] {
-  if (!v || v.length === 0) return dflt;
-  if (v.length === 1) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
-  if (field === '--std' && v.some((x) => x <= 0)) throw new UsageError('--std: values must be > 0');
-  return v;
 }
 
 export interface WeightsEvalReport extends ImageFolderEvalResult {
@@ -235,8 +210,7 @@ export async function runWeightsEval(
   const batch = o.batch ?? o.batchSize ?? 64;
   const resultsDir = o.resultsDir ?? 'results';
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
-  const mean = channelStats('--mean', o.mean, IMAGENET_MEAN);
-  const std = channelStats('--std', o.std, IMAGENET_STD);
+  const { mean, std } = normalisation(o);
   listImageFolder(o.dataDir); // fail on a bad folder before compiling anything
   const { net, weights } = netForCheckpoint(model, o, o.weights, { chans: 3, h: o.imgSize, w: o.imgSize });
   const { engine, model: compiled } = await compileOn(o, net, weights);

@@ -38,6 +38,25 @@ function walkImages(dir: string, out: string[]): void {
   }
 }
 
+/** Images named on a command line: files as given, folders walked for .jpg/.jpeg/.png (sorted, recursive). */
+export function expandImagePaths(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new UsageError(`${p}: no such file or folder`);
+    }
+    if (st.isDirectory()) {
+      const before = out.length;
+      walkImages(p, out);
+      if (out.length === before) throw new UsageError(`${p}: no .jpg/.jpeg/.png images in this folder`);
+    } else out.push(p);
+  }
+  return out;
+}
+
 /** Class folders and their image files (sorted, so the listing is deterministic). */
 export function listImageFolder(dir: string): FolderListing {
   let st;
