@@ -4,27 +4,14 @@
  * the results-<name>.csv merge are src/train/eval-folder.ts. src/cli/eval.ts dispatches here when
  * --weights is given.
  */
-import { InvalidArgumentError, type Command } from 'commander';
-import { IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/folder.js';
+import type { Command } from 'commander';
+import type { Interpolation } from '../data/folder.js';
 import { evaluateWeightsOnFolder, type WeightsEvalReport } from '../train/eval-folder.js';
 import { UsageError } from '../util/errors.js';
 import { addModelParamOptions, resolveModel } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { parseChoice, parseIntOption } from './options.js';
+import { addPreprocessOptions, normalisation } from './preprocess-options.js';
 import { addCheckpointRunOptions, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
-
-/** `--mean 0.485 0.456 0.406` or `--mean 0.485,0.456,0.406` (commander variadic: called per value). */
-function collectFloats(field: string) {
-  return (text: string, prev: number[] | undefined): number[] => {
-    const out = [...(prev ?? [])];
-    for (const part of text.split(',')) {
-      if (part.trim() === '') continue;
-      const v = Number(part);
-      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${field} takes numbers, e.g. ${field} 0.485 0.456 0.406.`);
-      out.push(v);
-    }
-    return out;
-  };
-}
 
 export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptions {
   weights: string;
@@ -59,11 +46,7 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   if (!has('--depth')) addModelParamOptions(cmd);
   opt('--weights <file.safetensors>', 'timm state_dict (safetensors) to evaluate');
   opt('--data-dir <dir>', 'validation split: one sub-folder per class (sorted names = class indices)');
-  opt('--img-size <n>', 'eval resolution', parseIntOption('--img-size', 1), 224);
-  opt('--crop-pct <x>', 'centre-crop fraction: resize the shorter side to floor(img_size / crop_pct)', parseFloatOption('--crop-pct', 0.01, 4), 0.875);
-  opt('--interpolation <m>', 'resize kernel: bicubic, bilinear', parseChoice('--interpolation', ['bicubic', 'bilinear'] as const), 'bicubic');
-  opt('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));
-  opt('--std <x...>', 'normalisation std per channel (default ImageNet 0.229 0.224 0.225)', collectFloats('--std'));
+  addPreprocessOptions(cmd);
   if (!has('--batch-size')) opt('--batch <n>', 'images per forward pass (default 64)', parseIntOption('--batch', 1));
   opt('--limit <n>', 'only the first N images (results are then not merged)', parseIntOption('--limit', 1));
   opt('--results-dir <dir>', 'where results-<name>.csv lives (default: results)');
@@ -73,14 +56,6 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   opt('--json', 'print the result as JSON');
   addCheckpointRunOptions(cmd);
   return cmd;
-}
-
-function channelStats(field: string, v: number[] | undefined, dflt: number[]): number[] {
-  if (!v || v.length === 0) return dflt;
-  if (v.length === 1) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
-  if (field === '--std' && v.some((x) => x <= 0)) throw new UsageError('--std: values must be > 0');
-  return v;
 }
 
 /** Evaluate a checkpoint on a class-folder split; `write` gets the summary (default stdout), progress goes to stderr. */
@@ -93,8 +68,7 @@ export async function runWeightsEval(
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
   if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
-  const mean = channelStats('--mean', o.mean, IMAGENET_MEAN);
-  const std = channelStats('--std', o.std, IMAGENET_STD);
+  const { mean, std } = normalisation(o);
   const r = await evaluateWeightsOnFolder({
     model: resolveModel(model, o),
     weights: o.weights,

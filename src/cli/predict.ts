@@ -1,15 +1,19 @@
 /**
  * `regnet predict MODEL --weights FILE --input FILE`: eval-mode logits of a timm checkpoint on the
  * NCHW float32 tensor `input` of a safetensors file; the network is built at the input's resolution.
+ * `--images PATH...` instead: image files and folders through timm's eval preprocessing (predict-images.ts).
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { compileOn } from '../engine/select.js';
 import { ENGINE_CHOICES, type CompiledNet, type EngineChoice } from '../engine/types.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { netForCheckpoint } from '../train/checkpoint-net.js';
+import { expandImagePaths } from '../data/folder.js';
 import { UsageError } from '../util/errors.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
+import { formatImagePredictions, imagePredictions, predictImageFiles } from './predict-images.js';
+import { addPreprocessOptions, normalisation, type PreprocessCliOptions } from './preprocess-options.js';
 
 export interface EngineCliOptions {
   engine: EngineChoice;
@@ -56,9 +60,11 @@ export function predictBatched(model: CompiledNet, x: Float32Array, n: number, b
   return out;
 }
 
-interface PredictOptions extends CheckpointNetOptions, EngineCliOptions {
+interface PredictOptions extends CheckpointNetOptions, EngineCliOptions, PreprocessCliOptions {
   weights: string;
-  input: string;
+  /** exactly one of input and images */
+  input?: string;
+  images?: string[];
   json?: boolean;
   out?: string;
   batch: number;
@@ -81,12 +87,15 @@ export type Writer = (text: string) => void;
 const stdoutWriter: Writer = (t) => void process.stdout.write(t);
 
 export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
-  const inp = readInputTensor(o.input);
+  if ((o.input === undefined) === (o.images === undefined)) throw new UsageError('predict: give either --input FILE.safetensors or --images PATH...');
+  const files = o.images && expandImagePaths(o.images);
+  const inp = files ? { data: null, n: files.length, c: 3, h: o.imgSize, w: o.imgSize } : readInputTensor(o.input!);
   const { net, weights } = netForCheckpoint(resolveModel(model, o), o.weights, { chans: inp.c, h: inp.h, w: inp.w }, o);
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let logits: Float32Array;
   try {
-    logits = predictBatched(compiled, inp.data, inp.n, o.batch);
+    if (files) logits = await predictImageFiles(compiled, files, { ...o, ...normalisation(o) }, o.batch);
+    else logits = predictBatched(compiled, inp.data!, inp.n, o.batch);
   } finally {
     compiled.dispose();
     engine.close?.();
@@ -94,6 +103,12 @@ export async function runPredict(model: string | undefined, o: PredictOptions, w
   const k = net.numClasses;
   if (o.out) {
     writeSafetensors(o.out, new Map([['logits', { shape: [inp.n, k], data: logits }]]), { model: net.name, weights: o.weights });
+  }
+  if (files && (o.json || !o.out)) {
+    const preds = imagePredictions(files, logits);
+    const { imgSize, cropPct, interpolation } = o;
+    write(o.json ? JSON.stringify({ model: net.name, img_size: imgSize, crop_pct: cropPct, interpolation, images: preds }) + '\n' : formatImagePredictions(preds));
+    return logits;
   }
   const rows = Array.from({ length: inp.n }, (_, i) => Array.from(logits.subarray(i * k, (i + 1) * k)));
   if (o.json) {
@@ -110,14 +125,16 @@ export async function runPredict(model: string | undefined, o: PredictOptions, w
 export function register(program: Command, write: Writer = stdoutWriter): void {
   const cmd = program
     .command('predict')
-    .description("eval-mode logits of a timm checkpoint on the NCHW float32 tensor 'input' of a safetensors file")
+    .description("eval-mode logits of a timm checkpoint on the NCHW float32 tensor 'input' of a safetensors file, or on image files")
     .argument('[model]', 'zoo name, e.g. regnetx_002, resnet18');
   addModelParamOptions(cmd)
     .requiredOption('--weights <file.safetensors>', 'timm state_dict (or a regnet train checkpoint)')
-    .requiredOption('--input <file.safetensors>', "file with tensor 'input' [N,C,H,W] float32 (already normalised)")
-    .option('--json', 'print {"logits": [[...], ...]}')
+    .option('--input <file.safetensors>', "file with tensor 'input' [N,C,H,W] float32 (already normalised)")
+    .option('--images <path...>', "JPEG/PNG files or folders of them, preprocessed as timm's validate.py (--img-size, --crop-pct, --interpolation, --mean, --std)")
+    .option('--json', 'print {"logits": [[...], ...]}; with --images, per image its file, logits and top5 (index, synset, name, logit, prob)')
     .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
     .option('--batch <n>', 'samples per forward pass', parseIntOption('--batch', 1), 32);
+  addPreprocessOptions(cmd);
   addCheckpointRunOptions(cmd).action(async (model: string | undefined, o: PredictOptions) => {
     await runPredict(model, o, write);
   });

@@ -1,18 +1,17 @@
 /**
  * Image folders in the ImageNet / Imagenette layout: one sub-folder per class, class index = position
  * of the folder name in sorted (code-point) order, as torchvision's ImageFolder does. JPEG and PNG are
- * decoded with sharp (libvips). Two uses:
+ * decoded as PIL decodes them (pil-decode.ts: sharp for the codec, PIL's conversions to RGB) and resized
+ * with PIL's resampling (pil-resize.ts), so the crops equal those of PIL + torchvision bit for bit. Two uses:
  *  - loading a whole split as bytes at a fixed size (training and small evals),
  *  - timm-style eval preprocessing: resize the shorter side to floor(img_size / crop_pct), centre-crop
  *    img_size, then normalise to float CHW.
- * sharp's 'cubic' kernel is Catmull-Rom (a = -0.5), the same kernel PIL's BICUBIC uses, and 'linear' is
- * the triangle filter of PIL's BILINEAR; both widen with the scale factor when shrinking, like PIL, but
- * libvips rounds differently, so pixels can differ from PIL by a level or two.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, extname } from 'node:path';
-import sharp from 'sharp';
 import { UsageError } from '../util/errors.js';
+import { decodeRgbLikePil } from './pil-decode.js';
+import { pilResize, type Image8 } from './pil-resize.js';
 import type { Split } from './types.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -37,6 +36,25 @@ function walkImages(dir: string, out: string[]): void {
     if (e.isDirectory()) walkImages(p, out);
     else if (IMAGE_EXT.has(extname(e.name).toLowerCase())) out.push(p);
   }
+}
+
+/** Images named on a command line: files as given, folders walked for .jpg/.jpeg/.png (sorted, recursive). */
+export function expandImagePaths(paths: string[]): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    let st;
+    try {
+      st = statSync(p);
+    } catch {
+      throw new UsageError(`${p}: no such file or folder`);
+    }
+    if (st.isDirectory()) {
+      const before = out.length;
+      walkImages(p, out);
+      if (out.length === before) throw new UsageError(`${p}: no .jpg/.jpeg/.png images in this folder`);
+    } else out.push(p);
+  }
+  return out;
 }
 
 /** Class folders and their image files (sorted, so the listing is deterministic). */
@@ -103,8 +121,6 @@ export function evalGeometry(width: number, height: number, imgSize: number, cro
   return { resizeW, resizeH, left: off(resizeW), top: off(resizeH), size: imgSize };
 }
 
-const KERNEL: Record<Interpolation, keyof sharp.KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
-
 export interface DecodeOptions {
   imgSize: number;
   /** 1 = resize the shorter side to imgSize and centre crop (training-style 'cover') */
@@ -114,33 +130,27 @@ export interface DecodeOptions {
   fit?: 'crop' | 'fill';
 }
 
-/** Decode, resize and crop one image to CHW RGB bytes (imgSize x imgSize). */
+/**
+ * Decode, resize and crop one image to CHW RGB bytes (imgSize x imgSize): PIL's
+ * `Image.open(f).convert('RGB')`, then torchvision's Resize (PIL resampling) and CenterCrop.
+ */
 export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<Uint8Array> {
   const label = typeof input === 'string' ? input : '<buffer>';
   const s = opts.imgSize;
+  let img: Image8;
   try {
-    const base = sharp(input, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
-    let geo: CropGeometry;
-    if (opts.fit === 'fill') {
-      geo = { resizeW: s, resizeH: s, left: 0, top: 0, size: s };
-    } else {
-      const meta = await sharp(input).metadata();
-      if (!meta.width || !meta.height) throw new Error('image has no size');
-      // EXIF orientation is ignored (as PIL does in timm's loader), so width/height are the stored ones.
-      geo = evalGeometry(meta.width, meta.height, s, opts.cropPct);
-    }
-    const { data, info } = await base
-      .resize(geo.resizeW, geo.resizeH, { fit: 'fill', kernel: KERNEL[opts.interpolation], fastShrinkOnLoad: false })
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || info.width !== geo.resizeW || info.height !== geo.resizeH) {
-      throw new Error(`decoder returned ${info.width}x${info.height}x${info.channels}`);
-    }
-    return cropToChw(data, geo);
+    img = await decodeRgbLikePil(input);
   } catch (e) {
-    if (e instanceof UsageError) throw e;
     throw new UsageError(`${label}: cannot decode image (${(e as Error).message.split('\n')[0]})`);
   }
+  // EXIF orientation is ignored (as PIL does in timm's loader), so width/height are the stored ones.
+  const geo: CropGeometry =
+    opts.fit === 'fill' ? { resizeW: s, resizeH: s, left: 0, top: 0, size: s } : evalGeometry(img.width, img.height, s, opts.cropPct);
+  // resample only the part of the resized image that the crop keeps (the same pixels, less work)
+  const x0 = Math.max(geo.left, 0), y0 = Math.max(geo.top, 0);
+  const w = Math.min(geo.left + s, geo.resizeW) - x0, h = Math.min(geo.top + s, geo.resizeH) - y0;
+  const kept = pilResize(img, geo.resizeW, geo.resizeH, opts.interpolation, { left: x0, top: y0, width: w, height: h });
+  return cropToChw(kept.data, { resizeW: w, resizeH: h, left: geo.left - x0, top: geo.top - y0, size: s });
 }
 
 /** HWC RGB bytes of the resized image -> CHW crop, zero outside the image (torchvision pads with 0). */
@@ -186,13 +196,14 @@ export async function evalPreprocess(input: string | Buffer, opts: EvalPreproces
   return normaliseChw(bytes, 3, opts.mean ?? IMAGENET_MEAN, opts.std ?? IMAGENET_STD);
 }
 
-/** (byte / 255 - mean[c]) / std[c], as ToTensor + Normalize do. */
+/** (byte / 255 - mean[c]) / std[c] in float32 steps, as ToTensor + Normalize compute it. */
 export function normaliseChw(bytes: Uint8Array, channels: number, mean: number[], std: number[], out?: Float32Array, outOffset = 0): Float32Array {
   const plane = bytes.length / channels;
   const dst = out ?? new Float32Array(bytes.length);
   for (let c = 0; c < channels; c++) {
-    const m = mean[c]!, sd = std[c]!;
-    for (let i = 0; i < plane; i++) dst[outOffset + c * plane + i] = (bytes[c * plane + i]! / 255 - m) / sd;
+    const m = Math.fround(mean[c]!), sd = Math.fround(std[c]!);
+    const f = Math.fround;
+    for (let i = 0; i < plane; i++) dst[outOffset + c * plane + i] = f(f(bytes[c * plane + i]! / 255) - m) / sd;
   }
   return dst;
 }
