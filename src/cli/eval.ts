@@ -6,10 +6,12 @@
 import type { Command } from 'commander';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-checkpoint.js';
+import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
+import { parseSchemaNumber } from './schema-option.js';
 
 export interface EvalOptions extends ModelArgOptions {
   checkpoint?: string;
@@ -31,8 +33,8 @@ export function addEvalCommonOptions(cmd: Command): Command {
     .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
     .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
     .option('--device <d>', 'cpu, cuda, cuda:N (torch)')
-    .option('--batch-size <n>', 'evaluation batch size', parseIntOption('--batch-size', 1))
-    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
+    .option('--batch-size <n>', 'evaluation batch size', parseSchemaNumber('--batch-size', HyperSchema.shape.evalBatchSize))
+    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
     .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
     .option('--json', 'print the result as JSON on stdout');

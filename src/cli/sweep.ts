@@ -10,9 +10,11 @@ import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { loadSweepConfig } from '../sweep/config.js';
 import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
+import { HyperSchema } from '../train/hyper.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
 import { parseChoice, parseIntOption } from './options.js';
+import { parseSchemaNumber } from './schema-option.js';
 
 interface SweepCliOptions {
   out?: string;
@@ -73,10 +75,10 @@ export function register(program: Command): void {
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))
     .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT/sweep.csv', parseIntOption('--workers', 1, 256), 1)
     .option('--n <n>', "override the config's number of models", parseIntOption('--n', 1))
-    .option('--epochs <n>', "override the schedule's epochs", parseIntOption('--epochs', 1))
-    .option('--steps <n>', "override the schedule's steps", parseIntOption('--steps', 1))
-    .option('--limit-train <n>', 'train on this many images', parseIntOption('--limit-train', 1))
-    .option('--limit-val <n>', 'evaluate on this many images', parseIntOption('--limit-val', 1))
+    .option('--epochs <n>', "override the schedule's epochs", parseSchemaNumber('--epochs', HyperSchema.shape.epochs))
+    .option('--steps <n>', "override the schedule's steps", parseSchemaNumber('--steps', HyperSchema.shape.steps))
+    .option('--limit-train <n>', 'train on this many images', parseSchemaNumber('--limit-train', HyperSchema.shape.limitTrain))
+    .option('--limit-val <n>', 'evaluate on this many images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
     .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
     .action(async (configArg: string, o: SweepCliOptions) => {
