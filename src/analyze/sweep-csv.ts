@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { basename, extname } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { blockWidths } from '../space/regnet.js';
+import { blockWidths, REGNET_PARAM_RULES as R } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
 
 export const PARAM_COLUMNS = ['depth', 'w0', 'wa', 'wm', 'group_size'] as const;
@@ -110,7 +110,7 @@ function toRow(r: Record<string, string>, err: number): SweepRow {
   let bw: number[] = [];
   if (stageWidths.length && stageWidths.length === stageDepths.length) {
     for (let i = 0; i < stageWidths.length; i++) for (let k = 0; k < stageDepths[i]!; k++) bw.push(stageWidths[i]!);
-  } else if ([values.w0, values.wa, values.wm, values.depth].every(Number.isFinite) && values.wm > 1 && values.w0 > 0 && values.depth >= 1) {
+  } else if (R.depth.ok(values.depth) && R.w0.ok(values.w0) && R.wa.ok(values.wa) && R.wm.ok(values.wm)) {
     bw = blockWidths(values.w0, values.wa, values.wm, values.depth).widths;
   }
   return { id: r.id ?? '', err, values, stageWidths, stageDepths, blockWidths: bw, raw: r };

@@ -2,7 +2,7 @@
  * RegNet and AnyNet builders, timm layer names. A RegNet is an AnyNet whose stages come from the
  * quantized linear rule; both share one body builder (X block, optional SE = Y block).
  */
-import { regnetStages } from '../space/regnet.js';
+import { regnetStages, validateRegNetParams } from '../space/regnet.js';
 import { roundHalfEven } from '../space/round.js';
 import { GraphBuilder } from './graph.js';
 import type { Network, StageInfo } from './ir.js';
@@ -36,6 +36,7 @@ export type RegNetInput = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 
   Partial<RegNetSpec>;
 
 export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?: string): Network {
+  validateRegNetParams(specIn); // a UsageError naming the field, before the schema (same ranges) would throw
   const spec = RegNetSpecSchema.parse({ ...specIn, kind: 'regnet' });
   const st = regnetStages(spec);
   const stages: BodyStage[] = st.widths.map((width, i) => ({
