@@ -5,18 +5,15 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { Network } from '../arch/ir.js';
 import { selectEngine } from '../engine/select.js';
-import { ENGINE_CHOICES, type CompiledNet, type Engine, type EngineChoice } from '../engine/types.js';
+import type { CompiledNet, Engine } from '../engine/types.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { checkpointNumClasses, fitWeights, readTimmCheckpoint, type Checkpoint } from '../io/timm-weights.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions, type EngineCliOptions } from './engine-options.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 
-export interface EngineCliOptions {
-  engine: EngineChoice;
-  threads?: number;
-  device?: string;
-}
+export type { EngineCliOptions } from './engine-options.js';
 
 export function parseBool(field: string) {
   return (text: string): boolean => {
@@ -30,9 +27,7 @@ export function parseBool(field: string) {
 /** Options shared by the commands that run a checkpoint (only those the command does not have yet). */
 export function addCheckpointRunOptions(cmd: Command): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
-  if (!has('--engine')) cmd.option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto');
-  if (!has('--threads')) cmd.option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1));
-  if (!has('--device')) cmd.option('--device <d>', 'torch device: cpu, cuda, cuda:N', 'cpu');
+  addEngineOptions(cmd, { device: 'cpu' });
   if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
   if (!has('--stem')) cmd.option('--stem <s>', 'imagenet, or small (3x3 s1, no max pool: CIFAR-style regnet train models)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
   if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);

@@ -6,13 +6,14 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import type { EngineChoice } from '../engine/types.js';
 import { loadSweepConfig } from '../sweep/config.js';
 import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
 import { HyperSchema } from '../train/hyper.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions } from './engine-options.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
@@ -63,13 +64,12 @@ function interruptController(): { signal: AbortSignal; dispose: () => void } {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('sweep')
     .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT/sweep.csv; rerun to resume')
     .argument('<config>', 'sweep config: a JSON file or a name in configs/sweeps/')
-    .option('--out <dir>', 'output folder (default: runs/<sweep name>)')
-    .option('--engine <name>', `override the config's engine (${ENGINE_CHOICES.join(', ')})`, parseChoice('--engine', ENGINE_CHOICES))
-    .option('--threads <n>', 'engine threads per process', parseIntOption('--threads', 1))
+    .option('--out <dir>', 'output folder (default: runs/<sweep name>)');
+  addEngineOptions(cmd, { engineUnset: "the config's", threadsUnset: "the config's, else all cores; with --workers K, cores / K each", device: false })
     .option('--retries <n>', 'extra tries for a model whose training fails', parseIntOption('--retries', 0), 0)
     .option('--shard <i/n>', 'run only models with index % n == i (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)')
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))

@@ -5,12 +5,13 @@
  */
 import type { Command } from 'commander';
 import { ModelSpecSchema } from '../arch/spec.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { HyperSchema, type Hyper } from '../train/hyper.js';
 import { trainModel } from '../train/run.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions } from './engine-options.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { fmtSI, parseChoice, parseIntOption } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
@@ -46,10 +47,8 @@ export function register(program: Command): void {
     .argument('[model]', 'zoo name, e.g. regnetx_002 or resnet18');
   addModelParamOptions(cmd)
     .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder (default: mnist)')
-    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)')
-    .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
-    .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
-    .option('--device <d>', 'cpu, cuda, cuda:N (torch)')
+    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)');
+  addEngineOptions(cmd)
     .option('--recipe <name|file>', 'digits, cifar, quick, imagenet, or a JSON file (default: by dataset)')
     .option('--epochs <n>', 'epochs (overrides the recipe)', parseSchemaNumber('--epochs', H.epochs))
     .option('--steps <n>', 'total optimiser steps (overrides --epochs)', parseSchemaNumber('--steps', H.steps))
