@@ -9,6 +9,7 @@ import type { Network, StageInfo } from './ir.js';
 import {
   AnyNetSpecSchema,
   BuildOptionsSchema,
+  modelFamily,
   RegNetSpecSchema,
   type AnyNetSpec,
   type BuildOptions,
@@ -46,8 +47,7 @@ export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?:
     groupWidth: st.groupWidths[i]!,
     groups: st.groups[i]!,
   }));
-  const family = spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
-  return buildBody(spec, stages, spec, opts, name ?? regnetName(spec), family);
+  return buildBody(spec, stages, spec, opts, name ?? regnetName(spec));
 }
 
 /** AnyNet stages resolve their groups like RegNet stages do: g = min(g, w_b), w_b a multiple of g. */
@@ -66,7 +66,7 @@ export function anynetStages(spec: AnyNetSpec): BodyStage[] {
 export function buildAnyNet(specIn: Omit<AnyNetSpec, 'kind' | 'seRatio' | 'act' | 'norm' | 'stemWidth'> & Partial<AnyNetSpec>, opts: BuildOptions = {}, name?: string): Network {
   const spec = AnyNetSpecSchema.parse({ ...specIn, kind: 'anynet' });
   const stages = anynetStages(spec);
-  return buildBody(spec, stages, spec, opts, name ?? anynetName(spec), 'anynet');
+  return buildBody(spec, stages, spec, opts, name ?? anynetName(spec));
 }
 
 function buildBody(
@@ -75,7 +75,6 @@ function buildBody(
   bo: BodyOptions,
   opts: BuildOptions,
   name: string,
-  family: Network['family'],
 ): Network {
   const o = BuildOptionsSchema.parse(opts);
   const g = new GraphBuilder();
@@ -127,7 +126,7 @@ function buildBody(
   });
   x = g.gap(x);
   const out = g.fc('head.fc', x, o.numClasses);
-  return { name, family, spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
+  return { name, family: modelFamily(spec), spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
 }
 
 /** A readable name for a parameterised RegNet, e.g. regnet_d13_w24_wa36.44_wm2.49_g8. */

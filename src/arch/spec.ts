@@ -50,6 +50,17 @@ export type AnyNetSpec = z.infer<typeof AnyNetSpecSchema>;
 export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema]);
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 
+export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet';
+
+/**
+ * The one rule for a model's family: a RegNet with squeeze-excitation is RegNetY, one without SE and
+ * with bottleneck ratio 1 is RegNetX, any other RegNet is 'regnet'; AnyNets and ResNets by kind.
+ */
+export function modelFamily(spec: ModelSpec): ModelFamily {
+  if (spec.kind === 'regnet') return spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  return spec.kind;
+}
+
 /** Options that shape a built network without changing its design. */
 export const BuildOptionsSchema = z.object({
   res: z.number().int().min(1).default(224),
