@@ -8,7 +8,7 @@ import { renderTable } from '../cli/table.js';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
-import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
+import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type AnalysisRow, type NumericField, type Sweep } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
 
 export interface AnalyzeOptions {
@@ -30,7 +30,7 @@ export interface SweepStats {
   best: BestRegion;
   /** Spearman rank correlation of error with each numeric field present */
   spearman: Partial<Record<NumericField, number>>;
-  top: Array<{ id: string; err: number; e_fit?: number; row: SweepRow }>;
+  top: Array<{ id: string; err: number; e_fit?: number; row: AnalysisRow }>;
 }
 
 export interface AnalyzeResult {
@@ -170,7 +170,7 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
   // 3. per-block widths of the best and worst model of each sweep, and the fit of the overall best
   {
     const series: Series[] = [];
-    let overall: SweepRow | undefined;
+    let overall: AnalysisRow | undefined;
     for (const { s, i } of nonEmpty) {
       const withW = s.rows.filter((r) => r.blockWidths.length > 0);
       if (withW.length === 0) continue;
@@ -178,7 +178,7 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
       const b = sorted[0]!;
       const w = sorted[sorted.length - 1]!;
       if (!overall || b.err < overall.err) overall = b;
-      const idx = (r: SweepRow) => r.blockWidths.map((_, j) => j + 1);
+      const idx = (r: AnalysisRow) => r.blockWidths.map((_, j) => j + 1);
       series.push({ kind: 'line', name: `${s.name} best ${b.id} (err ${f2(b.err)})`, x: idx(b), y: b.blockWidths, color: color(i), markers: true });
       if (w !== b) series.push({ kind: 'line', name: `${s.name} worst ${w.id} (err ${f2(w.err)})`, x: idx(w), y: w.blockWidths, color: color(i), dash: '6 4', width: 1.5 });
     }
