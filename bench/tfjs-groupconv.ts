@@ -6,15 +6,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { loadTfjsBackend } from '../src/engine/tfjs/backend.js';
 import { chooseGroupConv, groupConv2d, type GroupConvImpl } from '../src/engine/tfjs/groupconv.js';
+import { median } from '../src/util/median.js';
 
 await loadTfjsBackend('wasm');
 const batch = Number(process.argv[2] ?? 64);
 const IMPLS: GroupConvImpl[] = ['split', 'depthwise', 'masked'];
-
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function time(fn: () => void, reps: number): number {
   fn();

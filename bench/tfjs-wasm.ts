@@ -7,6 +7,7 @@ import { buildModel } from '../src/arch/zoo.js';
 import { initWeights } from '../src/arch/init.js';
 import { createTfjsEngine } from '../src/engine/tfjs/engine.js';
 import type { GroupConvChoice } from '../src/engine/tfjs/groupconv.js';
+import { median } from '../src/util/median.js';
 import { Rng } from '../src/util/rng.js';
 
 const iters = Number(process.argv[2] ?? 5);
@@ -15,11 +16,6 @@ const opt = { lr: 0.01, momentum: 0.9, nesterov: false, weightDecay: 5e-4, label
 const rng = new Rng(0);
 const x = new Float32Array(batch * 3 * 32 * 32).map(() => rng.normal());
 const y = new Int32Array(batch).map(() => rng.int(0, 9));
-
-function median(a: number[]): number {
-  const s = [...a].sort((p, q) => p - q);
-  return s[Math.floor(s.length / 2)]!;
-}
 
 function rate(fn: () => void, n: number): number {
   fn(); // warm-up (operator creation, allocation)

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { buildModel } from '../src/arch/zoo.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
+import { median } from '../src/util/median.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -126,12 +127,6 @@ class PyWorker {
     this.proc.stdin.end();
   }
 }
-
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function main(): Promise<void> {
   const avail = torchAvailable();

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fitRegNet } from './fit.js';
 import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestRegion, type Summary } from './stats.js';
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
-import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type SweepRow } from './sweep-csv.js';
+import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type AnalysisRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { renderTable } from '../util/table.js';
 
@@ -31,7 +31,7 @@ export interface SweepStats {
   best: BestRegion;
   /** Spearman rank correlation of error with each numeric field present */
   spearman: Partial<Record<NumericField, number>>;
-  top: Array<{ id: string; err: number; e_fit?: number; row: SweepRow }>;
+  top: Array<{ id: string; err: number; e_fit?: number; row: AnalysisRow }>;
 }
 
 export interface AnalyzeResult {
@@ -233,7 +233,7 @@ function errorBands(context: PlotContext, entry: { sweep: Sweep; index: number }
 /** 3. Per-block widths of the best and worst model of each sweep, and the fit of the overall best. */
 function widthsPlot(context: PlotContext): PlotOutcome {
   const series: Series[] = [];
-  let overallBest: SweepRow | undefined;
+  let overallBest: AnalysisRow | undefined;
   for (const { sweep, index } of context.sweeps) {
     const withWidths = sweep.rows.filter((row) => row.blockWidths.length > 0);
     if (withWidths.length === 0) continue;
@@ -241,7 +241,7 @@ function widthsPlot(context: PlotContext): PlotOutcome {
     const best = sorted[0]!;
     const worst = sorted[sorted.length - 1]!;
     if (!overallBest || best.err < overallBest.err) overallBest = best;
-    const blockIndices = (row: SweepRow) => row.blockWidths.map((_, j) => j + 1);
+    const blockIndices = (row: AnalysisRow) => row.blockWidths.map((_, j) => j + 1);
     series.push({ kind: 'line', name: `${sweep.name} best ${best.id} (err ${f2(best.err)})`, x: blockIndices(best), y: best.blockWidths, color: colorOf(index), markers: true });
     if (worst !== best) series.push({ kind: 'line', name: `${sweep.name} worst ${worst.id} (err ${f2(worst.err)})`, x: blockIndices(worst), y: worst.blockWidths, color: colorOf(index), dash: '6 4', width: 1.5 });
   }

@@ -7,7 +7,7 @@
  * `head.fc`, `fc`), so weights map one to one onto timm checkpoints. The complexity counter, the
  * weight initialiser and every engine read this one description: what we count is what we run.
  */
-import type { ModelSpec } from './spec.js';
+import type { ModelFamily, ModelSpec } from './spec.js';
 
 export type Shape = [c: number, h: number, w: number];
 
@@ -134,7 +134,7 @@ export interface StageInfo {
 export interface Network {
   /** zoo name, or a synthetic name for a parameterised model */
   name: string;
-  family: 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet';
+  family: ModelFamily;
   spec: ModelSpec;
   inChans: number;
   numClasses: number;

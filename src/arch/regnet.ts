@@ -2,13 +2,14 @@
  * RegNet and AnyNet builders, timm layer names. A RegNet is an AnyNet whose stages come from the
  * quantized linear rule; both share one body builder (X block, optional SE = Y block).
  */
-import { regnetStages } from '../space/regnet.js';
+import { regnetStages, validateRegNetParams } from '../space/regnet.js';
 import { roundHalfEven } from '../space/round.js';
 import { GraphBuilder } from './graph.js';
 import type { Network, StageInfo } from './ir.js';
 import {
   AnyNetSpecSchema,
   BuildOptionsSchema,
+  modelFamily,
   RegNetSpecSchema,
   type AnyNetSpec,
   type BuildOptions,
@@ -36,6 +37,7 @@ export type RegNetInput = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 
   Partial<RegNetSpec>;
 
 export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?: string): Network {
+  validateRegNetParams(specIn); // a UsageError naming the field, before the schema (same ranges) would throw
   const spec = RegNetSpecSchema.parse({ ...specIn, kind: 'regnet' });
   const st = regnetStages(spec);
   const stages: BodyStage[] = st.widths.map((width, i) => ({
@@ -45,8 +47,7 @@ export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?:
     groupWidth: st.groupWidths[i]!,
     groups: st.groups[i]!,
   }));
-  const family = spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
-  return buildBody(spec, stages, spec, opts, name ?? regnetName(spec), family);
+  return buildBody(spec, stages, spec, opts, name ?? regnetName(spec));
 }
 
 /** AnyNet stages resolve their groups like RegNet stages do: g = min(g, w_b), w_b a multiple of g. */
@@ -65,7 +66,7 @@ export function anynetStages(spec: AnyNetSpec): BodyStage[] {
 export function buildAnyNet(specIn: Omit<AnyNetSpec, 'kind' | 'seRatio' | 'act' | 'norm' | 'stemWidth'> & Partial<AnyNetSpec>, opts: BuildOptions = {}, name?: string): Network {
   const spec = AnyNetSpecSchema.parse({ ...specIn, kind: 'anynet' });
   const stages = anynetStages(spec);
-  return buildBody(spec, stages, spec, opts, name ?? anynetName(spec), 'anynet');
+  return buildBody(spec, stages, spec, opts, name ?? anynetName(spec));
 }
 
 function buildBody(
@@ -74,7 +75,6 @@ function buildBody(
   bo: BodyOptions,
   opts: BuildOptions,
   name: string,
-  family: Network['family'],
 ): Network {
   const o = BuildOptionsSchema.parse(opts);
   const g = new GraphBuilder();
@@ -127,7 +127,7 @@ function buildBody(
   });
   x = g.gap(x);
   const out = g.fc('head.fc', x, o.numClasses);
-  return { name, family, spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
+  return { name, family: modelFamily(spec), spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
 }
 
 /** A readable name for a parameterised RegNet, e.g. regnet_d13_w24_wa36.44_wm2.49_g8. */

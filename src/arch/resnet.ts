@@ -1,7 +1,7 @@
 /** ResNet v1.5 builder (torchvision / timm: stride on the 3x3 conv), timm layer names. */
 import { GraphBuilder } from './graph.js';
 import type { Network, StageInfo } from './ir.js';
-import { BuildOptionsSchema, type BuildOptions, ResNetSpecSchema, type ResNetSpec } from './spec.js';
+import { BuildOptionsSchema, modelFamily, type BuildOptions, ResNetSpecSchema, type ResNetSpec } from './spec.js';
 
 const PLANES = [64, 128, 256, 512];
 
@@ -53,7 +53,7 @@ export function buildResNet(specIn: Omit<ResNetSpec, 'kind'>, opts: BuildOptions
   const out = g.fc('fc', x, o.numClasses);
   return {
     name: name ?? `resnet_${spec.block}_${spec.layers.join('-')}`,
-    family: 'resnet',
+    family: modelFamily(spec),
     spec,
     inChans: o.inChans,
     numClasses: o.numClasses,

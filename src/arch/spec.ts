@@ -1,18 +1,20 @@
 /**
  * Model specifications: the few numbers that define a network before it is built.
- * zod schemas are the source of truth; types are inferred from them.
+ * zod schemas are the source of truth; types are inferred from them. The RegNet parameter ranges come
+ * from src/space/regnet.ts (REGNET_PARAM_RULES).
  */
 import { z } from 'zod';
+import { regnetParamSchema } from '../space/regnet.js';
 
 export const RegNetSpecSchema = z.object({
   kind: z.literal('regnet'),
-  depth: z.number().int().min(1),
-  w0: z.number().int().positive(),
-  wa: z.number().min(0),
-  wm: z.number().gt(1),
-  groupSize: z.number().int().min(1),
-  bottleRatio: z.number().gt(0).default(1),
-  seRatio: z.number().min(0).default(0),
+  depth: regnetParamSchema('depth'),
+  w0: regnetParamSchema('w0'),
+  wa: regnetParamSchema('wa'),
+  wm: regnetParamSchema('wm'),
+  groupSize: regnetParamSchema('groupSize'),
+  bottleRatio: regnetParamSchema('bottleRatio').default(1),
+  seRatio: regnetParamSchema('seRatio').default(0),
   /** torchvision-style group rounding (timm's `_tv` variants); 0 = the paper's round-half-even rule */
   groupMinRatio: z.number().min(0).default(0),
   act: z.enum(['relu', 'silu']).default('relu'),
@@ -47,6 +49,17 @@ export type AnyNetSpec = z.infer<typeof AnyNetSpecSchema>;
 
 export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema]);
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
+
+export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet';
+
+/**
+ * The one rule for a model's family: a RegNet with squeeze-excitation is RegNetY, one without SE and
+ * with bottleneck ratio 1 is RegNetX, any other RegNet is 'regnet'; AnyNets and ResNets by kind.
+ */
+export function modelFamily(spec: ModelSpec): ModelFamily {
+  if (spec.kind === 'regnet') return spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  return spec.kind;
+}
 
 /** Options that shape a built network without changing its design. */
 export const BuildOptionsSchema = z.object({

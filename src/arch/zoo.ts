@@ -7,7 +7,7 @@ import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';
 import { buildAnyNet, buildRegNet } from './regnet.js';
 import { buildResNet } from './resnet.js';
-import type { BuildOptions, ModelSpec, RegNetSpec, ResNetSpec } from './spec.js';
+import { modelFamily, type BuildOptions, type ModelFamily, type ModelSpec, type RegNetSpec, type ResNetSpec } from './spec.js';
 
 type RegNetEntry = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'> &
   Partial<Pick<RegNetSpec, 'seRatio' | 'groupMinRatio' | 'act' | 'norm'>>;
@@ -67,7 +67,7 @@ const RESNETS: Record<string, Omit<ResNetSpec, 'kind'>> = {
 
 export interface ZooEntry {
   name: string;
-  family: 'regnetx' | 'regnety' | 'resnet';
+  family: ModelFamily;
   spec: ModelSpec;
 }
 
@@ -88,10 +88,13 @@ export function zooEntry(name: string): ZooEntry {
       stemWidth: 32,
       ...r,
     };
-    return { name, family: spec.seRatio > 0 ? 'regnety' : 'regnetx', spec };
+    return { name, family: modelFamily(spec), spec };
   }
   const s = RESNETS[name];
-  if (s) return { name, family: 'resnet', spec: { kind: 'resnet', ...s } };
+  if (s) {
+    const spec: ResNetSpec = { kind: 'resnet', ...s };
+    return { name, family: modelFamily(spec), spec };
+  }
   throw unknownModel(name);
 }
 

@@ -6,6 +6,7 @@
  * first. Step time is the median over the timed steps; samples/s = batch / median step time.
  */
 import type { CompiledNet, SgdOptions } from '../engine/types.js';
+import { median } from '../util/median.js';
 import { Rng } from '../util/rng.js';
 
 export type Mode = 'infer' | 'train';
@@ -52,12 +53,8 @@ export interface Measurement {
 /** SGD settings of a benchmark training step: small lr so random data cannot blow the weights up. */
 export const BENCH_SGD: SgdOptions = { lr: 1e-3, momentum: 0.9, nesterov: false, weightDecay: 5e-5, labelSmoothing: 0 };
 
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return NaN;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+/** (defined in src/util/median.ts; exported here too for the callers of this module) */
+export { median };
 
 /** A normalised-looking random batch (standard normal) and uniform labels, from a seeded Rng. */
 export function randomBatch(net: CompiledNet['net'], n: number, seed: number): { input: Float32Array; labels: Int32Array } {

@@ -8,10 +8,11 @@ import type { BuildOptions } from '../arch/spec.js';
 import { benchJson, runBench, type BenchPlanItem } from '../bench/bench.js';
 import type { Mode } from '../bench/measure.js';
 import { selectEngine } from '../engine/select.js';
-import { ENGINE_CHOICES, type EngineChoice, type EngineInfo } from '../engine/types.js';
+import type { EngineChoice, EngineInfo } from '../engine/types.js';
 import { formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { renderTable } from '../util/table.js';
+import { addEngineOptions } from './engine-options.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 
@@ -61,10 +62,8 @@ export function register(program: Command): void {
     .option('--batch <n[,n...]>', 'batch size(s)', '32')
     .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
     .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--stem <s>', 'imagenet or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet')
-    .option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
-    .option('--threads <n>', 'engine threads (torch; default all cores)', parseIntOption('--threads', 1))
-    .option('--device <d>', 'cpu, cuda or cuda:N (torch)')
+    .option('--stem <s>', 'imagenet or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
+  addEngineOptions(cmd)
     .option('--warmup <n>', 'untimed steps first', parseIntOption('--warmup', 0), 3)
     .option('--iters <n>', 'timed steps (default 10)', parseIntOption('--iters', 1))
     .option('--seconds <s>', 'time budget for the timed steps instead of --iters', parseFloatOption('--seconds', 0))

@@ -6,11 +6,12 @@
 import type { Command } from 'commander';
 import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type PlotY, type Throughput } from '../bench/compare.js';
 import { selectEngine } from '../engine/select.js';
-import { ENGINE_CHOICES, type EngineChoice, type EngineInfo } from '../engine/types.js';
+import type { EngineChoice, EngineInfo } from '../engine/types.js';
 import { isZooName } from '../arch/zoo.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { describeEngine } from './bench.js';
+import { addEngineOptions } from './engine-options.js';
 import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 
@@ -43,7 +44,7 @@ interface CompareOptions {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('compare')
     .description('compare models side by side: structure, params/flops/acts, measured throughput, reference and own top-1')
     .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032')
@@ -51,10 +52,8 @@ export function register(program: Command): void {
     .option('--row <id[,id...]>', 'row id(s) in --config')
     .option('--res <n>', 'input resolution', parseIntOption('--res', 1), COMPARE_DEFAULTS.res)
     .option('--batch <n>', 'batch size for the throughput measurement', parseIntOption('--batch', 1), COMPARE_DEFAULTS.batch)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
-    .option('--threads <n>', 'engine threads (torch; default all cores)', parseIntOption('--threads', 1))
-    .option('--device <d>', 'cpu, cuda or cuda:N (torch)')
+    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000);
+  addEngineOptions(cmd)
     .option('--warmup <n>', 'untimed rounds first', parseIntOption('--warmup', 0), COMPARE_DEFAULTS.warmup)
     .option('--iters <n>', 'timed rounds (default: rounds start while --seconds lasts, at least one)', parseIntOption('--iters', 1))
     .option('--seconds <s>', `time budget of the timed rounds, all models together (default ${COMPARE_DEFAULTS.seconds})`, parseFloatOption('--seconds', 0))

@@ -4,12 +4,15 @@
  * as further branches of `evalAction` with their own options.
  */
 import type { Command } from 'commander';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import type { EngineChoice } from '../engine/types.js';
 import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-checkpoint.js';
+import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions } from './engine-options.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { parseChoice } from './options.js';
+import { parseSchemaNumber } from './schema-option.js';
 
 export interface EvalOptions extends ModelArgOptions {
   checkpoint?: string;
@@ -26,13 +29,10 @@ export interface EvalOptions extends ModelArgOptions {
 
 /** The options every eval source shares; a source adds its own on the returned command. */
 export function addEvalCommonOptions(cmd: Command): Command {
-  return addModelParamOptions(cmd)
-    .option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)')
-    .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
-    .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
-    .option('--device <d>', 'cpu, cuda, cuda:N (torch)')
-    .option('--batch-size <n>', 'evaluation batch size', parseIntOption('--batch-size', 1))
-    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
+  addModelParamOptions(cmd).option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)');
+  return addEngineOptions(cmd)
+    .option('--batch-size <n>', 'evaluation batch size', parseSchemaNumber('--batch-size', HyperSchema.shape.evalBatchSize))
+    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
     .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
     .option('--json', 'print the result as JSON on stdout');

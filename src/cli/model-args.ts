@@ -2,14 +2,14 @@
  * How commands name a network: a zoo name, RegNet parameters (--depth --w0 --wa --wm --group-size
  * [--se-ratio --bottle-ratio]), or a row of a sampled-configs CSV (--config FILE --row ID).
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import type { Network } from '../arch/ir.js';
 import type { BuildOptions, ModelSpec } from '../arch/spec.js';
 import { buildFromSpec, zooEntry } from '../arch/zoo.js';
 import { readConfigRow } from '../results/samples.js';
-import { validateRegNetParams } from '../space/regnet.js';
+import { REGNET_PARAM_RULES, regnetParamError, validateRegNetParams, type RegNetParamKey } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { numberText } from './schema-option.js';
 
 export interface ModelArgOptions {
   depth?: number;
@@ -23,15 +23,33 @@ export interface ModelArgOptions {
   row?: string;
 }
 
+/** The RegNet parameter flags; their ranges are the ones src/space/regnet.ts states (REGNET_PARAM_RULES). */
+const PARAM_FLAGS: Array<[flags: string, key: RegNetParamKey, what: string]> = [
+  ['--depth <n>', 'depth', 'RegNet depth d, in blocks'],
+  ['--w0 <n>', 'w0', 'RegNet initial width'],
+  ['--wa <x>', 'wa', 'RegNet width slope'],
+  ['--wm <x>', 'wm', 'RegNet width multiplier'],
+  ['--group-size <n>', 'groupSize', 'group width of the 3x3 convs'],
+  ['--se-ratio <x>', 'seRatio', 'squeeze-excitation ratio, 0 = RegNetX, 0.25 = RegNetY'],
+  ['--bottle-ratio <x>', 'bottleRatio', 'bottleneck ratio b'],
+];
+
+/** A value outside the range is a one-line UsageError such as `invalid --w0=20: must be a positive multiple of 8`. */
+function parseRegNetParam(flag: string, key: RegNetParamKey) {
+  return (text: string): number => {
+    const v = numberText(text);
+    if (Number.isNaN(v)) throw new InvalidArgumentError(`${flag} must be a number.`);
+    const e = regnetParamError(key, v, flag);
+    if (e) throw new UsageError(e);
+    return v;
+  };
+}
+
 export function addModelParamOptions(cmd: Command): Command {
+  for (const [flags, key, what] of PARAM_FLAGS) {
+    cmd.option(flags, `${what} (${REGNET_PARAM_RULES[key].rule.replace(/^must be /, '')})`, parseRegNetParam(flags.split(' ')[0]!, key));
+  }
   return cmd
-    .option('--depth <n>', 'RegNet depth d (blocks)', parseIntOption('--depth', 1))
-    .option('--w0 <n>', 'RegNet initial width (multiple of 8)', parseIntOption('--w0', 1))
-    .option('--wa <x>', 'RegNet width slope (>= 0)', parseFloatOption('--wa', 0))
-    .option('--wm <x>', 'RegNet width multiplier (> 1)', parseFloatOption('--wm'))
-    .option('--group-size <n>', 'group width of the 3x3 convs', parseIntOption('--group-size', 1))
-    .option('--se-ratio <x>', 'squeeze-excitation ratio (0 = RegNetX, 0.25 = RegNetY)', parseFloatOption('--se-ratio', 0))
-    .option('--bottle-ratio <x>', 'bottleneck ratio b', parseFloatOption('--bottle-ratio'))
     .option('--config <file.csv>', 'a sampled-configs CSV (from regnet sample)')
     .option('--row <id>', 'row id in --config');
 }

@@ -5,21 +5,18 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { compileOn } from '../engine/select.js';
-import { ENGINE_CHOICES, type CompiledNet, type EngineChoice } from '../engine/types.js';
+import type { CompiledNet } from '../engine/types.js';
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { netForCheckpoint } from '../train/checkpoint-net.js';
 import { expandImagePaths } from '../data/folder.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions, type EngineCliOptions } from './engine-options.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { formatImagePredictions, imagePredictions, predictImageFiles } from './predict-images.js';
 import { addPreprocessOptions, normalisation, type PreprocessCliOptions } from './preprocess-options.js';
 
-export interface EngineCliOptions {
-  engine: EngineChoice;
-  threads?: number;
-  device?: string;
-}
+export type { EngineCliOptions } from './engine-options.js';
 
 export function parseBool(field: string) {
   return (text: string): boolean => {
@@ -33,9 +30,7 @@ export function parseBool(field: string) {
 /** Options shared by the commands that run a checkpoint (only those the command does not have yet). */
 export function addCheckpointRunOptions(cmd: Command): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
-  if (!has('--engine')) cmd.option('--engine <e>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto');
-  if (!has('--threads')) cmd.option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1));
-  if (!has('--device')) cmd.option('--device <d>', 'torch device: cpu, cuda, cuda:N', 'cpu');
+  addEngineOptions(cmd, { device: 'cpu' });
   if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
   if (!has('--stem')) cmd.option('--stem <s>', 'imagenet, or small (3x3 s1, no max pool: CIFAR-style regnet train models)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
   if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);

@@ -6,14 +6,17 @@
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import type { EngineChoice } from '../engine/types.js';
 import { loadSweepConfig, type ResolvedSweep } from '../sweep/config.js';
 import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
+import { HyperSchema } from '../train/hyper.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
+import { addEngineOptions } from './engine-options.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { parseSchemaNumber } from './schema-option.js';
 
 interface SweepCliOptions {
   out?: string;
@@ -39,22 +42,21 @@ async function defaultTrainer(): Promise<TrainFn> {
 
 /** Stop on the first Ctrl-C (the model in flight checkpoints); a second one 2 s later forces exit. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('sweep')
     .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT/sweep.csv; rerun to resume')
     .argument('<config>', 'sweep config: a JSON file or a name in configs/sweeps/')
-    .option('--out <dir>', 'output folder (default: runs/<sweep name>)')
-    .option('--engine <name>', `override the config's engine (${ENGINE_CHOICES.join(', ')})`, parseChoice('--engine', ENGINE_CHOICES))
-    .option('--threads <n>', 'engine threads per process', parseIntOption('--threads', 1))
+    .option('--out <dir>', 'output folder (default: runs/<sweep name>)');
+  addEngineOptions(cmd, { engineUnset: "the config's", threadsUnset: "the config's, else all cores; with --workers K, cores / K each", device: false })
     .option('--retries <n>', 'extra tries for a model whose training fails', parseIntOption('--retries', 0), 0)
     .option('--shard <i/n>', 'run only models with index % n == i (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)')
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))
     .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT/sweep.csv', parseIntOption('--workers', 1, 256), 1)
     .option('--n <n>', "override the config's number of models", parseIntOption('--n', 1))
-    .option('--epochs <n>', "override the schedule's epochs", parseIntOption('--epochs', 1))
-    .option('--steps <n>', "override the schedule's steps", parseIntOption('--steps', 1))
-    .option('--limit-train <n>', 'train on this many images', parseIntOption('--limit-train', 1))
-    .option('--limit-val <n>', 'evaluate on this many images', parseIntOption('--limit-val', 1))
+    .option('--epochs <n>', "override the schedule's epochs", parseSchemaNumber('--epochs', HyperSchema.shape.epochs))
+    .option('--steps <n>', "override the schedule's steps", parseSchemaNumber('--steps', HyperSchema.shape.steps))
+    .option('--limit-train <n>', 'train on this many images', parseSchemaNumber('--limit-train', HyperSchema.shape.limitTrain))
+    .option('--limit-val <n>', 'evaluate on this many images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
     .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
     .action(async (configArg: string, o: SweepCliOptions) => {

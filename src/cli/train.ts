@@ -5,34 +5,29 @@
  */
 import type { Command } from 'commander';
 import { ModelSpecSchema } from '../arch/spec.js';
-import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
+import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
+import { HyperSchema, type Hyper } from '../train/hyper.js';
 import { trainModel } from '../train/run.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
 import { fmtSI } from '../util/format.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
+import { addEngineOptions } from './engine-options.js';
+import { parseChoice, parseIntOption } from './options.js';
+import { parseSchemaNumber } from './schema-option.js';
 
-interface TrainOptions extends ModelArgOptions {
+/** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
+interface TrainOptions extends ModelArgOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
   dataset?: string;
   dataDir?: string;
   engine: EngineChoice;
   threads?: number;
   device?: string;
-  epochs?: number;
-  steps?: number;
-  batchSize?: number;
-  lr?: number;
-  momentum?: number;
-  wd?: number;
-  labelSmoothing?: number;
-  warmupEpochs?: number;
+  wd?: Hyper['weightDecay'];
   augment?: boolean;
   recipe?: string;
-  limitTrain?: number;
-  limitVal?: number;
   seed?: number;
   inChans?: number;
   stem?: 'small' | 'imagenet';
@@ -45,6 +40,7 @@ interface TrainOptions extends ModelArgOptions {
 }
 
 const PROGRESS = ['auto', 'plain', 'none'] as const;
+const H = HyperSchema.shape;
 
 export function register(program: Command): void {
   const cmd = program
@@ -53,23 +49,21 @@ export function register(program: Command): void {
     .argument('[model]', 'zoo name, e.g. regnetx_002 or resnet18');
   addModelParamOptions(cmd)
     .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder (default: mnist)')
-    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)')
-    .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
-    .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
-    .option('--device <d>', 'cpu, cuda, cuda:N (torch)')
+    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)');
+  addEngineOptions(cmd)
     .option('--recipe <name|file>', 'digits, cifar, quick, imagenet, or a JSON file (default: by dataset)')
-    .option('--epochs <n>', 'epochs (overrides the recipe)', parseIntOption('--epochs', 1))
-    .option('--steps <n>', 'total optimiser steps (overrides --epochs)', parseIntOption('--steps', 1))
-    .option('--batch-size <n>', 'batch size', parseIntOption('--batch-size', 1))
-    .option('--lr <x>', 'peak learning rate', parseFloatOption('--lr', Number.MIN_VALUE))
-    .option('--momentum <x>', 'SGD momentum', parseFloatOption('--momentum', 0, 0.999))
-    .option('--wd <x>', 'weight decay (conv and FC weights only)', parseFloatOption('--wd', 0))
-    .option('--label-smoothing <x>', 'label smoothing', parseFloatOption('--label-smoothing', 0, 0.99))
-    .option('--warmup-epochs <x>', 'linear warm-up length in epochs (fractions allowed)', parseFloatOption('--warmup-epochs', 0))
+    .option('--epochs <n>', 'epochs (overrides the recipe)', parseSchemaNumber('--epochs', H.epochs))
+    .option('--steps <n>', 'total optimiser steps (overrides --epochs)', parseSchemaNumber('--steps', H.steps))
+    .option('--batch-size <n>', 'batch size', parseSchemaNumber('--batch-size', H.batchSize))
+    .option('--lr <x>', 'peak learning rate', parseSchemaNumber('--lr', H.lr))
+    .option('--momentum <x>', 'SGD momentum', parseSchemaNumber('--momentum', H.momentum))
+    .option('--wd <x>', 'weight decay (conv and FC weights only)', parseSchemaNumber('--wd', H.weightDecay))
+    .option('--label-smoothing <x>', 'label smoothing', parseSchemaNumber('--label-smoothing', H.labelSmoothing))
+    .option('--warmup-epochs <x>', 'linear warm-up length in epochs (fractions allowed)', parseSchemaNumber('--warmup-epochs', H.warmupEpochs))
     .option('--augment', 'random crop + flip (the recipe decides by default)')
     .option('--no-augment', 'no augmentation')
-    .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseIntOption('--limit-train', 1))
-    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
+    .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseSchemaNumber('--limit-train', H.limitTrain))
+    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', H.limitVal))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', 'small (3x3 s1, default below 64 px) or imagenet', parseChoice('--stem', ['small', 'imagenet'] as const))

@@ -17,8 +17,21 @@ export function readCsv(path: string): CsvRecord[] {
 }
 
 export function parseCsv(text: string, where: string): CsvRecord[] {
+  return parseCsvTable(text, where).records;
+}
+
+/** The header and the records; `relaxColumnCount` accepts rows with fewer or more cells than the header. */
+export function parseCsvTable(text: string, where: string, opts: { relaxColumnCount?: boolean } = {}): { columns: string[]; records: CsvRecord[] } {
+  let columns: string[] = [];
   try {
-    return parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true }) as CsvRecord[];
+    const records = parse(text, {
+      columns: (header: string[]) => (columns = header),
+      skip_empty_lines: true,
+      trim: true,
+      bom: true,
+      relax_column_count: opts.relaxColumnCount ?? false,
+    }) as CsvRecord[];
+    return { columns, records };
   } catch (e) {
     throw new UsageError(`bad CSV '${where}': ${(e as Error).message.split('\n')[0]}`);
   }

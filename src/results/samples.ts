@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { ModelSpec } from '../arch/spec.js';
+import { regnetParamsError } from '../space/regnet.js';
 import type { Sample } from '../space/sampler.js';
 import { UsageError } from '../util/errors.js';
 import { readCsv, toCsv, type CsvRecord } from './csv.js';
@@ -91,17 +92,14 @@ export function rowToSpec(rec: CsvRecord, where: string): { id: string; spec: Mo
   const c = r.data;
   const id = c.id ?? '';
   if (c.w0 !== undefined && c.wa !== undefined && c.wm !== undefined && c.depth !== undefined && c.group_size !== undefined) {
+    const p = { depth: c.depth, w0: c.w0, wa: c.wa, wm: c.wm, groupSize: c.group_size, bottleRatio: c.bottle_ratio ?? 1, seRatio: c.se_ratio ?? 0 };
+    const bad = regnetParamsError(p);
+    if (bad) throw new UsageError(`${where}: ${bad}`);
     return {
       id,
       spec: {
         kind: 'regnet',
-        depth: c.depth,
-        w0: c.w0,
-        wa: c.wa,
-        wm: c.wm,
-        groupSize: c.group_size,
-        bottleRatio: c.bottle_ratio ?? 1,
-        seRatio: c.se_ratio ?? 0,
+        ...p,
         groupMinRatio: 0,
         act: 'relu',
         norm: 'bn',

@@ -6,6 +6,7 @@
  * `generate_regnet` + `adjust_ws_gs_comp` and timm `generate_regnet` + `adjust_widths_groups_comp`, in
  * float64 with round-half-to-even. Pure functions: no networks, no tensors.
  */
+import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
 import { makeDivisible, roundHalfEven } from './round.js';
 
@@ -43,21 +44,60 @@ export interface RegNetStages {
   blockWidths: number[];
 }
 
+/** The allowed values of one RegNet parameter. */
+export interface ParamRule {
+  /** the name in CSV columns, space files and messages */
+  column: string;
+  /** what the value must be, as messages say it */
+  rule: string;
+  ok: (v: number) => boolean;
+}
+
+/**
+ * The ranges of the RegNet design space's parameters, stated once. Model specs, the describe/train/...
+ * flags, sampled-configs CSVs, space files and the sampler all check against this table.
+ */
+export const REGNET_PARAM_RULES = {
+  depth: { column: 'depth', rule: 'must be an integer >= 1', ok: (v: number) => Number.isInteger(v) && v >= 1 },
+  w0: { column: 'w0', rule: 'must be a positive multiple of 8', ok: (v: number) => Number.isInteger(v) && v > 0 && v % 8 === 0 },
+  wa: { column: 'wa', rule: 'must be a number >= 0', ok: (v: number) => Number.isFinite(v) && v >= 0 },
+  wm: { column: 'wm', rule: 'must be a number > 1', ok: (v: number) => Number.isFinite(v) && v > 1 },
+  groupSize: { column: 'group_size', rule: 'must be an integer >= 1', ok: (v: number) => Number.isInteger(v) && v >= 1 },
+  bottleRatio: { column: 'bottle_ratio', rule: 'must be a number > 0', ok: (v: number) => Number.isFinite(v) && v > 0 },
+  seRatio: { column: 'se_ratio', rule: 'must be a number >= 0', ok: (v: number) => Number.isFinite(v) && v >= 0 },
+} as const satisfies Record<string, ParamRule>;
+export type RegNetParamKey = keyof typeof REGNET_PARAM_RULES;
+
+/** A parameter's rule as a zod number schema (model specs, CSV rows). */
+export function regnetParamSchema(key: RegNetParamKey) {
+  const r = REGNET_PARAM_RULES[key];
+  return z.number({ error: r.rule }).refine(r.ok, r.rule);
+}
+
+/** The rule of a space-file / CSV column name, if it is a RegNet parameter. */
+export function ruleForColumn(column: string): ParamRule | undefined {
+  return Object.values(REGNET_PARAM_RULES).find((r) => r.column === column);
+}
+
+/** `invalid w0=20: must be a positive multiple of 8`, or undefined when `v` is allowed; `name` defaults to the column. */
+export function regnetParamError(key: RegNetParamKey, v: unknown, name: string = REGNET_PARAM_RULES[key].column): string | undefined {
+  const r: ParamRule = REGNET_PARAM_RULES[key];
+  return typeof v === 'number' && r.ok(v) ? undefined : `invalid ${name}=${String(v)}: ${r.rule}`;
+}
+
+/** The first parameter out of range, as regnetParamError words it; undefined when all are allowed. */
+export function regnetParamsError(p: RegNetParams & { seRatio?: number }): string | undefined {
+  for (const key of ['depth', 'w0', 'wa', 'wm', 'groupSize'] as const) {
+    const e = regnetParamError(key, p[key]);
+    if (e) return e;
+  }
+  return regnetParamError('bottleRatio', p.bottleRatio ?? 1) ?? (p.seRatio !== undefined ? regnetParamError('seRatio', p.seRatio) : undefined);
+}
+
 /** Check the parameter ranges of the RegNet space; throws UsageError naming the field. */
 export function validateRegNetParams(p: RegNetParams & { seRatio?: number }): void {
-  const bad = (field: string, rule: string, v: unknown) => {
-    throw new UsageError(`invalid ${field}=${String(v)}: ${rule}`);
-  };
-  if (!Number.isInteger(p.depth) || p.depth < 1) bad('depth', 'must be an integer >= 1', p.depth);
-  if (!Number.isInteger(p.w0) || p.w0 <= 0 || p.w0 % 8 !== 0) bad('w0', 'must be a positive multiple of 8', p.w0);
-  if (!Number.isFinite(p.wa) || p.wa < 0) bad('wa', 'must be a number >= 0', p.wa);
-  if (!Number.isFinite(p.wm) || p.wm <= 1) bad('wm', 'must be a number > 1', p.wm);
-  if (!Number.isInteger(p.groupSize) || p.groupSize < 1) bad('group_size', 'must be an integer >= 1', p.groupSize);
-  const b = p.bottleRatio ?? 1;
-  if (!Number.isFinite(b) || b <= 0) bad('bottle_ratio', 'must be a number > 0', b);
-  if (p.seRatio !== undefined && (!Number.isFinite(p.seRatio) || p.seRatio < 0)) {
-    bad('se_ratio', 'must be a number >= 0', p.seRatio);
-  }
+  const e = regnetParamsError(p);
+  if (e) throw new UsageError(e);
 }
 
 /** Per-block quantized widths: u_j = w0 + wa*j, s_j = round(log(u_j/w0)/log(wm)), w_j = 8*round(w0*wm^s_j/8). */

@@ -9,7 +9,7 @@ import { UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { bodyComplexity, type Complexity, type FastStage } from './complexity-fast.js';
 import { compileDist } from './dist.js';
-import { adjustWidthGroup } from './regnet.js';
+import { adjustWidthGroup, REGNET_PARAM_RULES as R } from './regnet.js';
 import { roundHalfEven } from './round.js';
 import type { AnyNetSpace, RegNetSpace, Space } from './space-config.js';
 
@@ -163,7 +163,7 @@ function drawRegNet(space: RegNetSpace, p: Drawers, rng: Rng): Candidate | null 
   const w0 = p.w0!(rng);
   const wa = p.wa!(rng);
   const wm = p.wm!(rng);
-  if (!(depth >= 1 && w0 > 0 && w0 % 8 === 0 && wa >= 0 && wm > 1)) return null;
+  if (!(R.depth.ok(depth) && R.w0.ok(w0) && R.wa.ok(wa) && R.wm.ok(wm))) return null;
   // Hot path: the same float operations as blockWidths(), without per-block arrays.
   // The stage index is monotone in j, so the last block tells total_stages at once.
   const logWm = Math.log(wm);
@@ -173,7 +173,7 @@ function drawRegNet(space: RegNetSpace, p: Drawers, rng: Rng): Candidate | null 
   const gs = p.group_size!(rng);
   const b = p.bottle_ratio!(rng);
   const se = p.se_ratio!(rng);
-  if (!(gs >= 1 && b > 0)) return null;
+  if (!(R.groupSize.ok(gs) && R.bottleRatio.ok(b) && R.seRatio.ok(se))) return null;
   const counts = new Array<number>(want).fill(0);
   for (let j = 0; j < depth; j++) counts[roundHalfEven(Math.log((j * wa + w0) / w0) / logWm)]!++;
   const stages: FastStage[] = [];

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
 import { configPath } from '../util/paths.js';
+import { ruleForColumn } from './regnet.js';
 
 /** How one scalar parameter is drawn. Ranges are closed. */
 export const DistSchema = z.discriminatedUnion('dist', [
@@ -41,6 +42,20 @@ const Common = {
     .default({}),
 };
 
+/**
+ * Fixed and choice values of a RegNet parameter must lie in its range (REGNET_PARAM_RULES). Drawn
+ * values are checked when drawn: the sampler rejects those outside the same ranges.
+ */
+function fixedValuesInRange(params: Record<string, Dist>, ctx: z.RefinementCtx): void {
+  for (const [column, d] of Object.entries(params)) {
+    const r = ruleForColumn(column);
+    if (!r) continue;
+    const values = d.dist === 'fixed' ? [d.value] : d.dist === 'choice' ? d.values : [];
+    const i = values.findIndex((v) => !r.ok(v));
+    if (i >= 0) ctx.addIssue({ code: 'custom', path: d.dist === 'fixed' ? [column, 'value'] : [column, 'values', i], message: r.rule });
+  }
+}
+
 export const RegNetSpaceSchema = z
   .object({
     kind: z.literal('regnet'),
@@ -55,7 +70,8 @@ export const RegNetSpaceSchema = z
         bottle_ratio: DistSchema.default({ dist: 'fixed', value: 1 }),
         se_ratio: DistSchema.default({ dist: 'fixed', value: 0 }),
       })
-      .strict(),
+      .strict()
+      .superRefine(fixedValuesInRange),
     /** the paper's rule: exactly this many stages, and num_stages == total_stages */
     num_stages: z.number().int().positive().default(4),
   })

@@ -10,6 +10,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { loadSpace, resolveSpacePath, type Space } from '../space/space-config.js';
+import { HyperOverridesSchema, HyperSchema } from '../train/hyper.js';
 import type { TrainRequest } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
 import { configPath } from '../util/paths.js';
@@ -27,22 +28,8 @@ const Quantity = z.union([z.number().min(0), z.string()]).transform((v, ctx) => 
 });
 const Range = z.tuple([Quantity, Quantity]).refine((r) => r[0] <= r[1], 'MIN is larger than MAX');
 
-/** The trainer's override fields (TrainRequest.overrides), checked strictly so typos fail early. */
-export const OverridesSchema = z
-  .object({
-    epochs: z.number().int().min(1),
-    steps: z.number().int().min(1),
-    batchSize: z.number().int().min(1),
-    lr: z.number().positive(),
-    momentum: z.number().min(0).max(1),
-    nesterov: z.boolean(),
-    weightDecay: z.number().min(0),
-    warmupEpochs: z.number().min(0),
-    labelSmoothing: z.number().min(0).max(1),
-    augment: z.boolean(),
-  })
-  .partial()
-  .strict();
+/** The trainer's override fields (TrainRequest.overrides, bounds from HyperSchema), checked strictly so typos fail early. */
+export const OverridesSchema = HyperOverridesSchema.strict();
 
 export const SweepConfigSchema = z
   .object({
@@ -58,8 +45,8 @@ export const SweepConfigSchema = z
     data_dir: z.string().optional(),
     recipe: z.string().optional(),
     overrides: OverridesSchema.default({}),
-    limit_train: z.number().int().min(1).optional(),
-    limit_val: z.number().int().min(1).optional(),
+    limit_train: HyperSchema.shape.limitTrain.optional(),
+    limit_val: HyperSchema.shape.limitVal.optional(),
     engine: z.enum(ENGINE_CHOICES).default('auto'),
     threads: z.number().int().min(1).optional(),
     /** the network's input: sampling measures complexity at the same shape the models train at */

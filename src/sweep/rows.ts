@@ -1,92 +1,15 @@
 /**
- * The sweep CSV: one row per model, the sampled design (RegNet parameters and the stage lists every
- * model has), its complexity, what training gave, and bookkeeping (status, attempts, seed, config hash).
- * `regnet analyze` reads id, status, top1_err, depth, w0, wa, wm, group_size, params, flops, acts,
- * stage_widths, stage_depths and space. Files are always rewritten whole (temp + rename), sorted by id.
+ * Rows of the sweep CSV for the models of a sweep: before training, with a result, or failed; and how
+ * rows of several files combine. The file format (columns, SweepRow, writer, reader) is
+ * src/results/sweep-rows.ts, shared with `regnet analyze`.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { z } from 'zod';
-import { parseCsv, toCsv } from '../results/csv.js';
+import { existsSync } from 'node:fs';
+import { readSweepFile, type RowStatus, type SweepRow } from '../results/sweep-rows.js';
 import type { Sample } from '../space/sampler.js';
 import type { TrainResult } from '../train/types.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { UsageError } from '../util/errors.js';
 
-export const SWEEP_COLUMNS = [
-  'id', 'status', 'space', 'kind', 'depth', 'w0', 'wa', 'wm', 'group_size', 'bottle_ratio', 'se_ratio',
-  'num_stages', 'stage_widths', 'stage_depths', 'stage_group_widths', 'stage_bottle_ratios',
-  'params', 'flops', 'acts', 'top1', 'top5', 'top1_err', 'top5_err', 'final_loss', 'epochs', 'steps',
-  'train_seconds', 'images_per_sec', 'engine', 'dataset', 'res', 'seed', 'train_seed', 'attempts', 'error',
-  'sweep', 'config_hash',
-] as const;
-
-export const STATUSES = ['ok', 'diverged', 'failed'] as const;
-export type RowStatus = (typeof STATUSES)[number];
-
-/** ok and diverged are final; failed may be retried (--retries). */
-export const isFinal = (s: RowStatus) => s !== 'failed';
-
-const num = z.string().transform((s, ctx) => {
-  if (s.trim() === '') return NaN;
-  const v = Number(s);
-  if (!Number.isFinite(v)) {
-    ctx.addIssue({ code: 'custom', message: `expected a number, got '${s}'` });
-    return z.NEVER;
-  }
-  return v;
-});
-const list = z.string().transform((s, ctx) => {
-  if (s.trim() === '') return [] as number[];
-  const v = s.split('-').map(Number);
-  if (v.some((x) => !Number.isFinite(x))) {
-    ctx.addIssue({ code: 'custom', message: `expected numbers joined with '-', got '${s}'` });
-    return z.NEVER;
-  }
-  return v;
-});
-const int = z.string().regex(/^\d+$/, 'expected a non-negative integer').transform(Number);
-
-/** A row as read from a file; every column must be present. */
-export const SweepRowSchema = z.object({
-  id: int,
-  status: z.enum(STATUSES),
-  space: z.string(),
-  kind: z.enum(['regnet', 'anynet']),
-  depth: num,
-  w0: num,
-  wa: num,
-  wm: num,
-  group_size: num,
-  bottle_ratio: num,
-  se_ratio: num,
-  num_stages: int,
-  stage_widths: list,
-  stage_depths: list,
-  stage_group_widths: list,
-  stage_bottle_ratios: list,
-  params: num,
-  flops: num,
-  acts: num,
-  top1: num,
-  top5: num,
-  top1_err: num,
-  top5_err: num,
-  final_loss: num,
-  epochs: num,
-  steps: num,
-  train_seconds: num,
-  images_per_sec: num,
-  engine: z.string(),
-  dataset: z.string(),
-  res: int,
-  seed: int,
-  train_seed: int,
-  attempts: int,
-  error: z.string(),
-  sweep: z.string(),
-  config_hash: z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 hex digits'),
-});
-export type SweepRow = z.infer<typeof SweepRowSchema>;
+// the sweep runner's and merger's names for the shared format
+export { formatSweepRows as formatRows, isFinal, writeSweepRows as writeRows, type SweepRow } from '../results/sweep-rows.js';
 
 export interface RowContext {
   space: string;
@@ -173,37 +96,9 @@ export function shortError(err: unknown): string {
   return line.length > 200 ? `${line.slice(0, 197)}...` : line;
 }
 
-function cell(v: unknown): string {
-  if (Array.isArray(v)) return v.join('-');
-  if (typeof v === 'number') return Number.isFinite(v) ? String(v) : '';
-  return String(v ?? '');
-}
-
-export function formatRows(rows: SweepRow[]): string {
-  const sorted = [...rows].sort((a, b) => a.id - b.id);
-  return toCsv(
-    [...SWEEP_COLUMNS],
-    sorted.map((r) => Object.fromEntries(SWEEP_COLUMNS.map((c) => [c, cell(r[c])]))),
-  );
-}
-
-export function writeRows(path: string, rows: SweepRow[]): void {
-  writeFileAtomic(path, formatRows(rows));
-}
-
-/** Read a sweep CSV written by this module; errors name the file, row and column. */
+/** The rows of a sweep file; a file not written yet has none. */
 export function readRows(path: string): SweepRow[] {
-  if (!existsSync(path)) return [];
-  const text = readFileSync(path, 'utf8');
-  const recs = parseCsv(text, path);
-  return recs.map((rec, i) => {
-    const r = SweepRowSchema.safeParse(rec);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      throw new UsageError(`${path} row ${i + 1}: column '${issue.path.join('.')}': ${issue.message}`);
-    }
-    return r.data;
-  });
+  return existsSync(path) ? readSweepFile(path).rows : [];
 }
 
 const RANK: Record<RowStatus, number> = { ok: 2, diverged: 2, failed: 1 };

@@ -5,23 +5,27 @@ import { defaultAugment } from '../data/pipeline.js';
 import type { Dataset } from '../data/types.js';
 import { ENGINE_CHOICES } from '../engine/types.js';
 import { UsageError } from '../util/errors.js';
+import { firstIssue, HyperOverridesSchema, HyperSchema } from './hyper.js';
 import { defaultRecipeFor, loadRecipe, type Recipe } from './recipe.js';
 import type { TrainRequest } from './types.js';
 
+const H = HyperSchema.shape;
+
+/** Every number a run uses; the hyper-parameters keep HyperSchema's bounds. */
 export const TrainConfigSchema = z.object({
   recipe: z.string(),
-  epochs: z.number().int().min(1),
+  epochs: H.epochs,
   /** optimiser steps of the whole run (the cosine schedule spans these) */
-  totalSteps: z.number().int().min(1),
+  totalSteps: H.steps,
   stepsPerEpoch: z.number().int().min(1),
-  batchSize: z.number().int().min(1),
-  lr: z.number().positive(),
-  momentum: z.number().min(0).lt(1),
-  nesterov: z.boolean(),
-  weightDecay: z.number().min(0),
-  warmupEpochs: z.number().min(0),
+  batchSize: H.batchSize,
+  lr: H.lr,
+  momentum: H.momentum,
+  nesterov: H.nesterov,
+  weightDecay: H.weightDecay,
+  warmupEpochs: H.warmupEpochs,
   warmupSteps: z.number().int().min(0),
-  labelSmoothing: z.number().min(0).lt(1),
+  labelSmoothing: H.labelSmoothing,
   augment: z.object({ padCrop: z.number().int().min(0), flip: z.boolean() }),
   res: z.number().int().min(1),
   stem: z.enum(['imagenet', 'small']),
@@ -29,9 +33,9 @@ export const TrainConfigSchema = z.object({
   numClasses: z.number().int().min(1),
   /** how dataset images are brought to `res`: 'none' when they already have that size */
   interpolation: z.enum(['none', 'nearest', 'bilinear']),
-  limitTrain: z.number().int().min(1).optional(),
-  limitVal: z.number().int().min(1).optional(),
-  evalBatchSize: z.number().int().min(1),
+  limitTrain: H.limitTrain.optional(),
+  limitVal: H.limitVal.optional(),
+  evalBatchSize: H.evalBatchSize,
   trainSize: z.number().int().min(1),
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
@@ -47,8 +51,8 @@ export const SavedRequestSchema = z.object({
   threads: z.number().int().optional(),
   device: z.string().optional(),
   seed: z.number(),
-  limitTrain: z.number().int().optional(),
-  limitVal: z.number().int().optional(),
+  limitTrain: H.limitTrain.optional(),
+  limitVal: H.limitVal.optional(),
 });
 export type SavedRequest = z.infer<typeof SavedRequestSchema>;
 
@@ -73,6 +77,9 @@ export function resolveConfig(req: TrainRequest, ds: Dataset, trainSizeOf: (limi
   const recipeName = req.recipe ?? defaultRecipeFor(ds.name);
   const { name, recipe } = loadRecipe(recipeName);
   const o = req.overrides ?? {};
+  // flags and sweep configs are checked when read; this covers programmatic requests and saved checkpoints
+  const checked = HyperOverridesSchema.safeParse(o);
+  if (!checked.success) throw new UsageError(`overrides: ${firstIssue(checked.error)}`);
   const r: Recipe = recipe;
   const batchSize = pick(o.batchSize, r.batchSize);
   const limitTrain = req.limitTrain ?? r.limitTrain;
@@ -100,7 +107,6 @@ export function resolveConfig(req: TrainRequest, ds: Dataset, trainSizeOf: (limi
   else if (recAug === 'default' || o.augment === true) augment = fromDefault();
   else augment = { padCrop: 0, flip: false };
   const lr = pick(o.lr, r.lr);
-  if (!(lr > 0)) throw new UsageError(`--lr must be positive, got ${lr}`);
   return TrainConfigSchema.parse({
     recipe: name,
     epochs,

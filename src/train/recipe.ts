@@ -7,30 +7,34 @@ import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
 import { configPath } from '../util/paths.js';
+import { HyperSchema } from './hyper.js';
 
 export const AugmentSchema = z.union([
   z.enum(['none', 'default']),
   z.object({ padCrop: z.number().int().min(0).default(0), flip: z.boolean().default(false) }).strict(),
 ]);
 
+const H = HyperSchema.shape;
+
+/** A recipe: the hyper-parameters (bounds from HyperSchema) with the defaults a recipe may leave out. */
 export const RecipeSchema = z
   .object({
     description: z.string().optional(),
-    epochs: z.number().int().min(1),
+    epochs: H.epochs,
     /** total optimiser steps; when set it overrides epochs (the schedule spans exactly these steps) */
-    steps: z.number().int().min(1).optional(),
-    batchSize: z.number().int().min(1),
-    lr: z.number().positive(),
-    momentum: z.number().min(0).lt(1).default(0.9),
-    nesterov: z.boolean().default(true),
-    weightDecay: z.number().min(0),
-    warmupEpochs: z.number().min(0).default(0),
-    labelSmoothing: z.number().min(0).lt(1).default(0),
+    steps: H.steps.optional(),
+    batchSize: H.batchSize,
+    lr: H.lr,
+    momentum: H.momentum.default(0.9),
+    nesterov: H.nesterov.default(true),
+    weightDecay: H.weightDecay,
+    warmupEpochs: H.warmupEpochs.default(0),
+    labelSmoothing: H.labelSmoothing.default(0),
     /** 'none', 'default' (crop+flip for natural images, nothing for digits) or explicit settings */
     augment: AugmentSchema.default('none'),
-    limitTrain: z.number().int().min(1).optional(),
-    limitVal: z.number().int().min(1).optional(),
-    evalBatchSize: z.number().int().min(1).default(256),
+    limitTrain: H.limitTrain.optional(),
+    limitVal: H.limitVal.optional(),
+    evalBatchSize: H.evalBatchSize.default(256),
   })
   .strict();
 export type Recipe = z.output<typeof RecipeSchema>;

@@ -15,6 +15,7 @@ import { selectEngine } from '../engine/select.js';
 import type { CompiledNet, Engine } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
+import { median } from '../util/median.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
 import { evaluate } from './evaluate.js';
@@ -87,13 +88,6 @@ function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainCon
   if (diff.length) {
     throw new UsageError(`--resume: ${dir} was trained with different ${diff.join(', ')}; resume without changing those flags, or use a new --checkpoint folder`);
   }
-}
-
-function median(a: number[]): number {
-  if (!a.length) return NaN;
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 function say(req: TrainRequest, line: string): void {

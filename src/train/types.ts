@@ -4,6 +4,7 @@
  */
 import type { ModelSpec } from '../arch/spec.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
+import type { HyperOverrides } from './hyper.js';
 
 export interface TrainRequest {
   /** display name and spec of the network */
@@ -11,23 +12,14 @@ export interface TrainRequest {
   /** 'mnist' (embedded default) | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder' */
   dataset: string;
   dataDir?: string;
-  /** recipe name in configs/recipes/ or a path; flags below override its fields */
+  /** recipe name in configs/recipes/ or a path; `overrides` replace its fields (bounds: HyperSchema) */
   recipe?: string;
-  overrides?: Partial<{
-    epochs: number;
-    steps: number;
-    batchSize: number;
-    lr: number;
-    momentum: number;
-    nesterov: boolean;
-    weightDecay: number;
-    warmupEpochs: number;
-    labelSmoothing: number;
-    augment: boolean;
-    res: number;
-    stem: 'imagenet' | 'small';
-    inChans: number;
-  }>;
+  overrides?: HyperOverrides &
+    Partial<{
+      res: number;
+      stem: 'imagenet' | 'small';
+      inChans: number;
+    }>;
   engine: EngineChoice;
   threads?: number;
   device?: string;

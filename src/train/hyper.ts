@@ -1,0 +1,58 @@
+/**
+ * Training hyper-parameters: the one place their bounds are stated. Recipes (recipe.ts), the resolved
+ * run configuration (config.ts), the overrides of a TrainRequest and of a sweep config, and the
+ * command-line flags all take their fields from HyperSchema. Each field's message is the allowed
+ * range, so any of those readers can report `FIELD: must be ...` on one line.
+ */
+import { z } from 'zod';
+
+const count = () => z.number({ error: 'must be an integer >= 1' }).int().min(1);
+const nonNegative = () => z.number({ error: 'must be a number >= 0' }).min(0);
+/** fractions that must stay below 1 (momentum 1 never decays; label smoothing 1 leaves no label) */
+const belowOne = () => z.number({ error: 'must be a number in [0, 1)' }).min(0).lt(1);
+
+export const HyperSchema = z.object({
+  epochs: count(),
+  /** total optimiser steps; when set it overrides epochs (the schedule spans exactly these steps) */
+  steps: count(),
+  batchSize: count(),
+  /** peak learning rate */
+  lr: z.number({ error: 'must be a number > 0' }).positive(),
+  momentum: belowOne(),
+  nesterov: z.boolean({ error: 'must be true or false' }),
+  /** decay of conv and FC weights only */
+  weightDecay: nonNegative(),
+  /** linear warm-up length in epochs (fractions allowed) */
+  warmupEpochs: nonNegative(),
+  labelSmoothing: belowOne(),
+  /** class-stratified subsets of the training and test splits */
+  limitTrain: count(),
+  limitVal: count(),
+  evalBatchSize: count(),
+});
+export type Hyper = z.infer<typeof HyperSchema>;
+
+/**
+ * What a run may change on top of its recipe (TrainRequest.overrides, a sweep config's `overrides`):
+ * the schedule and optimiser fields, and `augment` on/off.
+ */
+export const HyperOverridesSchema = HyperSchema.pick({
+  epochs: true,
+  steps: true,
+  batchSize: true,
+  lr: true,
+  momentum: true,
+  nesterov: true,
+  weightDecay: true,
+  warmupEpochs: true,
+  labelSmoothing: true,
+})
+  .extend({ augment: z.boolean({ error: 'must be true or false' }) })
+  .partial();
+export type HyperOverrides = z.infer<typeof HyperOverridesSchema>;
+
+/** The first problem of a failed parse as `path: message` (the path joined with dots). */
+export function firstIssue(error: z.ZodError): string {
+  const i = error.issues[0]!;
+  return `${i.path.join('.') || '(root)'}: ${i.message}`;
+}
