@@ -21,10 +21,28 @@ export const RegNetSpecSchema = z.object({
 });
 export type RegNetSpec = z.infer<typeof RegNetSpecSchema>;
 
+/**
+ * The ResNet family as timm's ResNet class parameterises it: ResNet (v1.5, stride on the 3x3), ResNeXt
+ * (cardinality > 1), Wide ResNet (baseWidth 128), ResNet-D (deep stem + average-pool shortcut) and
+ * SE-ResNe(X)t (seRatio 1/16). The variant fields are optional, absent meaning plain ResNet (cardinality 1,
+ * baseWidth 64, stemType 'default', stemWidth 32, no avgDown, seRatio 0), so a plain ResNet's spec is the
+ * same JSON it always was.
+ */
 export const ResNetSpecSchema = z.object({
   kind: z.literal('resnet'),
   block: z.enum(['basic', 'bottleneck']),
   layers: z.array(z.number().int().min(1)).min(1),
+  /** groups of the bottleneck's 3x3 conv (ResNeXt's C) */
+  cardinality: z.number().int().min(1).optional(),
+  /** bottleneck width per group per 64 planes: width = floor(planes * baseWidth / 64) * cardinality */
+  baseWidth: z.number().int().min(1).optional(),
+  /** 'deep': three 3x3 convs (stemWidth, stemWidth, 64), the first with stride 2, instead of the 7x7 */
+  stemType: z.enum(['default', 'deep']).optional(),
+  stemWidth: z.number().int().positive().optional(),
+  /** shortcut downsampling by a 2x2 average pool (ceil mode, padding excluded) before a stride-1 1x1 conv */
+  avgDown: z.boolean().optional(),
+  /** squeeze-excitation on each block's output before the residual add, width c * seRatio to the nearest multiple of 8 (0 = none) */
+  seRatio: z.number().min(0).optional(),
 });
 export type ResNetSpec = z.infer<typeof ResNetSpecSchema>;
 
