@@ -289,6 +289,11 @@ Napi::Value MaxPool2d(const Napi::CallbackInfo& info) {
   int64_t k = I(info, 1), s = I(info, 2), p = I(info, 3);
   return H(info, at::max_pool2d(T(info, 0), {k, k}, {s, s}, {p, p}));
 }
+// avgPool2d(x, k, stride, pad, ceilMode, countIncludePad)
+Napi::Value AvgPool2d(const Napi::CallbackInfo& info) {
+  int64_t k = I(info, 1), s = I(info, 2), p = I(info, 3);
+  return H(info, at::avg_pool2d(T(info, 0), {k, k}, {s, s}, {p, p}, B(info, 4), B(info, 5)));
+}
 // globalAvgPool(x) -> [N, C, 1, 1]
 Napi::Value GlobalAvgPool(const Napi::CallbackInfo& info) { return H(info, at::adaptive_avg_pool2d(T(info, 0), {1, 1})); }
 // meanHW(x) -> [N, C]
@@ -413,6 +418,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("mul", Mul);
   REG("mulScalar", MulScalar);
   REG("maxPool2d", MaxPool2d);
+  REG("avgPool2d", AvgPool2d);
   REG("globalAvgPool", GlobalAvgPool);
   REG("meanHW", MeanHW);
   REG("linear", Linear);

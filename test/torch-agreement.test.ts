@@ -14,6 +14,7 @@ import type { Network } from '../src/arch/ir.js';
 import { initWeights } from '../src/arch/init.js';
 import { paramSpecs } from '../src/arch/params.js';
 import { buildRegNet } from '../src/arch/regnet.js';
+import { buildResNet } from '../src/arch/resnet.js';
 import type { WeightMap } from '../src/arch/weights.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
@@ -61,6 +62,7 @@ else:
             elif op == 'sigmoid': o = torch.sigmoid(v(n['input']))
             elif op == 'silu': o = F.silu(v(n['input']))
             elif op == 'maxpool': o = F.max_pool2d(v(n['input']), n['k'], n['stride'], n['pad'])
+            elif op == 'avgpool': o = F.avg_pool2d(v(n['input']), n['k'], n['stride'], n['pad'], n['ceil'], n['countIncludePad'])
             elif op == 'gap': o = v(n['input']).mean((2, 3), keepdim=True)
             elif op == 'fc': o = F.linear(v(n['input']).flatten(1), W[n['name'] + '.weight'], W[n['name'] + '.bias'] if n['bias'] else None)
             elif op == 'add': o = v(n['inputs'][0]) + v(n['inputs'][1])
@@ -186,5 +188,10 @@ describe('torch engine vs PyTorch', { skip }, () => {
 
   it('regnetx_002 with batch norm (imagenet stem, 32x32) matches torch.nn.functional', () => {
     compare(buildModel('regnetx_002', { res: 32, numClasses: 10 }), 'ir', 4);
+  });
+
+  it('an SE-ResNeXt-D (deep stem, avg-pool shortcuts on odd maps, grouped 3x3, SE) matches torch.nn.functional', () => {
+    const spec = { block: 'bottleneck' as const, layers: [1, 2, 1, 1], cardinality: 8, baseWidth: 4, stemType: 'deep' as const, avgDown: true, seRatio: 1 / 16 };
+    compare(buildResNet(spec, { res: 40, numClasses: 10 }), 'ir', 4);
   });
 });

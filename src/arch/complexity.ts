@@ -7,6 +7,8 @@
  *           same count here, as the only biased layers, SE convs on 1x1 maps and the FC head, have one
  *           output element per channel)
  *   acts:   output elements of every conv and FC layer
+ * Pools (max, average, global), norms' arithmetic, activations and elementwise adds/multiplies count
+ * nothing, as in pycls and fvcore; so the ResNet-D shortcut's average pool adds neither flops nor acts.
  */
 import type { Complexity } from '../space/complexity-fast.js';
 import type { Network } from './ir.js';

@@ -1,5 +1,5 @@
 /** A small helper that appends IR nodes and keeps shapes consistent while a builder runs. */
-import { convOut, type Node, type Shape } from './ir.js';
+import { convOut, poolOut, type Node, type Shape } from './ir.js';
 
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
@@ -44,6 +44,16 @@ export class GraphBuilder {
     const inShape = this.shape(input);
     const out: Shape = [inShape[0], convOut(inShape[1], k, stride, pad), convOut(inShape[2], k, stride, pad)];
     return this.push({ op: 'maxpool', id: 0, input, in: inShape, k, stride, pad, out });
+  }
+
+  /** Average pool, PyTorch AvgPool2d(k, stride, pad, ceil_mode, count_include_pad) semantics. */
+  avgpool(input: number, k: number, stride: number, opts: { pad?: number; ceil?: boolean; countIncludePad?: boolean } = {}): number {
+    const inShape = this.shape(input);
+    const pad = opts.pad ?? 0;
+    const ceil = opts.ceil ?? false;
+    if (2 * pad > k) throw new Error(`avgpool: padding ${pad} is more than half the window ${k}`);
+    const out: Shape = [inShape[0], poolOut(inShape[1], k, stride, pad, ceil), poolOut(inShape[2], k, stride, pad, ceil)];
+    return this.push({ op: 'avgpool', id: 0, input, in: inShape, k, stride, pad, ceil, countIncludePad: opts.countIncludePad ?? true, out });
   }
 
   gap(input: number): number {

@@ -74,6 +74,24 @@ export interface MaxPoolNode extends NodeBase {
   pad: number;
 }
 
+/**
+ * Average pool over k x k windows (the ResNet-D shortcut: k 2, stride 2, ceil mode, padding excluded).
+ * Output size as PyTorch's AvgPool2d computes it (`poolOut`). Each output is the sum of its window's
+ * inputs divided by the window's cells inside the zero-padded input (countIncludePad) or inside the
+ * input itself (not countIncludePad); a ceil-mode window that overhangs the padded input is cut there.
+ */
+export interface AvgPoolNode extends NodeBase {
+  op: 'avgpool';
+  input: number;
+  in: Shape;
+  k: number;
+  stride: number;
+  /** symmetric zero padding on each side */
+  pad: number;
+  ceil: boolean;
+  countIncludePad: boolean;
+}
+
 /** Global average pool: [c, h, w] -> [c, 1, 1]. */
 export interface GlobalAvgPoolNode extends NodeBase {
   op: 'gap';
@@ -110,6 +128,7 @@ export type Node =
   | GroupNormNode
   | ActNode
   | MaxPoolNode
+  | AvgPoolNode
   | GlobalAvgPoolNode
   | FcNode
   | AddNode
@@ -147,7 +166,33 @@ export interface Network {
   stages: StageInfo[];
 }
 
+
 /** Output size of a conv/pool along one axis (PyTorch floor convention). */
 export function convOut(size: number, k: number, stride: number, pad: number): number {
   return Math.floor((size + 2 * pad - k) / stride) + 1;
+}
+
+/**
+ * Output size of a pool along one axis as PyTorch computes it: floor or ceil of (size + 2 pad - k) / stride,
+ * plus one; in ceil mode the last window must start inside the input or its left padding.
+ */
+export function poolOut(size: number, k: number, stride: number, pad: number, ceil: boolean): number {
+  if (!ceil) return convOut(size, k, stride, pad);
+  let out = Math.ceil((size + 2 * pad - k) / stride) + 1;
+  if ((out - 1) * stride >= size + pad) out--;
+  return out;
+}
+
+/**
+ * The divisor of each output position of an avgpool along one axis (its window's cells that count),
+ * PyTorch's rule: the window [o*stride - pad, o*stride - pad + k) is cut at size + pad; padding counts
+ * only when countIncludePad. The 2-D divisor is the product of the two axes'.
+ */
+export function poolDivisors(size: number, n: Pick<AvgPoolNode, 'k' | 'stride' | 'pad' | 'ceil' | 'countIncludePad'>): number[] {
+  const out = poolOut(size, n.k, n.stride, n.pad, n.ceil);
+  return Array.from({ length: out }, (_, o) => {
+    const start = o * n.stride - n.pad;
+    const end = Math.min(start + n.k, size + n.pad);
+    return n.countIncludePad ? end - start : Math.min(end, size) - Math.max(start, 0);
+  });
 }

@@ -23,10 +23,28 @@ export const RegNetSpecSchema = z.object({
 });
 export type RegNetSpec = z.infer<typeof RegNetSpecSchema>;
 
+/**
+ * The ResNet family as timm's ResNet class parameterises it: ResNet (v1.5, stride on the 3x3), ResNeXt
+ * (cardinality > 1), Wide ResNet (baseWidth 128), ResNet-D (deep stem + average-pool shortcut) and
+ * SE-ResNe(X)t (seRatio 1/16). The variant fields are optional, absent meaning plain ResNet (cardinality 1,
+ * baseWidth 64, stemType 'default', stemWidth 32, no avgDown, seRatio 0), so a plain ResNet's spec is the
+ * same JSON it always was.
+ */
 export const ResNetSpecSchema = z.object({
   kind: z.literal('resnet'),
   block: z.enum(['basic', 'bottleneck']),
   layers: z.array(z.number().int().min(1)).min(1),
+  /** groups of the bottleneck's 3x3 conv (ResNeXt's C) */
+  cardinality: z.number().int().min(1).optional(),
+  /** bottleneck width per group per 64 planes: width = floor(planes * baseWidth / 64) * cardinality */
+  baseWidth: z.number().int().min(1).optional(),
+  /** 'deep': three 3x3 convs (stemWidth, stemWidth, 64), the first with stride 2, instead of the 7x7 */
+  stemType: z.enum(['default', 'deep']).optional(),
+  stemWidth: z.number().int().positive().optional(),
+  /** shortcut downsampling by a 2x2 average pool (ceil mode, padding excluded) before a stride-1 1x1 conv */
+  avgDown: z.boolean().optional(),
+  /** squeeze-excitation on each block's output before the residual add, width c * seRatio to the nearest multiple of 8 (0 = none) */
+  seRatio: z.number().min(0).optional(),
 });
 export type ResNetSpec = z.infer<typeof ResNetSpecSchema>;
 
@@ -50,7 +68,9 @@ export type AnyNetSpec = z.infer<typeof AnyNetSpecSchema>;
 export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema]);
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 
-export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet';
+/** The ResNet variants, named as timm's model names start. */
+export type ResNetFamily = 'resnet' | 'resnet_d' | 'wide_resnet' | 'resnext' | 'seresnet' | 'seresnext';
+export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | ResNetFamily;
 
 /**
  * The one rule for a model's family: a RegNet with squeeze-excitation is RegNetY, one without SE and
@@ -58,7 +78,18 @@ export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | 'resnet'
  */
 export function modelFamily(spec: ModelSpec): ModelFamily {
   if (spec.kind === 'regnet') return spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  if (spec.kind === 'resnet') return resnetFamily(spec);
   return spec.kind;
+}
+
+/** ResNet variants: SE first (with or without groups), then groups, then width, then the D tweaks. */
+function resnetFamily(spec: ResNetSpec): ResNetFamily {
+  const cardinality = spec.cardinality ?? 1;
+  if ((spec.seRatio ?? 0) > 0) return cardinality > 1 ? 'seresnext' : 'seresnet';
+  if (cardinality > 1) return 'resnext';
+  if ((spec.baseWidth ?? 64) !== 64) return 'wide_resnet';
+  if (spec.stemType === 'deep' || spec.avgDown) return 'resnet_d';
+  return 'resnet';
 }
 
 /** Options that shape a built network without changing its design. */

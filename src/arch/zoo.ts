@@ -1,13 +1,15 @@
 /**
  * The model zoo: named models, built on demand. The RegNetX/RegNetY parameters (w0, wa, wm, group width,
  * depth) are those of Radosavovic et al. 2020 as timm's regnet.py lists them in `model_cfgs`, plus the timm
- * variants in the reference table. Names are the pytorch-image-models names.
+ * variants in the reference table; the ResNet family (ResNet, ResNeXt, Wide ResNet, ResNet-D, SE-ResNe(X)t)
+ * follows timm's resnet.py model functions. Names are the pytorch-image-models names; torchvision's names
+ * for the same architectures are aliases that resolve to them (`resolveZooName`).
  */
 import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';
 import { buildAnyNet, buildRegNet } from './regnet.js';
-import { buildResNet } from './resnet.js';
-import { modelFamily, type BuildOptions, type ModelFamily, type ModelSpec, type RegNetSpec, type ResNetSpec } from './spec.js';
+import { buildResNet, type ResNetInput } from './resnet.js';
+import { modelFamily, ResNetSpecSchema, type BuildOptions, type ModelFamily, type ModelSpec, type RegNetSpec } from './spec.js';
 
 type RegNetEntry = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'> &
   Partial<Pick<RegNetSpec, 'seRatio' | 'groupMinRatio' | 'act' | 'norm'>>;
@@ -55,27 +57,89 @@ const REGNETS: Record<string, RegNetEntry> = {
   regnety_2560: ry(640, 230.83, 2.53, 373, 27),
 };
 
-const RESNETS: Record<string, Omit<ResNetSpec, 'kind'>> = {
+const BOTTLENECK = 'bottleneck' as const;
+const L26 = [2, 2, 2, 2];
+const L50 = [3, 4, 6, 3];
+const L101 = [3, 4, 23, 3];
+const L152 = [3, 8, 36, 3];
+/** timm's ResNet-D: stem_width 32, stem_type 'deep', avg_down */
+const D = { stemType: 'deep' as const, stemWidth: 32, avgDown: true };
+/** timm's attn_layer 'se' in a ResNet block: SEModule's default rd_ratio 1/16 */
+const SE = { seRatio: 1 / 16 };
+
+const RESNETS: Record<string, ResNetInput> = {
   resnet18: { block: 'basic', layers: [2, 2, 2, 2] },
-  resnet26: { block: 'bottleneck', layers: [2, 2, 2, 2] },
-  resnet34: { block: 'basic', layers: [3, 4, 6, 3] },
-  resnet50: { block: 'bottleneck', layers: [3, 4, 6, 3] },
-  resnet101: { block: 'bottleneck', layers: [3, 4, 23, 3] },
-  resnet152: { block: 'bottleneck', layers: [3, 8, 36, 3] },
-  resnet200: { block: 'bottleneck', layers: [3, 24, 36, 3] },
+  resnet26: { block: BOTTLENECK, layers: L26 },
+  resnet34: { block: 'basic', layers: L50 },
+  resnet50: { block: BOTTLENECK, layers: L50 },
+  resnet101: { block: BOTTLENECK, layers: L101 },
+  resnet152: { block: BOTTLENECK, layers: L152 },
+  resnet200: { block: BOTTLENECK, layers: [3, 24, 36, 3] },
+  resnet18d: { block: 'basic', layers: [2, 2, 2, 2], ...D },
+  resnet26d: { block: BOTTLENECK, layers: L26, ...D },
+  resnet34d: { block: 'basic', layers: L50, ...D },
+  resnet50d: { block: BOTTLENECK, layers: L50, ...D },
+  resnet101d: { block: BOTTLENECK, layers: L101, ...D },
+  resnet152d: { block: BOTTLENECK, layers: L152, ...D },
+  wide_resnet50_2: { block: BOTTLENECK, layers: L50, baseWidth: 128 },
+  wide_resnet101_2: { block: BOTTLENECK, layers: L101, baseWidth: 128 },
+  resnext50_32x4d: { block: BOTTLENECK, layers: L50, cardinality: 32, baseWidth: 4 },
+  resnext101_32x4d: { block: BOTTLENECK, layers: L101, cardinality: 32, baseWidth: 4 },
+  resnext101_32x8d: { block: BOTTLENECK, layers: L101, cardinality: 32, baseWidth: 8 },
+  seresnet50: { block: BOTTLENECK, layers: L50, ...SE },
+  seresnext50_32x4d: { block: BOTTLENECK, layers: L50, cardinality: 32, baseWidth: 4, ...SE },
+};
+
+/**
+ * torchvision's names for zoo architectures. Each maps to the timm model whose layers, widths, groups
+ * and SE widths are the same (checked against torchvision's own models: test/fixtures/zoo_extra_224.csv,
+ * where params, MACs, flops, acts and the multiset of parameter shapes agree). torchvision's RegNets round
+ * bottleneck widths to the group width with a 0.9 floor, which changes three of them: those map to
+ * timm's `_tv` variants. torchvision's resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d and
+ * wide_resnet50_2/101_2 already carry timm's names.
+ */
+const TORCHVISION_ALIASES: Record<string, string> = {
+  regnet_x_400mf: 'regnetx_004_tv',
+  regnet_x_800mf: 'regnetx_008',
+  regnet_x_1_6gf: 'regnetx_016',
+  regnet_x_3_2gf: 'regnetx_032',
+  regnet_x_8gf: 'regnetx_080',
+  regnet_x_16gf: 'regnetx_160',
+  regnet_x_32gf: 'regnetx_320',
+  regnet_y_400mf: 'regnety_004',
+  regnet_y_800mf: 'regnety_008_tv',
+  regnet_y_1_6gf: 'regnety_016',
+  regnet_y_3_2gf: 'regnety_032',
+  regnet_y_8gf: 'regnety_080_tv',
+  regnet_y_16gf: 'regnety_160',
+  regnet_y_32gf: 'regnety_320',
+  regnet_y_128gf: 'regnety_1280',
 };
 
 export interface ZooEntry {
+  /** the canonical (timm) name, also when looked up by a torchvision alias */
   name: string;
   family: ModelFamily;
   spec: ModelSpec;
 }
 
+/** Canonical zoo names, in zoo order (aliases are not listed). */
 export function zooNames(): string[] {
   return [...Object.keys(REGNETS), ...Object.keys(RESNETS)];
 }
 
-export function zooEntry(name: string): ZooEntry {
+/** torchvision alias -> canonical zoo name. */
+export function zooAliases(): Record<string, string> {
+  return { ...TORCHVISION_ALIASES };
+}
+
+/** The canonical name of a zoo model or alias (unknown names are returned unchanged). */
+export function resolveZooName(name: string): string {
+  return Object.hasOwn(TORCHVISION_ALIASES, name) ? TORCHVISION_ALIASES[name]! : name;
+}
+
+export function zooEntry(nameIn: string): ZooEntry {
+  const name = resolveZooName(nameIn);
   const r = REGNETS[name];
   if (r) {
     const spec: RegNetSpec = {
@@ -92,19 +156,22 @@ export function zooEntry(name: string): ZooEntry {
   }
   const s = RESNETS[name];
   if (s) {
-    const spec: ResNetSpec = { kind: 'resnet', ...s };
+    const spec = ResNetSpecSchema.parse({ ...s, kind: 'resnet' });
     return { name, family: modelFamily(spec), spec };
   }
-  throw unknownModel(name);
+  throw unknownModel(nameIn);
 }
 
+/** A zoo name or a torchvision alias of one. */
 export function isZooName(name: string): boolean {
-  return name in REGNETS || name in RESNETS;
+  const n = resolveZooName(name);
+  return Object.hasOwn(REGNETS, n) || Object.hasOwn(RESNETS, n);
 }
 
-/** Build a named model. */
+/** Build a named model (an alias builds the canonical model, under the canonical name). */
 export function buildModel(name: string, opts: BuildOptions = {}): Network {
-  return buildFromSpec(zooEntry(name).spec, opts, name);
+  const e = zooEntry(name);
+  return buildFromSpec(e.spec, opts, e.name);
 }
 
 /** Build any spec (zoo or parameterised). */
@@ -114,14 +181,20 @@ export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: s
   return buildResNet(spec, opts, name);
 }
 
-/** Zoo names matching a glob (`*`, `?`), in zoo order. */
-export function matchZoo(pattern: string): string[] {
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$');
-  return zooNames().filter((n) => re.test(n));
+/**
+ * Canonical zoo names matching any of the globs (`*`, `?`), in zoo order, each once. A glob that matches
+ * a torchvision alias selects the model it stands for.
+ */
+export function matchZoo(...patterns: string[]): string[] {
+  const res = patterns.map((p) => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$'));
+  const hit = (n: string) => res.some((re) => re.test(n));
+  const picked = new Set(zooNames().filter(hit));
+  for (const [alias, name] of Object.entries(TORCHVISION_ALIASES)) if (hit(alias)) picked.add(name);
+  return zooNames().filter((n) => picked.has(n));
 }
 
 function unknownModel(name: string): UsageError {
-  const close = zooNames()
+  const close = [...zooNames(), ...Object.keys(TORCHVISION_ALIASES)]
     .map((n) => ({ n, d: editDistance(n, name) }))
     .sort((a, b) => a.d - b.d)
     .filter((x, i) => i < 3 && x.d <= Math.max(3, Math.floor(name.length / 3)))

@@ -293,7 +293,8 @@ export function renderComparePlot(rows: CompareRow[], models: CompareModel[], y:
       if (/_(tv|sgn)$/.test(name)) continue;
       const t = primaryTop1(name);
       if (t === undefined) continue;
-      fam[e.family]!.push({ x: complexity(buildModel(name, { res: 224 })).flops, y: t });
+      // curves for the RegNet families and plain ResNets only (ResNeXt, ResNet-D, ... would zigzag the ResNet line)
+      fam[e.family]?.push({ x: complexity(buildModel(name, { res: 224 })).flops, y: t });
     }
     const names: Record<string, string> = { regnetx: 'RegNetX (zoo)', regnety: 'RegNetY (zoo)', resnet: 'ResNet (zoo)' };
     const colors: Record<string, string> = { regnetx: '#1f77b4', regnety: '#2ca02c', resnet: '#7f7f7f' };

@@ -64,7 +64,8 @@ export function resolveModel(name: string | undefined, o: ModelArgOptions): Reso
   const paramFlags = [o.depth, o.w0, o.wa, o.wm, o.groupSize].filter((v) => v !== undefined).length;
   if (name) {
     if (paramFlags > 0 || o.config) throw new UsageError('give either a model name or --depth/--w0/... or --config, not both');
-    return { name, spec: zooEntry(name).spec };
+    const e = zooEntry(name); // a torchvision alias resolves to the canonical (timm) name
+    return { name: e.name, spec: e.spec };
   }
   if (o.config) {
     if (o.row === undefined) throw new UsageError('--config needs --row ID');

@@ -1,4 +1,4 @@
-/** `regnet models [PATTERN]`: the zoo with structure and complexity. */
+/** `regnet models [PATTERN...]`: the zoo with structure and complexity. */
 import type { Command } from 'commander';
 import { summarize } from '../arch/summary.js';
 import { buildModel, matchZoo } from '../arch/zoo.js';
@@ -12,13 +12,14 @@ export function register(program: Command): void {
   program
     .command('models')
     .description('list the model zoo with stage widths/depths, params, flops and acts')
-    .argument('[pattern]', "glob over model names, e.g. 'regnetx_*'", '*')
+    .argument('[patterns...]', "globs over model names, e.g. 'regnetx_*' 'resnext*' (default: all)")
     .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
     .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
     .option('--format <f>', 'table | csv | json', parseChoice('--format', ['table', 'csv', 'json'] as const), 'table')
-    .action((pattern: string, o: { res: number; numClasses: number; format: 'table' | 'csv' | 'json' }) => {
-      const names = matchZoo(pattern);
-      if (names.length === 0) throw new UsageError(`no model matches '${pattern}' (try 'regnetx_*', 'regnety_*', 'resnet*')`);
+    .action((patternsIn: string[], o: { res: number; numClasses: number; format: 'table' | 'csv' | 'json' }) => {
+      const patterns = patternsIn.length ? patternsIn : ['*'];
+      const names = matchZoo(...patterns);
+      if (names.length === 0) throw new UsageError(`no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'resnet*', 'resnext*')`);
       const rows = names.map((n) => summarize(buildModel(n, { res: o.res, numClasses: o.numClasses })));
       if (o.format === 'json') {
         process.stdout.write(JSON.stringify(rows.map(({ spec: _s, ...r }) => r), null, 2) + '\n');

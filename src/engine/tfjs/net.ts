@@ -6,7 +6,7 @@
  * train mode is a custom-gradient op (the stock batchNorm gradient tiles, and Tile is slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ConvNode, Network, Node } from '../../arch/ir.js';
+import { poolDivisors, type AvgPoolNode, type ConvNode, type Network, type Node } from '../../arch/ir.js';
 import { chooseGroupConv, groupConv2d, type GroupConvChoice, type GroupConvImpl } from './groupconv.js';
 
 export type Mode = 'train' | 'eval';
@@ -87,6 +87,31 @@ function conv(ctx: ForwardContext, n: ConvNode, x: tf.Tensor4D): tf.Tensor4D {
   return y;
 }
 
+/**
+ * PyTorch's AvgPool2d from tfjs ops: zero-pad (pad on each side, and on the bottom/right as far as the
+ * last ceil-mode window reaches), average k x k windows without padding, then rescale each output by
+ * k*k / its divisor where the divisor is not k*k (windows cut at the border, or padding left out).
+ */
+export function avgPool(n: AvgPoolNode, x: tf.Tensor4D): tf.Tensor4D {
+  const [, h, w] = n.in;
+  const [, oh, ow] = n.out;
+  const extra = (size: number, out: number) => Math.max(n.pad, (out - 1) * n.stride + n.k - size - n.pad);
+  const padB = extra(h, oh);
+  const padR = extra(w, ow);
+  const xp = n.pad || padB || padR ? tf.pad(x, [[0, 0], [n.pad, padB], [n.pad, padR], [0, 0]]) : x;
+  let y = tf.avgPool(xp, n.k, n.stride, 'valid');
+  if (y.shape[1] !== oh || y.shape[2] !== ow) throw new Error(`avgpool: ${y.shape[1]}x${y.shape[2]} output, expected ${oh}x${ow}`);
+  const dh = poolDivisors(h, n);
+  const dw = poolDivisors(w, n);
+  const kk = n.k * n.k;
+  if (dh.some((a) => dw.some((b) => a * b !== kk))) {
+    const scale = new Float32Array(oh * ow);
+    for (let i = 0; i < oh; i++) for (let j = 0; j < ow; j++) scale[i * ow + j] = kk / (dh[i]! * dw[j]!);
+    y = tf.mul(y, tf.tensor4d(scale, [1, oh, ow, 1]));
+  }
+  return y;
+}
+
 function evalNode(ctx: ForwardContext, n: Node, v: (i: number) => tf.Tensor): tf.Tensor {
   switch (n.op) {
     case 'input':
@@ -129,6 +154,8 @@ function evalNode(ctx: ForwardContext, n: Node, v: (i: number) => tf.Tensor): tf
       // numeric padding = PyTorch's (implicit -inf border, floor output size); 'same' would pad 0/1
       // instead of 1/1 for stride 2 on even sizes
       return tf.maxPool(v(n.input) as tf.Tensor4D, n.k, n.stride, n.pad);
+    case 'avgpool':
+      return avgPool(n, v(n.input) as tf.Tensor4D);
     case 'gap':
       return tf.mean(v(n.input), [1, 2], true);
     case 'fc': {

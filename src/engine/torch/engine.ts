@@ -205,6 +205,9 @@ class TorchNet implements CompiledNet {
         case 'maxpool':
           out = ops.maxPool2d(v(node.input), node.k, node.stride, node.pad);
           break;
+        case 'avgpool':
+          out = ops.avgPool2d(v(node.input), node.k, node.stride, node.pad, node.ceil, node.countIncludePad);
+          break;
         case 'gap':
           out = ops.globalAvgPool(v(node.input));
           break;

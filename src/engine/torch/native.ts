@@ -51,6 +51,8 @@ export interface TorchAddon {
   mul(a: Handle, b: Handle): Handle;
   mulScalar(a: Handle, s: number): Handle;
   maxPool2d(x: Handle, k: number, stride: number, pad: number): Handle;
+  /** absent from addons built before it was added (tensor.ts says to rebuild) */
+  avgPool2d?(x: Handle, k: number, stride: number, pad: number, ceilMode: boolean, countIncludePad: boolean): Handle;
   globalAvgPool(x: Handle): Handle;
   meanHW(x: Handle): Handle;
   linear(x: Handle, w: Handle, b: Handle): Handle;

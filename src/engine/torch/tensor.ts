@@ -5,6 +5,7 @@
  * synchronous training loop), so the engine disposes eagerly and tidy() is the backstop.
  */
 import { torchAddon, type Handle, type TorchAddon } from './native.js';
+import { UsageError } from '../../util/errors.js';
 
 let addonRef: TorchAddon | undefined;
 function A(): TorchAddon {
@@ -129,6 +130,12 @@ export const ops = {
   mul: (a: Tensor, b: Tensor) => new Tensor(A().mul(a.h, b.h)),
   mulScalar: (a: Tensor, s: number) => new Tensor(A().mulScalar(a.h, s)),
   maxPool2d: (x: Tensor, k: number, stride: number, pad: number) => new Tensor(A().maxPool2d(x.h, k, stride, pad)),
+  avgPool2d: (x: Tensor, k: number, stride: number, pad: number, ceil: boolean, countIncludePad: boolean) => {
+    const a = A();
+    // an addon built before avgPool2d existed loads fine but lacks the op: say how to fix it
+    if (typeof a.avgPool2d !== 'function') throw new UsageError('torch addon predates avgPool2d (ResNet-D shortcuts): rebuild it with `node scripts/build-native.mjs`');
+    return new Tensor(a.avgPool2d(x.h, k, stride, pad, ceil, countIncludePad));
+  },
   /** [N,C,H,W] -> [N,C,1,1] */
   globalAvgPool: (x: Tensor) => new Tensor(A().globalAvgPool(x.h)),
   /** [N,C,H,W] -> [N,C] */
