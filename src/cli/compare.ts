@@ -89,7 +89,7 @@ export function register(program: Command): void {
       let info: EngineInfo | undefined;
       if (o.bench) {
         const progress = o.quiet ? undefined : (l: string) => process.stderr.write(`compare: ${l}\n`);
-        const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
+        const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: !o.train });
         info = engine.info;
         process.stderr.write(describeEngine(info) + '\n');
         const budget = o.iters === undefined ? (o.seconds ?? COMPARE_DEFAULTS.seconds) : undefined;

@@ -69,7 +69,7 @@ export function netForCheckpoint(
 }
 
 export async function compileOn(o: EngineCliOptions, net: Network, weights: Map<string, { shape: number[]; data: Float32Array }>): Promise<{ engine: Engine; model: CompiledNet }> {
-  const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
+  const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: true });
   try {
     return { engine, model: engine.compile(net, weights) };
   } catch (e) {

@@ -51,7 +51,7 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res);
   const net = buildTrainNet(req, cfg);
   const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
-  const engine = await selectEngine(o.engine ?? 'auto', { threads: o.threads, device: o.device });
+  const engine = await selectEngine(o.engine ?? 'auto', { threads: o.threads, device: o.device }, { inference: true });
   const compiled = engine.compile(net, weights);
   try {
     const ev = await evaluate(compiled, evalPipeline(ds, cfg), { progress: o.progress ?? 'auto', label: 'test' });
