@@ -143,7 +143,7 @@ export function progressReporter(
 }
 
 /** `--mean 0.485 0.456 0.406` or `--mean 0.485,0.456,0.406` (commander variadic: called per value). */
-function collectFloats(field: string) {
+export function collectFloats(field: string) {
   return (text: string, prev: number[] | undefined): number[] => {
     const out = [...(prev ?? [])];
     for (const part of text.split(',')) {
