@@ -10,8 +10,9 @@
  * libvips rounds differently, so pixels can differ from PIL by a level or two.
  */
 import { readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join, extname } from 'node:path';
-import sharp from 'sharp';
+import type sharpModule from 'sharp';
 import { UsageError } from '../util/errors.js';
 import type { Split } from './types.js';
 
@@ -103,7 +104,24 @@ export function evalGeometry(width: number, height: number, imgSize: number, cro
   return { resizeW, resizeH, left: off(resizeW), top: off(resizeH), size: imgSize };
 }
 
-const KERNEL: Record<Interpolation, keyof sharp.KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
+const KERNEL: Record<Interpolation, keyof sharpModule.KernelEnum> = { bicubic: 'cubic', bilinear: 'linear', nearest: 'nearest' };
+
+let sharpFn: typeof sharpModule | undefined;
+
+/**
+ * sharp, loaded on the first decode: its native binary comes as an optional dependency, so an install
+ * with --omit=optional lacks it, and only the commands that read images should notice.
+ */
+function sharp(): typeof sharpModule {
+  if (sharpFn) return sharpFn;
+  try {
+    sharpFn = createRequire(import.meta.url)('sharp') as typeof sharpModule;
+  } catch (e) {
+    const why = String((e as Error)?.message ?? e).split('\n')[0];
+    throw new UsageError(`decoding images needs sharp's native binary, which did not load (${why}); reinstall without --omit=optional`);
+  }
+  return sharpFn;
+}
 
 export interface DecodeOptions {
   imgSize: number;
@@ -118,13 +136,14 @@ export interface DecodeOptions {
 export async function decodeImage(input: string | Buffer, opts: DecodeOptions): Promise<Uint8Array> {
   const label = typeof input === 'string' ? input : '<buffer>';
   const s = opts.imgSize;
+  const decoder = sharp();
   try {
-    const base = sharp(input, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
+    const base = decoder(input, { failOn: 'error' }).removeAlpha().toColourspace('srgb');
     let geo: CropGeometry;
     if (opts.fit === 'fill') {
       geo = { resizeW: s, resizeH: s, left: 0, top: 0, size: s };
     } else {
-      const meta = await sharp(input).metadata();
+      const meta = await decoder(input).metadata();
       if (!meta.width || !meta.height) throw new Error('image has no size');
       // EXIF orientation is ignored (as PIL does in timm's loader), so width/height are the stored ones.
       geo = evalGeometry(meta.width, meta.height, s, opts.cropPct);
