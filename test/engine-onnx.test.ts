@@ -23,10 +23,12 @@ import { listEngines, resolveAuto, selectEngine } from '../src/engine/select.js'
 import type { CompiledNet, Engine } from '../src/engine/types.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { loadTimmWeights } from '../src/io/timm-weights.js';
+import { readCheckpointState, readCheckpointTensors } from '../src/train/checkpoint.js';
+import { buildTrainNet, trainModel } from '../src/train/run.js';
 import { isUsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { runCli, ROOT } from './helpers/cli.js';
-import { findPython, timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
+import { findPython, timmReference, torchSkip, trainEngine, type TimmReference } from './helpers/fixtures.js';
 import { maxRel } from './helpers/numeric.js';
 
 const ort = loadOrt();
@@ -257,6 +259,74 @@ test('regnet export writes an ONNX file with the architecture and preprocessing;
     }
   } finally {
     s.dispose();
+  }
+});
+
+/** Logits of an ONNX file on onnxruntime (batch n). */
+function runFile(bytes: Uint8Array, x: Float32Array, dims: number[]): Float32Array {
+  const o = ort as Extract<typeof ort, { ok: true }>;
+  const s = o.ort.newSession();
+  s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, { intraOpNumThreads: 2, executionProviders: ['cpu'] });
+  try {
+    return s.run({ input: new o.ort.Tensor('float32', x, dims) }, { logits: null }, {}).logits!.data as Float32Array;
+  } finally {
+    s.dispose();
+  }
+}
+
+test('regnet export --weights (timm): the file gives timm\'s reference logits', async () => {
+  const ref = timmReference('regnetx_002') as TimmReference;
+  const out = join(tmp, 'cli', 'regnetx_002_timm.onnx');
+  const r = runCli(['export', 'regnetx_002', '--weights', ref.weights, '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  exported.push(out);
+  const m = decodeModel(readFileSync(out));
+  const meta = new Map(m.metadata_props.map((p) => [p.key, p.value]));
+  assert.match(meta.get('weights')!, /timm weights .*regnetx_002\.safetensors/);
+  if (ortSkip) return;
+  const io = readSafetensors(ref.io).tensors;
+  const x = io.get('input')!;
+  const err = maxRel(runFile(readFileSync(out), x.data as Float32Array, x.shape), io.get('logits')!.data as Float32Array);
+  assert.ok(err <= TOL, `exported timm weights: ${err}`);
+});
+
+test('regnet export --checkpoint: the training run\'s network, weights and dataset preprocessing', async () => {
+  const dir = join(tmp, 'ck');
+  const spec = { kind: 'anynet' as const, stages: [8, 16].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })), seRatio: 0, act: 'relu' as const, norm: 'bn' as const, stemWidth: 8 };
+  const engine = trainEngine();
+  await trainModel({
+    model: { name: 'tiny_anynet', spec }, dataset: 'mnist', engine, threads: 1, seed: 3, progress: 'none',
+    limitTrain: 64, limitVal: 32, overrides: { steps: 2, batchSize: 32 }, checkpointDir: dir,
+  });
+  const out = join(tmp, 'cli', 'tiny_anynet.onnx');
+  const r = runCli(['export', '--checkpoint', dir, '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  exported.push(out);
+  const m = decodeModel(readFileSync(out));
+  const meta = new Map(m.metadata_props.map((p) => [p.key, p.value]));
+  assert.deepEqual(JSON.parse(meta.get('preprocessing')!), { img_size: 28, crop_pct: 1, interpolation: 'none', mean: [0.1307, 0.1307, 0.1307], std: [0.3081, 0.3081, 0.3081] });
+  const arch = JSON.parse(meta.get('architecture')!);
+  assert.equal(arch.name, 'tiny_anynet');
+  assert.equal(arch.stem, 'small');
+  assert.deepEqual(arch.input_size, [3, 28, 28]);
+  assert.equal(arch.num_classes, 10);
+  assert.match(meta.get('weights')!, /regnet checkpoint .*mnist, step 2/);
+  // contradicting the checkpoint is refused
+  const bad = runCli(['export', '--checkpoint', dir, '--num-classes', '5', '--out', join(tmp, 'x.onnx')]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--num-classes 5: .* was trained with --num-classes 10/);
+  if (ortSkip) return;
+  const state = readCheckpointState(dir);
+  const net = buildTrainNet(state.request, state.config);
+  const { weights } = readCheckpointTensors(dir, state, false);
+  const x = randomInput(net, 3, 8);
+  const e = await selectEngine(engine, { threads: 1 });
+  const c = e.compile(net, weights);
+  try {
+    const err = maxRel(runFile(readFileSync(out), x, [3, 3, 28, 28]), c.predict(x, 3));
+    assert.ok(err <= TOL, `exported checkpoint vs ${engine}: ${err}`);
+  } finally {
+    c.dispose();
   }
 });
 

@@ -119,6 +119,8 @@ function checkpointSource(model: string | undefined, o: ExportOptions): ExportSo
   const { weights } = readCheckpointTensors(dir, state, false);
   const norm = (DATASET_NAMES as readonly string[]).includes(req.dataset) ? DATASET_NORMALISATION[req.dataset as DatasetName] : { mean: IMAGENET_MEAN, std: IMAGENET_STD };
   const geo = resultGeometry({ name: req.dataset }, cfg);
+  // exported at another size than trained: the images now need resizing, as the training pipeline would
+  if (geo.interpolation === 'none' && res !== cfg.res) geo.interpolation = 'bilinear';
   return {
     net,
     weights,

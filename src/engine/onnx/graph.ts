@@ -107,6 +107,7 @@ class GraphEmitter {
     if (!w) throw new UsageError(`weights: '${name}' is missing`);
     const shape = dims ?? w.shape;
     if (numel(shape) !== w.data.length) throw new Error(`${name}: cannot view ${w.data.length} values as [${shape.join(', ')}]`);
+    if (this.names.has(name)) throw new Error(`${name}: used twice as an ONNX name`);
     this.names.add(name);
     this.initializers.push({ name, dims: shape, data_type: DataType.FLOAT, raw_data: f32Bytes(w.data) });
     return name;
