@@ -6,7 +6,7 @@ import { isUsageError } from '../src/util/errors.js';
 
 test('listEngines and selectEngine agree for every engine', async () => {
   const list = await listEngines();
-  assert.deepEqual(list.map((e) => e.engine).sort(), ['cpu', 'tfjs-gpu', 'tfjs-node', 'torch', 'wasm']);
+  assert.deepEqual(list.map((e) => e.engine).sort(), ['cpu', 'onnx', 'tfjs-gpu', 'tfjs-node', 'torch', 'wasm']);
   assert.ok(list.find((e) => e.engine === 'wasm')!.available);
   for (const e of list) {
     assert.ok(e.reason.length > 0);

@@ -83,7 +83,7 @@ export function register(program: Command): void {
         return { name: m.name, build: () => buildResolved(m, bo) };
       });
       const progress = o.quiet ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
-      const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device });
+      const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: o.mode === 'infer' });
       try {
         const info = describeEngine(engine.info);
         if (o.json || o.quiet) process.stderr.write(info + '\n');

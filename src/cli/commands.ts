@@ -8,11 +8,12 @@ import { register as bench } from './bench.js';
 import { register as train } from './train.js';
 import { register as evaluate } from './eval.js';
 import { register as predict } from './predict.js';
+import { register as exportModel } from './export.js';
 import { register as sweep } from './sweep.js';
 import { register as merge } from './merge.js';
 import { register as analyze } from './analyze.js';
 import { register as fit } from './fit.js';
 
 export const COMMANDS: Array<(program: Command) => void> = [
-  models, describe, sample, compare, bench, train, evaluate, predict, sweep, merge, analyze, fit,
+  models, describe, sample, compare, bench, train, evaluate, predict, exportModel, sweep, merge, analyze, fit,
 ];

@@ -102,7 +102,7 @@ function resolveCompareModels(names: string[], options: CompareOptions): Compare
 /** Throughput of every model on the chosen engine, measured alternately. */
 async function measureOnEngine(models: CompareModel[], options: CompareOptions): Promise<{ throughput: Throughput[]; engine: EngineInfo }> {
   const progress = options.quiet ? undefined : (line: string) => process.stderr.write(`compare: ${line}\n`);
-  const engine = await selectEngine(options.engine, { threads: options.threads, device: options.device });
+  const engine = await selectEngine(options.engine, { threads: options.threads, device: options.device }, { inference: !options.train });
   process.stderr.write(describeEngine(engine.info) + '\n');
   const budget = options.iters === undefined ? (options.seconds ?? COMPARE_DEFAULTS.seconds) : undefined;
   try {

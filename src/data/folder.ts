@@ -141,6 +141,7 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
   try {
     img = await decodeRgbLikePil(input);
   } catch (e) {
+    if (e instanceof UsageError) throw e; // sharp itself missing: not this image's fault
     throw new UsageError(`${label}: cannot decode image (${(e as Error).message.split('\n')[0]})`);
   }
   // EXIF orientation is ignored (as PIL does in timm's loader), so width/height are the stored ones.

@@ -15,8 +15,27 @@
  * JPEGs: libvips decodes with libjpeg-turbo's defaults (ISLOW integer DCT, fancy upsampling), as PIL does;
  * test/data-preprocess.test.ts checks the decoded pixels against PIL.
  */
-import sharp from 'sharp';
+import { createRequire } from 'node:module';
+import type sharpModule from 'sharp';
+import { UsageError } from '../util/errors.js';
 import type { Image8 } from './pil-resize.js';
+
+let sharpFn: typeof sharpModule | undefined;
+
+/**
+ * sharp, loaded on the first decode: its native binary comes as an optional dependency, so an install
+ * with --omit=optional lacks it, and only the commands that read images should notice.
+ */
+function sharp(): typeof sharpModule {
+  if (sharpFn) return sharpFn;
+  try {
+    sharpFn = createRequire(import.meta.url)('sharp') as typeof sharpModule;
+  } catch (e) {
+    const why = String((e as Error)?.message ?? e).split('\n')[0];
+    throw new UsageError(`decoding images needs sharp's native binary, which did not load (${why}); reinstall without --omit=optional`);
+  }
+  return sharpFn;
+}
 
 function cmykToRgb(src: Uint8Array | Uint16Array, channels: number, n: number): Uint8Array {
   const out = new Uint8Array(n * 3);
@@ -53,10 +72,11 @@ function toRgb(src: Uint8Array | Uint16Array, channels: number, n: number, grey:
 /** PIL-identical 8-bit RGB pixels (HWC) of a JPEG or PNG file or buffer. */
 export async function decodeRgbLikePil(input: string | Buffer): Promise<Image8> {
   const opts = { failOn: 'error' as const, ignoreIcc: true, autoOrient: false };
-  const meta = await sharp(input, opts).metadata();
+  const decoder = sharp();
+  const meta = await decoder(input, opts).metadata();
   const space = meta.space ?? 'srgb';
   const wide = meta.depth === 'ushort' || space === 'rgb16' || space === 'grey16';
-  let pipe = sharp(input, opts);
+  let pipe = decoder(input, opts);
   // keep the decoder's own bands: ask for the space it already is in, so libvips converts nothing
   if (space === 'cmyk') pipe = pipe.pipelineColourspace('cmyk').toColourspace('cmyk');
   else pipe = pipe.toColourspace(space);

@@ -8,7 +8,8 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { readIdxFolder } from './idx.js';
 import { readCifar10, readCifar100, type Cifar100Label } from './cifar.js';
-import { IMAGENET_MEAN, IMAGENET_STD, loadImageFolder, type Interpolation } from './folder.js';
+import { loadImageFolder, type Interpolation } from './folder.js';
+import { DATASET_NORMALISATION } from './norm.js';
 import { DATASET_NAMES, type Dataset, type DatasetName, type Split } from './types.js';
 
 export const FASHION_MNIST_DIRS = ['/usr/share/datasets/fashion-mnist'];
@@ -59,7 +60,7 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const r = readIdxFolder(d, 10);
       return {
         name, train: plain(r.train), test: plain(r.test), numClasses: 10, channels: 1, height: r.height, width: r.width,
-        mean: [0.1307], std: [0.3081], classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], source: d,
+        ...DATASET_NORMALISATION.mnist, classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], source: d,
       };
     }
     case 'fashion-mnist': {
@@ -70,7 +71,7 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const r = readIdxFolder(d, 10);
       return {
         name, train: plain(r.train), test: plain(r.test), numClasses: 10, channels: 1, height: r.height, width: r.width,
-        mean: [0.286], std: [0.353], classNames: FASHION_MNIST_CLASSES, source: d,
+        ...DATASET_NORMALISATION['fashion-mnist'], classNames: FASHION_MNIST_CLASSES, source: d,
       };
     }
     case 'cifar10': {
@@ -78,7 +79,7 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const r = readCifar10(dir);
       return {
         name, train: r.train, test: r.test, numClasses: 10, channels: 3, height: 32, width: 32,
-        mean: [0.4914, 0.4822, 0.4465], std: [0.247, 0.2435, 0.2616], classNames: r.classNames, source: r.dir,
+        ...DATASET_NORMALISATION.cifar10, classNames: r.classNames, source: r.dir,
       };
     }
     case 'cifar100': {
@@ -86,7 +87,7 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const r = readCifar100(dir, opts.cifar100Label ?? 'fine');
       return {
         name, train: r.train, test: r.test, numClasses: r.numClasses, channels: 3, height: 32, width: 32,
-        mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762], classNames: r.classNames, source: r.dir,
+        ...DATASET_NORMALISATION.cifar100, classNames: r.classNames, source: r.dir,
       };
     }
     case 'folder': {
@@ -104,7 +105,7 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       });
       return {
         name, train: tr.split, test: te.split, numClasses: tr.classes.length, channels: 3, height: size, width: size,
-        mean: IMAGENET_MEAN, std: IMAGENET_STD, classNames: tr.classes, source: dir,
+        ...DATASET_NORMALISATION.folder, classNames: tr.classes, source: dir,
       };
     }
     default:

@@ -5,8 +5,8 @@
 import type { Network } from '../arch/ir.js';
 import type { WeightMap } from '../arch/weights.js';
 
-export type EngineName = 'torch' | 'tfjs-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
-export const ENGINE_CHOICES = ['auto', 'torch', 'tfjs-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
+export type EngineName = 'torch' | 'onnx' | 'tfjs-gpu' | 'tfjs-node' | 'wasm' | 'cpu';
+export const ENGINE_CHOICES = ['auto', 'torch', 'onnx', 'tfjs-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
 export interface EngineOptions {
@@ -41,7 +41,7 @@ export interface StepResult {
 }
 
 /**
- * A network compiled for one engine. Inputs are NCHW float32 (already normalised), n samples of
+ * A network compiled for one engine (onnx is inference-only: its training methods throw a UsageError). Inputs are NCHW float32 (already normalised), n samples of
  * the Network's [inChans, h, w]. Logits come back as n x numClasses row-major.
  */
 export interface CompiledNet {

@@ -4,7 +4,6 @@
  * more EvalSource for evaluate(); a checkpoint's top-1/top-5 over them can be merged into
  * results-<name>.csv in timm's format.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { numel, paramSpecs } from '../arch/params.js';
 import type { ModelSpec } from '../arch/spec.js';
@@ -12,6 +11,7 @@ import { folderEvalBatches, listImageFolder, type EvalBatch, type EvalPreprocess
 import { compileOn, type EngineSelection } from '../engine/select.js';
 import type { CompiledNet } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
+import { makeDir } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { netForCheckpoint, type NetForCheckpointOptions } from './checkpoint-net.js';
 import { evaluate, requireSamples } from './evaluate.js';
@@ -168,7 +168,7 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
     ...r, model: net.name, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, params, engine: engine.info.engine,
   };
   if (o.results && o.limit === undefined) {
-    mkdirSync(o.results.dir, { recursive: true });
+    makeDir(o.results.dir);
     report.resultsFile = join(o.results.dir, `results-${o.results.name}.csv`);
     mergeResults(report.resultsFile, [
       { model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation },

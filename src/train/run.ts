@@ -68,7 +68,7 @@ export function resultsFileName(dataset: string, evaluated: number, testSize: nu
  * crop_pct / interpolation of the evaluated images, as timm records them: in-memory datasets are used
  * whole (1.0; 'none' unless resized to --res); image folders are decoded with a 0.875 bilinear centre crop.
  */
-export function resultGeometry(ds: Dataset, cfg: Pick<TrainConfig, 'interpolation'>): { crop_pct: number; interpolation: string } {
+export function resultGeometry(ds: Pick<Dataset, 'name'>, cfg: Pick<TrainConfig, 'interpolation'>): { crop_pct: number; interpolation: string } {
   if (ds.name === 'folder') return { crop_pct: 0.875, interpolation: 'bilinear' };
   return { crop_pct: 1, interpolation: cfg.interpolation };
 }

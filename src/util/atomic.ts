@@ -3,9 +3,9 @@
  * the host and pid of the writer, so a later run can tell the leftovers of a killed writer (same host,
  * process gone) from a write in flight, and remove them.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Host names may hold dots; ours are kept out of the pattern by replacing anything but [A-Za-z0-9-]. */
 const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
@@ -15,9 +15,31 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${HOST}.${process.pid}.${Date.now()}.tmp`);
 }
 
+/**
+ * mkdir -p, one component at a time: Node's recursive mkdirSync never returns on some paths (under
+ * /proc it loops on ENOENT), while a plain mkdirSync of each missing component fails with the real error.
+ */
+export function makeDir(dir: string): void {
+  const missing: string[] = [];
+  let at = resolve(dir);
+  while (!existsSync(at)) {
+    missing.push(at);
+    const up = dirname(at);
+    if (up === at) break;
+    at = up;
+  }
+  for (const d of missing.reverse()) {
+    try {
+      mkdirSync(d);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; // made by a concurrent writer meanwhile
+    }
+  }
+}
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   const dir = dirname(path);
-  mkdirSync(dir, { recursive: true });
+  makeDir(dir);
   const tmp = tempPathFor(path);
   const fd = openSync(tmp, 'w');
   try {

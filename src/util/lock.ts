@@ -3,10 +3,10 @@
  * whose owner is gone (same host, process dead) is taken over; one from another host is taken over once
  * it is older than `staleAfterMs` (its owner's liveness cannot be seen from here).
  */
-import { openSync, closeSync, writeSync, readFileSync, rmSync, statSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, writeSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
-import { processAlive } from './atomic.js';
+import { makeDir, processAlive } from './atomic.js';
 import { UsageError } from './errors.js';
 
 export interface LockOwner {
@@ -59,7 +59,7 @@ export function describeOwner(o: LockOwner | null): string {
 
 /** Take the lock or throw a UsageError naming the holder once `waitMs` has passed. */
 export function acquireLock(path: string, opts: LockOptions): Lock {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDir(dirname(path));
   const me: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString(), purpose: opts.purpose };
   const until = Date.now() + (opts.waitMs ?? 0);
   const staleAfter = opts.staleAfterMs ?? 10 * 60_000;
