@@ -12,7 +12,7 @@ import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
 import { resolveDataset } from '../data/resolve.js';
 import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
-import type { CompiledNet, Engine } from '../engine/types.js';
+import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
@@ -111,6 +111,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   }
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
+  if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
   const engine: Engine = await selectEngine(req.engine, { threads: req.threads, device: req.device });
   const info = engine.info;
   say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
@@ -129,6 +130,22 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
     compiled?.dispose();
     engine.close?.();
   }
+}
+
+/**
+ * A finished checkpoint evaluated on the same test images as now asked: resuming it changes nothing, so
+ * nothing is trained, evaluated or written (another --limit-val evaluates again).
+ */
+function isAlreadyFinished(state: CheckpointState, cfg: TrainConfig): state is CheckpointState & { result: NonNullable<CheckpointState['result']> } {
+  return state.status === 'finished' && state.result !== undefined && state.globalStep >= cfg.totalSteps && state.config.limitVal === cfg.limitVal;
+}
+
+function savedResult(req: TrainRequest, state: CheckpointState & { result: NonNullable<CheckpointState['result']> }, cfg: TrainConfig, cx: ReturnType<typeof complexity>): TrainResult {
+  return {
+    status: 'ok', model: req.model.name, dataset: req.dataset, engine: state.engine as EngineName, epochs: cfg.epochs, steps: state.globalStep,
+    trainSeconds: state.trainSeconds, imagesPerSec: median(state.stepRates), finalLoss: state.lastLoss ?? NaN,
+    params: cx.params, flops: cx.flops, acts: cx.acts, imgSize: cfg.res, top1: state.result.top1, top5: state.result.top5, alreadyFinished: true,
+  };
 }
 
 interface LoopOptions {
@@ -284,7 +301,8 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
         params: options.netComplexity.params, ...resultGeometry(dataset, config),
       },
     ]);
-    appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
+    // a finished run evaluated again (on other test images) is no new training run
+    if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
 }
