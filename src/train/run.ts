@@ -14,7 +14,7 @@ import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js'
 import { selectEngine } from '../engine/select.js';
 import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
-import { UsageError } from '../util/errors.js';
+import { asSetupError, UsageError } from '../util/errors.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
 import { evaluate } from './evaluate.js';
@@ -100,10 +100,22 @@ function say(req: TrainRequest, line: string): void {
   if ((req.progress ?? 'auto') !== 'none') process.stderr.write(line + '\n');
 }
 
+/**
+ * A step that depends on the environment and the configuration, not on the model: its user errors are
+ * SetupErrors (a sweep stops on them instead of recording a failed model).
+ */
+async function setup<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asSetupError(e);
+  }
+}
+
 export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   if (req.resume && !req.checkpointDir) throw new UsageError('--resume needs --checkpoint DIR');
-  const ds = await loadDataset(req.dataset, req.dataDir, req.overrides?.res);
-  const cfg = resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n)));
+  const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res));
+  const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n))));
   let state: CheckpointState | undefined;
   if (req.resume && hasCheckpoint(req.checkpointDir!)) {
     state = readCheckpointState(req.checkpointDir!);
@@ -112,7 +124,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
-  const engine: Engine = await selectEngine(req.engine, { threads: req.threads, device: req.device });
+  const engine: Engine = await setup(() => selectEngine(req.engine, { threads: req.threads, device: req.device }));
   const info = engine.info;
   say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
   let compiled: CompiledNet | undefined;
