@@ -322,6 +322,8 @@ test('the preflight refuses what no model could train with: dataset, data_dir, r
     await assert.rejects(checkSweepSetup(s), (e: unknown) => e instanceof SetupError && e.message.startsWith('/cfg/s.json: ') && message.test(e.message) && !e.message.includes('\n'), JSON.stringify(extra));
   }
   await checkSweepSetup(sweep(2, { res: 28, in_chans: 1, engine: ENGINE }));
+  // 'quick' (a --workers parent) leaves reading the dataset to the workers
+  await checkSweepSetup(sweep(2, { res: 28, in_chans: 1, data_dir: empty }), 'quick');
 });
 
 test('leftovers of killed runs: temp files of killed writes and checkpoints of finished models are removed at start', async () => {

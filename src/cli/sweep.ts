@@ -87,8 +87,9 @@ export function register(program: Command): void {
 /** --workers K: K child processes, one shard each, then their CSVs merged; the exit code tells how it went. */
 async function runLocalWorkers(sweep: ResolvedSweep, configArg: string, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
   if (options.shard !== undefined || options.shards !== undefined || options.worker) throw new UsageError('--workers cannot be combined with --shard/--shards');
-  // the environment (dataset, data_dir, recipe, engine) is checked once, before any worker starts
-  await checkSweepSetup(sweep);
+  // the environment (dataset, data_dir, recipe, engine) is checked before any worker starts; each worker
+  // checks the rest (the dataset's files, the engine starting) before its first model
+  await checkSweepSetup(sweep, 'quick');
   const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
   const childArgs = ['--threads', String(threads), '--retries', String(options.retries), '--progress', 'none'];
   for (const [flag, value] of [['--engine', options.engine], ['--n', options.n], ['--epochs', options.epochs], ['--steps', options.steps], ['--limit-train', options.limitTrain], ['--limit-val', options.limitVal]] as const) {
@@ -114,8 +115,7 @@ async function runOneShard(sweep: ResolvedSweep, outDir: string, options: SweepC
     outDir,
     shard,
     parentPid: options.worker ? process.ppid : undefined,
-    // a worker's parent checked the environment; others check it before their first model
-    preflight: options.worker ? undefined : () => checkSweepSetup(sweep),
+    preflight: () => checkSweepSetup(sweep),
     retries: options.retries,
     trainer: await defaultTrainer(),
     signal,

@@ -103,8 +103,9 @@ async function runChildren(o: WorkersOptions): Promise<WorkersResult> {
 
 /**
  * In a worker (started by runWorkers, with an IPC channel): call `onLost` once when the parent process is
- * gone (its channel closes, or this process is handed to another parent). From then on nobody reads this process's output: writes to it
- * must not kill the process before its checkpoint is written. Returns a function that stops watching.
+ * gone (its channel closes, or this process is handed to another parent). From then on nobody reads this
+ * process's output: writes to it must not kill the process before its checkpoint is written. Returns a
+ * function that stops watching.
  */
 export function watchParent(onLost: () => void): () => void {
   const parent = process.ppid;
