@@ -37,6 +37,13 @@ test('config errors name the field; constraints accept 5M-style quantities', () 
   assert.deepEqual(c.constraints.flops, [5e6, 6e7]);
 });
 
+test("sweep names are one plain folder name: not '.', '..' or a path (the default output is runs/<name>)", () => {
+  for (const name of ['..', '.', '../x', 'a/b', 'a\\b', '']) {
+    assert.throws(() => parseSweepConfig({ ...base, name }, 'x.json'), (e: Error) => e instanceof UsageError && /x\.json: invalid field 'name'/.test(e.message), name);
+  }
+  for (const name of ['a', 'study-1.v2', '..a', 'a..', '_x']) assert.equal(parseSweepConfig({ ...base, name }).name, name);
+});
+
 test('config hash: independent of key order, n, threads, description; changes with seed, engine, schedule, space', () => {
   const space = loadSpace(spaceFile);
   const h = (cfg: object) => resolveSweep(parseSweepConfig(cfg), space).hash;

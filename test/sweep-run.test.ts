@@ -1,18 +1,23 @@
 /**
  * The sweep runner with an injected trainer: resume after an interrupt, failures, retries, divergence,
- * shards equal to the unsharded run, and foreign files. A last test runs the real trainer on a tiny workload.
+ * shards equal to the unsharded run, foreign files, the folder lock, environment errors that stop the sweep,
+ * leftovers of killed runs. A last test runs the real trainer on a tiny workload.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSweepConfig, resolveSweep, type ResolvedSweep } from '../src/sweep/config.js';
 import { mergeSweeps } from '../src/sweep/merge.js';
+import { lockSweepFolder } from '../src/sweep/lock.js';
 import { readRows } from '../src/sweep/rows.js';
 import { runSweep, sweepModels, trainSeed, type TrainFn } from '../src/sweep/run.js';
 import { loadSpace } from '../src/space/space-config.js';
 import type { TrainRequest, TrainResult } from '../src/train/types.js';
+import { tempPathFor } from '../src/util/atomic.js';
+import { SetupError, UsageError } from '../src/util/errors.js';
 import { trainEngine } from './helpers/fixtures.js';
 
 /** torch where its addon is built, else the embedded wasm engine: the sweep logic is the same on both. */
@@ -176,6 +181,166 @@ test('an output file of another sweep config is refused', async () => {
   const t = fakeTrainer();
   await runSweep({ sweep: sweep(3), outDir: d, trainer: t.fn });
   assert.deepEqual(t.calls.map((c) => c.model.name), ['fake-2']);
+});
+
+/** A pid no process has: a process that has exited. */
+function deadPid(): number {
+  return Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+}
+
+/** A trainer that waits inside its first call until `open()`; `inside` resolves once it is there. */
+function gatedTrainer() {
+  const inner = fakeTrainer();
+  let open!: () => void;
+  let entered!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const inside = new Promise<void>((r) => (entered = r));
+  const fn: TrainFn = async (req) => {
+    entered();
+    await gate;
+    return inner.fn(req);
+  };
+  return { fn, calls: inner.calls, open, inside };
+}
+
+const busyError = (e: unknown) =>
+  e instanceof UsageError && !e.message.includes('\n') && /is busy/.test(e.message) && e.message.includes(`pid ${process.pid} on ${hostname()}`);
+
+test('one run per folder and shard: others are refused naming the holder; shards of one layout run side by side; dead holders are taken over', async () => {
+  const s = sweep(4);
+  const d = tmp();
+  const a = gatedTrainer();
+  const running = runSweep({ sweep: s, outDir: d, trainer: a.fn });
+  await a.inside;
+  // a second whole run, a shard, a --workers parent: all refused while the first trains, nothing trained
+  const other = fakeTrainer();
+  await assert.rejects(runSweep({ sweep: s, outDir: d, trainer: other.fn }), busyError);
+  await assert.rejects(runSweep({ sweep: s, outDir: d, shard: { index: 1, count: 2, source: 'test' }, trainer: other.fn }), busyError);
+  assert.throws(() => lockSweepFolder(d, undefined, { purpose: 'sweep --workers 2 (parent)' }), busyError);
+  assert.equal(other.calls.length, 0);
+  a.open();
+  const done = await running;
+  assert.deepEqual([done.ok, done.failed], [4, 0]);
+  assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.lock')), [], 'released');
+
+  // shards of one layout side by side; another layout or a whole run beside them is refused
+  const e = tmp();
+  const shard0 = gatedTrainer();
+  const first = runSweep({ sweep: s, outDir: e, shard: { index: 0, count: 2, source: 'test' }, trainer: shard0.fn });
+  await shard0.inside;
+  const b = await runSweep({ sweep: s, outDir: e, shard: { index: 1, count: 2, source: 'test' }, trainer: fakeTrainer().fn });
+  assert.equal(b.ok, 2);
+  await assert.rejects(runSweep({ sweep: s, outDir: e, shard: { index: 0, count: 3, source: 'test' }, trainer: fakeTrainer().fn }), busyError);
+  await assert.rejects(runSweep({ sweep: s, outDir: e, trainer: fakeTrainer().fn }), busyError);
+  shard0.open();
+  assert.equal((await first).ok, 2);
+
+  // a --workers child runs its shard under its parent's folder lock, and only under its parent's
+  const f = tmp();
+  const parent = lockSweepFolder(f, undefined, { purpose: 'sweep --workers 2 (parent)' });
+  try {
+    await assert.rejects(runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, trainer: fakeTrainer().fn }), busyError);
+    await assert.rejects(runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, parentPid: process.pid + 1, trainer: fakeTrainer().fn }), busyError);
+    const child = await runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, parentPid: process.pid, trainer: fakeTrainer().fn });
+    assert.equal(child.ok, 2);
+  } finally {
+    parent.release();
+  }
+
+  // the locks of killed runs (the folder's and a shard's) are taken over
+  const g = tmp();
+  for (const name of ['.sweep.lock', '.sweep.shard-1-of-3.lock']) {
+    writeFileSync(join(g, name), JSON.stringify({ pid: deadPid(), host: hostname(), started: 'then', purpose: 'killed sweep' }));
+  }
+  assert.equal((await runSweep({ sweep: s, outDir: g, trainer: fakeTrainer().fn })).ok, 4);
+  assert.deepEqual(readdirSync(g).filter((x) => x === '.sweep.lock'), []);
+});
+
+test('environment errors stop the sweep before the model: no failed row, the checkpoint kept; the rerun trains every model', async () => {
+  const s = sweep(4);
+  const d = tmp();
+  const t = fakeTrainer();
+  const broken: TrainFn = async (req) => {
+    if (req.model.name === 'fake-2') {
+      mkdirSync(req.checkpointDir!, { recursive: true });
+      writeFileSync(join(req.checkpointDir!, 'state.json'), JSON.stringify({ step: 1 }));
+      throw new SetupError('cifar10: not bundled; pass --data-dir');
+    }
+    return t.fn(req);
+  };
+  await assert.rejects(runSweep({ sweep: s, outDir: d, trainer: broken, retries: 3 }), (e: unknown) => e instanceof SetupError && /not bundled/.test(e.message));
+  assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'ok']]);
+  assert.ok(existsSync(join(d, 'checkpoints', '2', 'state.json')), 'an environment error is no reason to drop the checkpoint');
+  assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.lock')), []);
+
+  // the preflight runs once, before anything is written, and not at all when every model is done
+  const e = tmp();
+  let checks = 0;
+  const failing = async () => {
+    checks++;
+    throw new SetupError('engine torch is not available');
+  };
+  const none = fakeTrainer();
+  await assert.rejects(runSweep({ sweep: s, outDir: e, trainer: none.fn, preflight: failing }), /engine torch is not available/);
+  assert.equal(none.calls.length, 0);
+  assert.deepEqual(readdirSync(e), [], 'nothing written');
+
+  // fixed: everything trains, all ok
+  const fixed = fakeTrainer();
+  const sum = await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: async () => void checks++ });
+  assert.deepEqual(fixed.calls.map((c) => [c.model.name, c.resume]), [['fake-2', true], ['fake-3', false]]);
+  assert.deepEqual([sum.ok, sum.failed], [4, 0]);
+  assert.equal(checks, 2);
+  await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: failing });
+  assert.equal(checks, 2, 'nothing to train: no preflight');
+
+  // the real trainer: an unknown dataset is a SetupError, not a failed row
+  const { trainModel } = await import('../src/train/run.js');
+  const f = tmp();
+  await assert.rejects(runSweep({ sweep: sweep(2, { dataset: 'imagenet-21k' }), outDir: f, trainer: trainModel }), (x: unknown) => x instanceof SetupError);
+  assert.deepEqual(readRows(join(f, 'sweep.csv')), []);
+});
+
+test('the preflight refuses what no model could train with: dataset, data_dir, recipe, engine (SetupError, one line)', async () => {
+  const { checkSweepSetup } = await import('../src/sweep/preflight.js');
+  const { listEngines } = await import('../src/engine/select.js');
+  const empty = tmp();
+  mkdirSync(join(empty, 'train', 'cat'), { recursive: true });
+  writeFileSync(join(empty, 'train', 'cat', 'a.png'), '');
+  const unavailable = (await listEngines()).find((e) => !e.available)?.engine;
+  const cases: Array<[object, RegExp]> = [
+    [{ dataset: 'svhn' }, /dataset 'svhn' is not one of mnist/],
+    [{ data_dir: join(empty, 'missing') }, /data_dir '.*missing' is not a folder here/],
+    [{ data_dir: empty }, /mnist|idx|no such|not found/i],
+    [{ recipe: 'no-such-recipe' }, /'no-such-recipe' is neither a built-in recipe/],
+    [{ dataset: 'folder' }, /needs data_dir/],
+    [{ dataset: 'folder', data_dir: empty }, /has no val\//],
+    ...(unavailable ? [[{ engine: unavailable }, new RegExp(`engine ${unavailable} is not available`)] as [object, RegExp]] : []),
+  ];
+  for (const [extra, message] of cases) {
+    const s = { ...sweep(2, { res: 28, in_chans: 1, ...extra }), file: '/cfg/s.json' };
+    await assert.rejects(checkSweepSetup(s), (e: unknown) => e instanceof SetupError && e.message.startsWith('/cfg/s.json: ') && message.test(e.message) && !e.message.includes('\n'), JSON.stringify(extra));
+  }
+  await checkSweepSetup(sweep(2, { res: 28, in_chans: 1, engine: ENGINE }));
+  // 'quick' (a --workers parent) leaves reading the dataset to the workers
+  await checkSweepSetup(sweep(2, { res: 28, in_chans: 1, data_dir: empty }), 'quick');
+});
+
+test('leftovers of killed runs: temp files of killed writes and checkpoints of finished models are removed at start', async () => {
+  const s = sweep(3);
+  const d = tmp();
+  await runSweep({ sweep: s, outDir: d, trainer: fakeTrainer().fn });
+  // a run killed after model 1's row was written, before its checkpoint was removed
+  mkdirSync(join(d, 'checkpoints', '1'), { recursive: true });
+  writeFileSync(join(d, 'checkpoints', '1', 'state.json'), '{}');
+  // a writer killed between its temp file and the rename (same host, its process gone)
+  const stale = tempPathFor(join(d, 'sweep.csv')).replace(`.${process.pid}.`, `.${deadPid()}.`);
+  writeFileSync(stale, 'id,status\n');
+  const t = fakeTrainer();
+  await runSweep({ sweep: s, outDir: d, trainer: t.fn });
+  assert.equal(t.calls.length, 0);
+  assert.ok(!existsSync(stale), 'stale temp file removed');
+  assert.deepEqual(readdirSync(join(d, 'checkpoints')), [], 'checkpoints of finished models removed');
 });
 
 test('real trainer, tiny workload: rows match the trained networks', async () => {

@@ -145,6 +145,29 @@ test('train writes a checkpoint; eval --checkpoint gives the same accuracy', () 
   assert.match(r.stderr, /different lr/);
 });
 
+test('--resume of a finished checkpoint: "already finished", the saved result, no new runs.csv or results row', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'regnet-fin-'));
+  const ck = join(dir, 'ck');
+  const t = cli(['train', ...TINY, ...COMMON, '--steps', '4', '--batch-size', '8', '--limit-train', '32', '--limit-val', '40', '--checkpoint', ck, '--results-dir', dir, '--json']);
+  assert.equal(t.code, 0, t.stderr);
+  const trained = JSON.parse(t.stdout);
+  const runs = readFileSync(join(dir, 'runs.csv'), 'utf8');
+  const results = readFileSync(join(dir, 'results-mnist-val40.csv'), 'utf8');
+  const r = cli(['train', '--resume', '--checkpoint', ck, '--progress', 'none', '--results-dir', dir, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /already finished \(step 4\)/);
+  const again = JSON.parse(r.stdout);
+  for (const k of ['status', 'top1', 'top5', 'steps', 'epochs', 'finalLoss', 'trainSeconds', 'params', 'engine']) assert.deepEqual(again[k], trained[k], k);
+  assert.equal(readFileSync(join(dir, 'runs.csv'), 'utf8'), runs, 'no second runs.csv row');
+  assert.equal(readFileSync(join(dir, 'results-mnist-val40.csv'), 'utf8'), results);
+  // other test images: evaluated again and merged into their results file, still no new training run
+  const v = cli(['train', '--resume', '--checkpoint', ck, '--progress', 'none', '--results-dir', dir, '--limit-val', '20']);
+  assert.equal(v.code, 0, v.stderr);
+  assert.doesNotMatch(v.stderr, /already finished/);
+  assert.ok(existsSync(join(dir, 'results-mnist-val20.csv')));
+  assert.equal(readFileSync(join(dir, 'runs.csv'), 'utf8'), runs);
+});
+
 for (const sig of ['SIGINT', 'SIGTERM'] as const) test(`${sig} (Ctrl-C, preemption): the current step finishes, a checkpoint is written, exit 130; resume keeps the saved settings`, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-int-'));
   const ck = join(dir, 'ck');

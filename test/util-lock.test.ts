@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, existsSync, statSync, utimesSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCsv, toCsv } from '../src/results/csv.js';
-import { acquireLock, withLock } from '../src/util/lock.js';
+import { acquireLock, lockHolder, withLock } from '../src/util/lock.js';
 import { UsageError } from '../src/util/errors.js';
 import { ROOT } from './helpers/cli.js';
 
@@ -63,6 +63,27 @@ test("a dead process's lock is taken over at once; a live holder is named (pid, 
   }
   // an older lock folder (earlier versions locked runs.csv with a folder) of unknown owner is taken over once old
   assert.ok(!existsSync(path));
+});
+
+test("a long-held lock keeps itself fresh (heartbeat); another host's lock counts as held until it is stale", async () => {
+  const path = join(dir, 'beat.lock');
+  const lock = acquireLock(path, { purpose: 'sweep', heartbeatMs: 40 });
+  try {
+    const old = new Date(Date.now() - 3600_000);
+    utimesSync(path, old, old);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.ok(Date.now() - statSync(path).mtimeMs < 5_000, 'the heartbeat touched the lock');
+    assert.equal(lockHolder(path)?.owner?.pid, process.pid);
+  } finally {
+    lock.release();
+  }
+  assert.equal(lockHolder(path), undefined, 'released: free');
+  // a holder on another host: held while fresh, abandoned once older than staleAfterMs
+  writeFileSync(path, JSON.stringify({ pid: 1, host: 'elsewhere', started: 'now', purpose: 'sweep shard 0/2' }));
+  assert.equal(lockHolder(path, 60_000)?.owner?.host, 'elsewhere');
+  const old = new Date(Date.now() - 120_000);
+  utimesSync(path, old, old);
+  assert.equal(lockHolder(path, 60_000), undefined);
 });
 
 test('text cells that a spreadsheet would run as formulas get a leading apostrophe; numbers do not', () => {

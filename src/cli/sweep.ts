@@ -5,13 +5,14 @@
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { EngineChoice } from '../engine/types.js';
 import { loadSweepConfig, type ResolvedSweep } from '../sweep/config.js';
+import { checkSweepSetup } from '../sweep/preflight.js';
 import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
+import { runWorkers, watchParent, WORKER_FLAG } from '../sweep/workers.js';
 import { HyperSchema } from '../train/hyper.js';
-import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions } from './engine-options.js';
 import { parseChoice, parseIntOption } from './options.js';
@@ -33,6 +34,8 @@ interface SweepCliOptions {
   limitVal?: number;
   keepCheckpoints?: boolean;
   progress: 'auto' | 'plain' | 'none';
+  /** a child of --workers (hidden): its parent holds the folder lock, and it stops when the parent is gone */
+  worker?: boolean;
 }
 
 async function defaultTrainer(): Promise<TrainFn> {
@@ -59,23 +62,36 @@ export function register(program: Command): void {
     .option('--limit-val <n>', 'evaluate on this many images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
     .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
+    .addOption(new Option(WORKER_FLAG, 'a worker process of --workers').hideHelp())
     .action(async (configArg: string, o: SweepCliOptions) => {
       const sweep = loadSweepConfig(configArg, o);
       const outDir = o.out ?? join('runs', sweep.config.name);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
+      const stop = new AbortController();
+      interrupt.signal.addEventListener('abort', () => stop.abort(), { once: true });
+      const unwatch = o.worker
+        ? watchParent(() => {
+            log('the sweep parent process is gone: stopping after the current step');
+            stop.abort();
+          })
+        : () => {};
       try {
-        if (o.workers > 1) await runLocalWorkers(configArg, outDir, o, interrupt.signal, log);
-        else await runOneShard(sweep, outDir, o, interrupt.signal, log);
+        if (o.workers > 1) await runLocalWorkers(sweep, configArg, outDir, o, stop.signal, log);
+        else await runOneShard(sweep, outDir, o, stop.signal, log);
       } finally {
+        unwatch();
         interrupt.dispose();
       }
     });
 }
 
 /** --workers K: K child processes, one shard each, then their CSVs merged; the exit code tells how it went. */
-async function runLocalWorkers(configArg: string, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
-  if (options.shard !== undefined || options.shards !== undefined) throw new UsageError('--workers cannot be combined with --shard/--shards');
+async function runLocalWorkers(sweep: ResolvedSweep, configArg: string, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+  if (options.shard !== undefined || options.shards !== undefined || options.worker) throw new UsageError('--workers cannot be combined with --shard/--shards');
+  // the environment (dataset, data_dir, recipe, engine) is checked before any worker starts; each worker
+  // checks the rest (the dataset's files, the engine starting) before its first model
+  await checkSweepSetup(sweep, 'quick');
   const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
   const childArgs = ['--threads', String(threads), '--retries', String(options.retries), '--progress', 'none'];
   for (const [flag, value] of [['--engine', options.engine], ['--n', options.n], ['--epochs', options.epochs], ['--steps', options.steps], ['--limit-train', options.limitTrain], ['--limit-val', options.limitVal]] as const) {
@@ -100,6 +116,8 @@ async function runOneShard(sweep: ResolvedSweep, outDir: string, options: SweepC
     sweep,
     outDir,
     shard,
+    parentPid: options.worker ? process.ppid : undefined,
+    preflight: () => checkSweepSetup(sweep),
     retries: options.retries,
     trainer: await defaultTrainer(),
     signal,

@@ -76,6 +76,7 @@ export function register(program: Command): void {
     .action(async (model: string | undefined, o: TrainOptions) => {
       const req = buildRequest(model, o, (k) => cmd.getOptionValueSource(k) === 'cli');
       const result = await runWithSigint(req);
+      if (result.alreadyFinished) process.stderr.write(`${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`);
       if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
       else process.stdout.write(formatResult(result) + '\n');
       if (result.status === 'interrupted') process.exitCode = INTERRUPTED_EXIT_CODE;

@@ -33,7 +33,11 @@ export const OverridesSchema = HyperOverridesSchema.strict();
 
 export const SweepConfigSchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only'),
+    /** also the default output folder runs/<name>: one plain folder name, never '.', '..' or a path */
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only')
+      .refine((n) => n !== '.' && n !== '..', "'.' and '..' are not sweep names"),
     description: z.string().optional(),
     /** a space name in configs/spaces/ or a path (relative to this file) */
     space: z.string().min(1),

@@ -1,8 +1,10 @@
 /**
- * Running a sweep: sample the models (deterministic for the seed), keep this shard's, skip those with a
- * final row, train the rest one by one and rewrite the shard's CSV after each model. Killing the
- * process at any point loses at most the model in flight, and that one resumes from its checkpoint
- * (OUT/checkpoints/<id>/) on the next run. Exceptions become 'failed' rows and the sweep goes on.
+ * Running a sweep: lock the folder for this shard (sweep/lock.ts), sample the models (deterministic for
+ * the seed), keep this shard's, skip those with a final row, train the rest one by one and rewrite the
+ * shard's CSV after each model. Killing the process at any point loses at most the model in flight, and
+ * that one resumes from its checkpoint (OUT/checkpoints/<id>/) on the next run. A model's exceptions
+ * become 'failed' rows and the sweep goes on; errors of the environment or the config (SetupError: no
+ * dataset, no engine, a bad recipe) stop the sweep and are never recorded as results.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,11 +12,13 @@ import type { ModelSpec } from '../arch/spec.js';
 import type { Sample } from '../space/sampler.js';
 import { sampleSpace } from '../space/sampler.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
-import { writeFileAtomic } from '../util/atomic.js';
-import { UsageError } from '../util/errors.js';
+import { removeStaleTemps, writeFileAtomic } from '../util/atomic.js';
+import { crashPoint } from '../util/crash-points.js';
+import { SetupError, UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { baseRequest, type ResolvedSweep } from './config.js';
 import { baseRow, dedupeRows, failedRow, isFinal, readRows, resultRow, writeRows, type RowContext, type SweepRow } from './rows.js';
+import { lockSweepFolder } from './lock.js';
 import { inShard, shardFileName, type Shard } from './shard.js';
 
 export type TrainFn = (req: TrainRequest) => Promise<TrainResult>;
@@ -32,6 +36,13 @@ export interface RunSweepOptions {
   log?: (line: string) => void;
   /** called after each row is on disk (the CLI's test hook uses it) */
   onRow?: (row: SweepRow, written: number) => void;
+  /** a --workers child: the pid of its parent, which holds the folder lock */
+  parentPid?: number;
+  /**
+   * Checks of the environment, run before anything is written when there is a model to train (not at
+   * all when every model is done): a SetupError from it stops the sweep before any model.
+   */
+  preflight?: () => Promise<void>;
 }
 
 export interface SweepSummary {
@@ -107,20 +118,38 @@ interface ShardRun {
   rowContext: RowContext;
 }
 
+/** Run this shard of the sweep under its lock, taken before anything is read or written and held to the end. */
 export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> {
+  const { sweep, outDir, shard } = options;
+  const purpose = `sweep ${sweep.config.name}${shard ? ` shard ${shard.index}/${shard.count}` : ''}`;
+  const lock = lockSweepFolder(outDir, shard, { purpose, parentPid: options.parentPid });
+  try {
+    return await runLocked(options);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
   const { sweep, outDir, shard } = options;
   const log = options.log ?? (() => {});
   const retries = options.retries ?? 0;
   const fileName = shardFileName(shard);
   const file = join(outDir, fileName);
+  // temp files of writers killed mid-write (rows, the sidecar, a merge)
+  removeStaleTemps(outDir);
   const own = readOwnRows(file, sweep);
-  writeSidecar(outDir, sweep);
-
   const models = sweepModels(sweep).filter((sample) => inShard(sample.id, shard));
   const mine = new Set(models.map((sample) => sample.id));
   const rows = gatherRows(own, rowsElsewhere(outDir, fileName, sweep.hash, log), mine);
+  if (options.preflight && models.some((sample) => !isDone(rows.get(sample.id), retries))) await options.preflight();
+  writeSidecar(outDir, sweep);
   const flush = () => writeRows(file, [...rows.values()]);
   if (rows.size !== own.length) flush();
+  // checkpoints of finished models left by a run killed between the row and their removal
+  if (!options.keepCheckpoints) {
+    for (const id of mine) if (rows.has(id) && isFinal(rows.get(id)!.status)) rmSync(checkpointDirOf(outDir, id), { recursive: true, force: true });
+  }
 
   const config = sweep.config;
   const run: ShardRun = {
@@ -138,7 +167,7 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
       break;
     }
     const previous = rows.get(sample.id);
-    if (previous && (isFinal(previous.status) || previous.attempts >= 1 + retries)) {
+    if (isDone(previous, retries)) {
       summary.skipped++;
       continue;
     }
@@ -150,6 +179,7 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
     }
     rows.set(sample.id, row);
     flush();
+    crashPoint('sweep-after-row');
     summary.trained++;
     if (!options.keepCheckpoints) rmSync(checkpointDirOf(outDir, sample.id), { recursive: true, force: true });
     log(`model ${sample.id}: ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`);
@@ -157,6 +187,11 @@ export async function runSweep(options: RunSweepOptions): Promise<SweepSummary> 
   }
   countStatuses(summary, rows, mine);
   return summary;
+}
+
+/** A model with a final row, or a failed one out of tries, is not trained again. */
+function isDone(previous: SweepRow | undefined, retries: number): boolean {
+  return previous !== undefined && (isFinal(previous.status) || previous.attempts >= 1 + retries);
 }
 
 /** This shard's rows on disk, which must all come from this sweep config. */
@@ -226,6 +261,8 @@ async function trainWithRetries(run: ShardRun, sample: Sample, previousAttempts:
       const result = await options.trainer(request);
       return result.status === 'interrupted' ? undefined : resultRow(pendingRow, result);
     } catch (e) {
+      // the environment or the config, not this model: stop the sweep, keep the checkpoint, record nothing
+      if (e instanceof SetupError) throw e;
       if (options.signal?.aborted) return undefined;
       // a crashed run's checkpoint may be what crashed it: retry from scratch
       rmSync(checkpointDir, { recursive: true, force: true });

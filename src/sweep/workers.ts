@@ -1,14 +1,22 @@
 /**
  * `--workers K` on one machine: K child processes, each `regnet sweep CONFIG --shard i/K`, then one merge
  * into OUT/sweep.csv. The children are the same code path as a Slurm array, so the merged file equals
- * the sequential run's rows (same models, same per-model seeds).
+ * the sequential run's rows (same models, same per-model seeds). The parent holds the folder's lock
+ * (sweep/lock.ts) for the whole run, each child its shard's. Children die with their parent: they watch
+ * an IPC channel to it (and their parent pid), and when the parent is gone, even killed with SIGKILL,
+ * they stop as on Ctrl-C: the model in flight writes its checkpoint, then they exit.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { removeStaleTemps } from '../util/atomic.js';
+import { lockSweepFolder } from './lock.js';
 import { mergeSweeps, type MergeResult } from './merge.js';
 import { shardFileName } from './shard.js';
+
+/** The hidden flag that makes `regnet sweep` a worker of a --workers parent. */
+export const WORKER_FLAG = '--worker';
 
 export interface WorkersOptions {
   /** the sweep config argument as the user gave it */
@@ -38,13 +46,25 @@ export function workerEntry(): string {
 }
 
 export async function runWorkers(o: WorkersOptions): Promise<WorkersResult> {
+  const lock = lockSweepFolder(o.outDir, undefined, { purpose: `sweep --workers ${o.workers} (parent)` });
+  try {
+    // temp files of a merge killed mid-write
+    removeStaleTemps(o.outDir);
+    return await runChildren(o);
+  } finally {
+    lock.release();
+  }
+}
+
+async function runChildren(o: WorkersOptions): Promise<WorkersResult> {
   const log = o.log ?? (() => {});
   const entry = workerEntry();
   const children: ChildProcess[] = [];
   const done: Array<Promise<number>> = [];
   for (let i = 0; i < o.workers; i++) {
-    const args = [...process.execArgv, entry, 'sweep', o.config, '--out', o.outDir, '--shard', `${i}/${o.workers}`, ...o.childArgs];
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [...process.execArgv, entry, 'sweep', o.config, '--out', o.outDir, '--shard', `${i}/${o.workers}`, WORKER_FLAG, ...o.childArgs];
+    // the IPC channel is how a child learns that this process is gone
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.push(child);
     const prefix = (chunk: Buffer) =>
       chunk
@@ -79,4 +99,34 @@ export async function runWorkers(o: WorkersOptions): Promise<WorkersResult> {
   ].filter((f) => existsSync(f));
   const merged = inputs.length ? mergeSweeps(inputs, join(o.outDir, 'sweep.csv')) : undefined;
   return { codes, merged };
+}
+
+/**
+ * In a worker (started by runWorkers, with an IPC channel): call `onLost` once when the parent process is
+ * gone (its channel closes, or this process is handed to another parent). From then on nobody reads this
+ * process's output: writes to it must not kill the process before its checkpoint is written. Returns a
+ * function that stops watching.
+ */
+export function watchParent(onLost: () => void): () => void {
+  const parent = process.ppid;
+  let lost = false;
+  const fire = () => {
+    if (lost) return;
+    lost = true;
+    for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    onLost();
+  };
+  process.on('disconnect', fire);
+  // the channel alone must not keep the worker alive once its work is done
+  process.channel?.unref();
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) fire();
+  }, 500);
+  timer.unref();
+  // a worker always starts with a channel: none left means the parent died before this process got here
+  if (!process.connected) fire();
+  return () => {
+    clearInterval(timer);
+    process.off('disconnect', fire);
+  };
 }

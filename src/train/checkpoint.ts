@@ -20,6 +20,7 @@ import type { CompiledNet } from '../engine/types.js';
 import { readSafetensorsF32, readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { writeTimmCheckpoint } from '../io/timm-weights.js';
 import { removeStaleTemps, syncDir, writeFileAtomic } from '../util/atomic.js';
+import { crashPoint } from '../util/crash-points.js';
 import { UsageError } from '../util/errors.js';
 import { SavedRequestSchema, TrainConfigSchema } from './config.js';
 
@@ -66,6 +67,7 @@ function commitNext(dir: string): void {
       // absent: renamed before an interruption (or by a concurrent reader finishing the same commit)
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
+    if (name === MODEL_FILE) crashPoint('mid-commit');
   }
   syncDir(dir);
 }
@@ -88,18 +90,12 @@ export function saveCheckpoint(dir: string, compiled: CompiledNet, state: Checkp
   writeSafetensors(join(dir, OPTIMIZER_FILE + NEXT), compiled.getOptimizerState(), meta);
   // num_batches_tracked (int64) is added so timm's load_state_dict(strict=True) takes the file as is.
   writeTimmCheckpoint(join(dir, MODEL_FILE + NEXT), compiled.getWeights(), state.globalStep, meta);
-  maybeCrashForTest('before-commit');
+  // crash tests (util/crash-points.ts) kill the process at these points and at each file's write
+  crashPoint('before-commit');
   writeFileAtomic(join(dir, STATE_FILE + NEXT), text);
-  maybeCrashForTest('after-commit-record');
+  crashPoint('after-commit-record');
   commitNext(dir);
-}
-
-/**
- * Crash tests: REGNET_TEST_CRASH_AT=<point> kills this process (SIGKILL, as a preemption would) the first
- * time a save reaches that point; an environment variable only the tests set.
- */
-function maybeCrashForTest(point: string): void {
-  if (process.env.REGNET_TEST_CRASH_AT === point) process.kill(process.pid, 'SIGKILL');
+  crashPoint('after-commit');
 }
 
 export function hasCheckpoint(dir: string): boolean {

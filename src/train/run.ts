@@ -12,9 +12,9 @@ import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
 import { resolveDataset } from '../data/resolve.js';
 import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
-import type { CompiledNet, Engine } from '../engine/types.js';
+import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
-import { UsageError } from '../util/errors.js';
+import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
@@ -94,10 +94,22 @@ function say(req: TrainRequest, line: string): void {
   if ((req.progress ?? 'auto') !== 'none') process.stderr.write(line + '\n');
 }
 
+/**
+ * A step that depends on the environment and the configuration, not on the model: its user errors are
+ * SetupErrors (a sweep stops on them instead of recording a failed model).
+ */
+async function setup<T>(fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw asSetupError(e);
+  }
+}
+
 export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   if (req.resume && !req.checkpointDir) throw new UsageError('--resume needs --checkpoint DIR');
-  const ds = await loadDataset(req.dataset, req.dataDir, req.overrides?.res);
-  const cfg = resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n)));
+  const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res));
+  const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n))));
   let state: CheckpointState | undefined;
   if (req.resume && hasCheckpoint(req.checkpointDir!)) {
     state = readCheckpointState(req.checkpointDir!);
@@ -105,7 +117,8 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   }
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
-  const engine: Engine = await selectEngine(req.engine, { threads: req.threads, device: req.device });
+  if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
+  const engine: Engine = await setup(() => selectEngine(req.engine, { threads: req.threads, device: req.device }));
   const info = engine.info;
   say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
   let compiled: CompiledNet | undefined;
@@ -123,6 +136,22 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
     compiled?.dispose();
     engine.close?.();
   }
+}
+
+/**
+ * A finished checkpoint evaluated on the same test images as now asked: resuming it changes nothing, so
+ * nothing is trained, evaluated or written (another --limit-val evaluates again).
+ */
+function isAlreadyFinished(state: CheckpointState, cfg: TrainConfig): state is CheckpointState & { result: NonNullable<CheckpointState['result']> } {
+  return state.status === 'finished' && state.result !== undefined && state.globalStep >= cfg.totalSteps && state.config.limitVal === cfg.limitVal;
+}
+
+function savedResult(req: TrainRequest, state: CheckpointState & { result: NonNullable<CheckpointState['result']> }, cfg: TrainConfig, cx: ReturnType<typeof complexity>): TrainResult {
+  return {
+    status: 'ok', model: req.model.name, dataset: req.dataset, engine: state.engine as EngineName, epochs: cfg.epochs, steps: state.globalStep,
+    trainSeconds: state.trainSeconds, imagesPerSec: median(state.stepRates), finalLoss: state.lastLoss ?? NaN,
+    params: cx.params, flops: cx.flops, acts: cx.acts, imgSize: cfg.res, top1: state.result.top1, top5: state.result.top5, alreadyFinished: true,
+  };
 }
 
 interface LoopOptions {
@@ -278,7 +307,8 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
         params: options.netComplexity.params, ...resultGeometry(dataset, config),
       },
     ]);
-    appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
+    // a finished run evaluated again (on other test images) is no new training run
+    if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
 }

@@ -59,4 +59,6 @@ export interface TrainResult {
   flops: number;
   acts: number;
   imgSize: number;
+  /** resumed from a finished checkpoint: this is its saved result; nothing was trained, evaluated or written */
+  alreadyFinished?: boolean;
 }

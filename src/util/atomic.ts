@@ -6,6 +6,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { crashPoint } from './crash-points.js';
 
 /** Host names may hold dots; ours are kept out of the pattern by replacing anything but [A-Za-z0-9-]. */
 const HOST = hostname().replace(/[^A-Za-z0-9-]/g, '-') || 'host';
@@ -48,6 +49,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
     fsyncSync(fd);
     closeSync(fd);
+    crashPoint(`write:${basename(path)}`);
     renameSync(tmp, path);
   } catch (e) {
     try {

@@ -1,9 +1,10 @@
 /**
  * Lock files: `<path>` created exclusively, holding the owner (pid, host, start time, purpose). A lock
  * whose owner is gone (same host, process dead) is taken over; one from another host is taken over once
- * it is older than `staleAfterMs` (its owner's liveness cannot be seen from here).
+ * it is older than `staleAfterMs` (its owner's liveness cannot be seen from here). A lock held for hours
+ * (a sweep) refreshes its modification time every `heartbeatMs`, so its age stays that of its last sign of life.
  */
-import { openSync, closeSync, writeSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { openSync, closeSync, writeSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { makeDir, processAlive } from './atomic.js';
@@ -23,7 +24,11 @@ export interface LockOptions {
   waitMs?: number;
   /** age after which a lock from another host counts as abandoned */
   staleAfterMs?: number;
+  /** touch the lock file this often while it is held (for locks held longer than `staleAfterMs`) */
+  heartbeatMs?: number;
 }
+
+const DEFAULT_STALE_MS = 10 * 60_000;
 
 export interface Lock {
   path: string;
@@ -62,7 +67,7 @@ export function acquireLock(path: string, opts: LockOptions): Lock {
   makeDir(dirname(path));
   const me: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString(), purpose: opts.purpose };
   const until = Date.now() + (opts.waitMs ?? 0);
-  const staleAfter = opts.staleAfterMs ?? 10 * 60_000;
+  const staleAfter = opts.staleAfterMs ?? DEFAULT_STALE_MS;
   for (;;) {
     try {
       const fd = openSync(path, 'wx');
@@ -71,11 +76,26 @@ export function acquireLock(path: string, opts: LockOptions): Lock {
       } finally {
         closeSync(fd);
       }
+      const mine = () => {
+        const o = readOwner(path);
+        return o !== null && o.pid === me.pid && o.host === me.host && o.started === me.started;
+      };
+      let heartbeat: NodeJS.Timeout | undefined;
+      if (opts.heartbeatMs) {
+        heartbeat = setInterval(() => {
+          try {
+            if (mine()) utimesSync(path, new Date(), new Date());
+          } catch {
+            /* gone: nothing to keep alive */
+          }
+        }, opts.heartbeatMs);
+        heartbeat.unref();
+      }
       return {
         path,
         release() {
-          const o = readOwner(path);
-          if (o && o.pid === me.pid && o.host === me.host && o.started === me.started) rmSync(path, { force: true });
+          if (heartbeat) clearInterval(heartbeat);
+          if (mine()) rmSync(path, { force: true });
         },
       };
     } catch (e) {
@@ -91,6 +111,22 @@ export function acquireLock(path: string, opts: LockOptions): Lock {
     if (Date.now() >= until) throw new UsageError(`${path}: held by ${describeOwner(owner)}; wait for it to finish, or remove the file if that process is gone`);
     sleep(25 + Math.floor(Math.random() * 50));
   }
+}
+
+/**
+ * Who holds the lock at `path` now: undefined when it is free or abandoned (a dead holder), else the
+ * holder (null when its owner record cannot be read yet).
+ */
+export function lockHolder(path: string, staleAfterMs = DEFAULT_STALE_MS): { owner: LockOwner | null } | undefined {
+  const owner = readOwner(path);
+  if (owner === null) {
+    try {
+      statSync(path);
+    } catch {
+      return undefined;
+    }
+  }
+  return abandoned(path, owner, staleAfterMs) ? undefined : { owner };
 }
 
 /** Run `fn` under the lock at `path`. */

@@ -1,0 +1,76 @@
+/**
+ * Before a sweep trains its first model: the dataset, its folder, the recipe and the engine must be
+ * there. A problem is a SetupError (one line, exit 2) before anything is written, so a sweep never
+ * records its environment as results; fixing the config and rerunning trains every model.
+ *
+ * 'quick' (a --workers parent, before starting its workers): the dataset name, data_dir, the recipe and
+ * whether the engine exists here, without loading the trainer. 'full' (whoever trains): also reads the
+ * dataset, resolves the training config and starts the engine once, as every model will.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { DATASET_NAMES } from '../data/types.js';
+import type { TrainRequest } from '../train/types.js';
+import { asSetupError, SetupError } from '../util/errors.js';
+import { baseRequest, type ResolvedSweep } from './config.js';
+import { sampleToSpec, sweepModels } from './run.js';
+
+export async function checkSweepSetup(sweep: ResolvedSweep, depth: 'quick' | 'full' = 'full'): Promise<void> {
+  const where = sweep.file ?? 'sweep config';
+  try {
+    await quickChecks(sweep);
+    if (depth === 'full') await fullChecks(sweep);
+  } catch (e) {
+    const setup = asSetupError(e);
+    if (setup instanceof SetupError) throw new SetupError(`${where}: ${setup.message}`, setup.exitCode);
+    throw e;
+  }
+}
+
+async function quickChecks(sweep: ResolvedSweep): Promise<void> {
+  const c = sweep.config;
+  if (!(DATASET_NAMES as readonly string[]).includes(c.dataset)) {
+    throw new SetupError(`dataset '${c.dataset}' is not one of ${DATASET_NAMES.join(', ')}`);
+  }
+  if (c.data_dir !== undefined && !(existsSync(c.data_dir) && statSync(c.data_dir).isDirectory())) {
+    throw new SetupError(`data_dir '${c.data_dir}' is not a folder here`);
+  }
+  if (c.dataset === 'folder') {
+    // decoding every image is the trainer's work; here only the listing
+    if (c.data_dir === undefined) throw new SetupError('dataset folder needs data_dir (a folder with train/ and val/ class folders)');
+    const { listImageFolder } = await import('../data/folder.js');
+    listImageFolder(join(c.data_dir, 'train'));
+    if (!['val', 'validation', 'test'].some((d) => existsSync(join(c.data_dir!, d)))) throw new SetupError(`data_dir '${c.data_dir}' has no val/ (or validation/, test/) folder`);
+  }
+  if (c.recipe !== undefined) {
+    const { loadRecipe } = await import('../train/recipe.js');
+    loadRecipe(c.recipe);
+  }
+  // imported here, not above: heavy, and only sweeps need them
+  if (c.engine === 'torch') {
+    const { torchAvailable } = await import('../engine/torch/native.js');
+    const a = torchAvailable();
+    if (!a.ok) throw new SetupError(`engine torch is not available: ${a.reason}`);
+  } else if (c.engine === 'onnx') {
+    throw new SetupError('engine onnx is inference-only and sweeps train; use torch, wasm or auto');
+  } else if (c.engine !== 'auto') {
+    const { installHint, tfjsAvailability } = await import('../engine/tfjs/backend.js');
+    const a = tfjsAvailability(c.engine);
+    if (!a.available) throw new SetupError(`engine ${c.engine} is not available: ${a.reason}; ${installHint(c.engine)}`);
+  }
+}
+
+/** What the trainer does before its first step, done once: a problem here would fail every model. */
+async function fullChecks(sweep: ResolvedSweep): Promise<void> {
+  const c = sweep.config;
+  const { loadDataset } = await import('../train/run.js');
+  const { resolveConfig } = await import('../train/config.js');
+  const { selectEngine } = await import('../engine/select.js');
+  const request: TrainRequest = { ...baseRequest(sweep), model: { name: `${c.name}-0`, spec: sampleToSpec(sweepModels(sweep)[0]!) }, seed: 0 };
+  if (c.dataset !== 'folder') {
+    const ds = await loadDataset(c.dataset, c.data_dir, sweep.space.res);
+    resolveConfig(request, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n)));
+  }
+  const engine = await selectEngine(c.engine, { threads: c.threads });
+  engine.close?.();
+}
