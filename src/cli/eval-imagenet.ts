@@ -8,6 +8,8 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { IMAGENET_MEAN, IMAGENET_STD, type Interpolation } from '../data/folder.js';
 import { evaluateWeightsOnFolder, type WeightsEvalReport } from '../train/eval-folder.js';
 import { UsageError } from '../util/errors.js';
+import { checkBatchTensor } from '../util/limits.js';
+import { checkWritableDir } from '../util/writable.js';
 import { addModelParamOptions, resolveModel } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 import { addCheckpointRunOptions, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
@@ -77,10 +79,9 @@ export function addWeightsEvalOptions(cmd: Command): Command {
 
 function channelStats(field: string, v: number[] | undefined, dflt: number[]): number[] {
   if (!v || v.length === 0) return dflt;
-  if (v.length === 1) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
+  if (v.length !== 1 && v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
   if (field === '--std' && v.some((x) => x <= 0)) throw new UsageError('--std: values must be > 0');
-  return v;
+  return v.length === 1 ? [v[0]!, v[0]!, v[0]!] : v;
 }
 
 /** Evaluate a checkpoint on a class-folder split; `write` gets the summary (default stdout), progress goes to stderr. */
@@ -93,6 +94,9 @@ export async function runWeightsEval(
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
   if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
+  if (o.results) checkWritableDir(o.resultsDir ?? 'results', '--results-dir');
+  const batch = o.batch ?? o.batchSize ?? 64;
+  checkBatchTensor(batch, 3, o.imgSize, o.imgSize, { batch: o.batch !== undefined ? '--batch' : '--batch-size', res: '--img-size' });
   const mean = channelStats('--mean', o.mean, IMAGENET_MEAN);
   const std = channelStats('--std', o.std, IMAGENET_STD);
   const r = await evaluateWeightsOnFolder({
@@ -104,7 +108,7 @@ export async function runWeightsEval(
     interpolation: o.interpolation,
     mean,
     std,
-    batch: o.batch ?? o.batchSize ?? 64,
+    batch,
     limit: o.limit,
     results: o.results ? { dir: o.resultsDir ?? 'results', name: o.resultsName } : undefined,
     progress: o.progress,

@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-checkpoint.js';
 import { UsageError } from '../util/errors.js';
+import { checkWritableDir } from '../util/writable.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
@@ -55,6 +56,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
     return;
   }
   if (o.checkpoint) {
+    if (o.resultsDir !== undefined) checkWritableDir(o.resultsDir, '--results-dir');
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
       checkpointDir: o.checkpoint,

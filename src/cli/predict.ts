@@ -8,6 +8,7 @@ import { ENGINE_CHOICES, type CompiledNet, type EngineChoice } from '../engine/t
 import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { netForCheckpoint } from '../train/checkpoint-net.js';
 import { UsageError } from '../util/errors.js';
+import { checkWritableFile } from '../util/writable.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 
@@ -81,6 +82,7 @@ export type Writer = (text: string) => void;
 const stdoutWriter: Writer = (t) => void process.stdout.write(t);
 
 export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
+  if (o.out) checkWritableFile(o.out, '--out');
   const inp = readInputTensor(o.input);
   const { net, weights } = netForCheckpoint(resolveModel(model, o), o.weights, { chans: inp.c, h: inp.h, w: inp.w }, o);
   const { engine, model: compiled } = await compileOn(o, net, weights);

@@ -12,6 +12,7 @@ import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
+import { checkWritableDir } from '../util/writable.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { onInterrupt } from '../util/interrupt.js';
 
@@ -60,6 +61,7 @@ export function register(program: Command): void {
     .action(async (configArg: string, o: SweepCliOptions) => {
       const sweep = loadSweepConfig(configArg, o);
       const outDir = o.out ?? join('runs', sweep.config.name);
+      checkWritableDir(outDir, '--out');
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       try {
