@@ -78,13 +78,21 @@ export function readSweepCsv(file: string): Sweep[] {
   }
   const label = basename(file, extname(file));
   const groups = new Map<string, Sweep>();
-  for (const r of records) {
+  // a model counted twice would skew every statistic: ids are unique within a space
+  const rowOfId = new Map<string, number>();
+  for (const [index, r] of records.entries()) {
     const name = (cols.has('space') && r.space?.trim()) || label;
     let g = groups.get(name);
     if (!g) {
       g = { name, file, rows: [], skipped: 0 };
       groups.set(name, g);
     }
+    const key = `${name}\u0000${r.id ?? ''}`;
+    const first = rowOfId.get(key);
+    if (first !== undefined) {
+      throw new UsageError(`${file}: id '${r.id ?? ''}' is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`);
+    }
+    rowOfId.set(key, index);
     const e = errCol === 'top1_err' ? num(r.top1_err) : 100 - num(r.top1);
     if ((r.status ?? '').trim().toLowerCase() !== 'ok' || !Number.isFinite(e)) {
       g.skipped++;

@@ -3,6 +3,7 @@
  * depth) are those of Radosavovic et al. 2020 as timm's regnet.py lists them in `model_cfgs`, plus the timm
  * variants in the reference table. Names are the pytorch-image-models names.
  */
+import { ZodError } from 'zod';
 import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';
 import { buildAnyNet, buildRegNet } from './regnet.js';
@@ -104,11 +105,17 @@ export function buildModel(name: string, opts: BuildOptions = {}): Network {
   return buildFromSpec(zooEntry(name).spec, opts, name);
 }
 
-/** Build any spec (zoo or parameterised). */
+/** Build any spec (zoo or parameterised); a spec or option out of range is a UsageError naming the field. */
 export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: string): Network {
-  if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
-  if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
-  return buildResNet(spec, opts, name);
+  try {
+    if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
+    if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
+    return buildResNet(spec, opts, name);
+  } catch (e) {
+    if (!(e instanceof ZodError)) throw e;
+    const issue = e.issues[0]!;
+    throw new UsageError(`${name ?? spec.kind}: invalid ${issue.path.join('.') || 'spec'}: ${issue.message}`);
+  }
 }
 
 /** Zoo names matching a glob (`*`, `?`), in zoo order. */

@@ -7,6 +7,7 @@
  * float64 with round-half-to-even. Pure functions: no networks, no tensors.
  */
 import { UsageError } from '../util/errors.js';
+import { LIMITS } from '../util/limits.js';
 import { makeDivisible, roundHalfEven } from './round.js';
 
 export interface RegNetParams {
@@ -48,11 +49,11 @@ export function validateRegNetParams(p: RegNetParams & { seRatio?: number }): vo
   const bad = (field: string, rule: string, v: unknown) => {
     throw new UsageError(`invalid ${field}=${String(v)}: ${rule}`);
   };
-  if (!Number.isInteger(p.depth) || p.depth < 1) bad('depth', 'must be an integer >= 1', p.depth);
-  if (!Number.isInteger(p.w0) || p.w0 <= 0 || p.w0 % 8 !== 0) bad('w0', 'must be a positive multiple of 8', p.w0);
+  if (!Number.isInteger(p.depth) || p.depth < 1 || p.depth > LIMITS.depth) bad('depth', `must be an integer in [1, ${LIMITS.depth}]`, p.depth);
+  if (!Number.isInteger(p.w0) || p.w0 <= 0 || p.w0 % 8 !== 0 || p.w0 > LIMITS.width) bad('w0', `must be a positive multiple of 8, at most ${LIMITS.width}`, p.w0);
   if (!Number.isFinite(p.wa) || p.wa < 0) bad('wa', 'must be a number >= 0', p.wa);
   if (!Number.isFinite(p.wm) || p.wm <= 1) bad('wm', 'must be a number > 1', p.wm);
-  if (!Number.isInteger(p.groupSize) || p.groupSize < 1) bad('group_size', 'must be an integer >= 1', p.groupSize);
+  if (!Number.isInteger(p.groupSize) || p.groupSize < 1 || p.groupSize > LIMITS.width) bad('group_size', `must be an integer in [1, ${LIMITS.width}]`, p.groupSize);
   const b = p.bottleRatio ?? 1;
   if (!Number.isFinite(b) || b <= 0) bad('bottle_ratio', 'must be a number > 0', b);
   if (p.seRatio !== undefined && (!Number.isFinite(p.seRatio) || p.seRatio < 0)) {

@@ -6,6 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { LIMITS } from '../util/limits.js';
 import { configPath } from '../util/paths.js';
 
 export const AugmentSchema = z.union([
@@ -16,10 +17,10 @@ export const AugmentSchema = z.union([
 export const RecipeSchema = z
   .object({
     description: z.string().optional(),
-    epochs: z.number().int().min(1),
+    epochs: z.number().int().min(1).max(LIMITS.epochs),
     /** total optimiser steps; when set it overrides epochs (the schedule spans exactly these steps) */
-    steps: z.number().int().min(1).optional(),
-    batchSize: z.number().int().min(1),
+    steps: z.number().int().min(1).max(LIMITS.steps).optional(),
+    batchSize: z.number().int().min(1).max(LIMITS.batch),
     lr: z.number().positive(),
     momentum: z.number().min(0).lt(1).default(0.9),
     nesterov: z.boolean().default(true),
@@ -30,7 +31,7 @@ export const RecipeSchema = z
     augment: AugmentSchema.default('none'),
     limitTrain: z.number().int().min(1).optional(),
     limitVal: z.number().int().min(1).optional(),
-    evalBatchSize: z.number().int().min(1).default(256),
+    evalBatchSize: z.number().int().min(1).max(LIMITS.batch).default(256),
   })
   .strict();
 export type Recipe = z.output<typeof RecipeSchema>;
@@ -61,9 +62,15 @@ export function loadRecipe(nameOrPath: string): { name: string; recipe: Recipe; 
   if (!existsSync(path)) {
     throw new UsageError(`--recipe: '${nameOrPath}' is neither a built-in recipe (${recipeNames().join(', ')}) nor a file`);
   }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`recipe ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     throw new UsageError(`recipe ${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }
