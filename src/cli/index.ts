@@ -50,7 +50,6 @@ export function reportError(e: unknown): number {
  * shows the bad field), whose control characters would garble the terminal; long quotes are cut.
  */
 export function oneLine(message: string, max = 1000): string {
-  // eslint-disable-next-line no-control-regex
   const line = message.split('\n')[0]!.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
   return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 }
