@@ -321,6 +321,9 @@ export function modelBlockWidths(name: string): number[] {
 }
 
 /** Parse `48,48,96` or `48x2,96x4` (WIDTHxCOUNT) into per-block widths. */
+/** Blocks a width list may expand to (as `regnet fit --depth` allows). */
+const MAX_BLOCKS = 10000;
+
 export function parseWidthList(text: string, field = '--widths'): number[] {
   const out: number[] = [];
   for (const tok of text.split(/[,\s]+/).filter((t) => t !== '')) {
@@ -328,7 +331,8 @@ export function parseWidthList(text: string, field = '--widths'): number[] {
     if (!m) throw new UsageError(`invalid ${field} entry '${tok}': expected positive widths such as 48,48,96 or 48x2,96x4`);
     const w = Number(m[1]);
     const n = m[2] === undefined ? 1 : Number(m[2]);
-    if (!(w > 0) || n < 1 || n > 10000) throw new UsageError(`invalid ${field} entry '${tok}': width and count must be positive`);
+    if (!(w > 0) || n < 1 || n > MAX_BLOCKS) throw new UsageError(`invalid ${field} entry '${tok}': width and count must be positive (count at most ${MAX_BLOCKS})`);
+    if (out.length + n > MAX_BLOCKS) throw new UsageError(`${field}: ${out.length + n} blocks, more than the limit of ${MAX_BLOCKS}`);
     for (let i = 0; i < n; i++) out.push(w);
   }
   if (out.length === 0) throw new UsageError(`${field} is empty: expected widths such as 48,48,96`);

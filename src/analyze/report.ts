@@ -10,6 +10,7 @@ import { bootstrapBest, bootstrapBinnedMin, edf, spearman, summarize, type BestR
 import { escapeXml, formatTick, PALETTE, renderPlot, type Series } from './svg.js';
 import { COMPLEXITY_COLUMNS, PARAM_COLUMNS, readSweeps, type NumericField, type Sweep, type AnalysisRow } from './sweep-csv.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { UsageError } from '../util/errors.js';
 import { renderTable } from '../util/table.js';
 
 export interface AnalyzeOptions {
@@ -87,6 +88,10 @@ interface PlotContext {
 /** Analyse sweep CSVs and write plots and report.html into outDir. */
 export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOptions = {}): AnalyzeResult {
   const sweeps = readSweeps(files);
+  if (sweeps.every((sweep) => sweep.rows.length === 0)) {
+    const skipped = sweeps.reduce((n, sweep) => n + sweep.skipped, 0);
+    throw new UsageError(`${files.join(', ')}: no rows with status ok and a finite top-1 error (${skipped} rows skipped); nothing to analyse`);
+  }
   const rounds = opts.bootstrap ?? 2500;
   const seed = opts.seed ?? 0;
   const topCount = opts.top ?? 5;

@@ -7,6 +7,7 @@
 import { basename, extname } from 'node:path';
 import { readSweepFile, type PartialSweepRow, type SweepColumn } from '../results/sweep-rows.js';
 import { blockWidths, REGNET_PARAM_RULES as R } from '../space/regnet.js';
+import { UsageError } from '../util/errors.js';
 
 export const PARAM_COLUMNS = ['depth', 'w0', 'wa', 'wm', 'group_size'] as const satisfies readonly SweepColumn[];
 export const COMPLEXITY_COLUMNS = ['flops', 'params', 'acts'] as const satisfies readonly SweepColumn[];
@@ -38,15 +39,23 @@ export function readSweepCsv(file: string): Sweep[] {
   const fromErr = columns.includes('top1_err');
   const label = basename(file, extname(file));
   const groups = new Map<string, Sweep>();
-  for (const r of rows) {
+  // a model counted twice would skew every statistic: ids are unique within a space
+  const rowOfId = new Map<string, number>();
+  for (const [index, r] of rows.entries()) {
     const name = r.space?.trim() || label;
     let g = groups.get(name);
     if (!g) {
       g = { name, file, rows: [], skipped: 0 };
       groups.set(name, g);
     }
+    const key = `${name}\u0000${r.id ?? ''}`;
+    const first = rowOfId.get(key);
+    if (first !== undefined) {
+      throw new UsageError(`${file}: id '${r.id ?? ''}' is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`);
+    }
+    rowOfId.set(key, index);
     const e = fromErr ? (r.top1_err ?? NaN) : 100 - (r.top1 ?? NaN);
-    if (r.status !== 'ok' || !Number.isFinite(e)) {
+    if ((r.status ?? '').trim().toLowerCase() !== 'ok' || !Number.isFinite(e)) {
       g.skipped++;
       continue;
     }

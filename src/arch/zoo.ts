@@ -5,6 +5,7 @@
  * follows timm's resnet.py model functions. Names are the pytorch-image-models names; torchvision's names
  * for the same architectures are aliases that resolve to them (`resolveZooName`).
  */
+import { ZodError } from 'zod';
 import { UsageError } from '../util/errors.js';
 import type { Network } from './ir.js';
 import { buildAnyNet, buildRegNet } from './regnet.js';
@@ -174,11 +175,17 @@ export function buildModel(name: string, opts: BuildOptions = {}): Network {
   return buildFromSpec(e.spec, opts, e.name);
 }
 
-/** Build any spec (zoo or parameterised). */
+/** Build any spec (zoo or parameterised); a spec or option out of range is a UsageError naming the field. */
 export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: string): Network {
-  if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
-  if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
-  return buildResNet(spec, opts, name);
+  try {
+    if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
+    if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
+    return buildResNet(spec, opts, name);
+  } catch (e) {
+    if (!(e instanceof ZodError)) throw e;
+    const issue = e.issues[0]!;
+    throw new UsageError(`${name ?? spec.kind}: invalid ${issue.path.join('.') || 'spec'}: ${issue.message}`);
+  }
 }
 
 /**

@@ -2,6 +2,7 @@
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { analyzeSweeps } from '../analyze/report.js';
+import { checkWritableDir } from '../util/writable.js';
 import { parseIntOption } from './options.js';
 
 interface AnalyzeCliOptions {
@@ -22,6 +23,7 @@ export function register(program: Command): void {
     .option('--top <n>', 'best models listed per sweep', parseIntOption('--top', 1, 1000), 5)
     .action((files: string[], o: AnalyzeCliOptions) => {
       const out = o.out ?? join(dirname(files[0]!), 'analysis');
+      checkWritableDir(out, '--out');
       const res = analyzeSweeps(files, out, { bootstrap: o.bootstrap, seed: o.seed, top: o.top });
       process.stdout.write(res.text + '\n');
       process.stderr.write(`wrote ${res.files.length} files to ${out}\n`);

@@ -11,6 +11,8 @@ import { selectEngine } from '../engine/select.js';
 import type { EngineChoice, EngineInfo } from '../engine/types.js';
 import { formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
+import { checkBatchTensor, LIMITS } from '../util/limits.js';
+import { checkWritableFile } from '../util/writable.js';
 import { renderTable } from '../util/table.js';
 import { addEngineOptions } from './engine-options.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
@@ -25,6 +27,7 @@ export function parseBatchList(text: string, field = '--batch'): number[] {
       throw new UsageError(`${field}: '${text}' is not a list of positive integers such as 8 or 8,16,32`);
     }
     if (out.includes(Number(p))) throw new UsageError(`${field}: batch size ${p} is listed twice`);
+    if (Number(p) > LIMITS.batch) throw new UsageError(`${field}: batch size ${p} is above the limit of ${LIMITS.batch}`);
     out.push(Number(p));
   }
   return out;
@@ -75,6 +78,8 @@ export function register(program: Command): void {
       if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
       if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
       const batches = parseBatchList(o.batch);
+      for (const batch of batches) checkBatchTensor(batch, 3, o.res, o.res, { batch: '--batch', res: '--res' });
+      if (o.out) checkWritableFile(o.out, '--out');
       const bo: BuildOptions = { res: o.res, numClasses: o.numClasses, stem: o.stem };
       // resolve (and test-build) every model before the engine starts, so bad names fail fast
       const resolved = models.length ? models.map((n) => resolveModel(n, o)) : [resolveModel(undefined, o)];

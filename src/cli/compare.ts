@@ -3,6 +3,7 @@
  * one engine (models measured alternately), published reference top-1 and the user's own results, each
  * model relative to the first. `--no-bench` skips measuring (instant).
  */
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type PlotY, type Throughput } from '../bench/compare.js';
 import { selectEngine } from '../engine/select.js';
@@ -10,6 +11,8 @@ import type { EngineChoice, EngineInfo } from '../engine/types.js';
 import { isZooName } from '../arch/zoo.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
+import { checkBatchTensor } from '../util/limits.js';
+import { checkWritableFile } from '../util/writable.js';
 import { describeEngine } from './bench.js';
 import { addEngineOptions } from './engine-options.js';
 import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js';
@@ -68,6 +71,7 @@ export function register(program: Command): void {
     .option('-q, --quiet', 'no progress lines')
     .action(async (names: string[], o: CompareOptions) => {
       checkOptionCombinations(o);
+      checkPaths(o);
       const models = resolveCompareModels(names, o);
       const measured = o.bench ? await measureOnEngine(models, o) : undefined;
       const rows = compareRows(models, { resultsDir: o.resultsDir, throughput: measured?.throughput, batch: o.batch, engine: measured?.engine });
@@ -83,6 +87,16 @@ function checkOptionCombinations(options: CompareOptions): void {
   if (options.plot && options.plotY === 'throughput' && !options.bench) throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
   if (!options.bench && options.train) throw new UsageError('--train measures training throughput; it cannot be combined with --no-bench');
   if (options.row !== undefined && !options.config) throw new UsageError('--row needs --config FILE.csv');
+  if (options.bench) checkBatchTensor(options.batch, 3, options.res, options.res, { batch: '--batch', res: '--res' });
+}
+
+/** Output paths writable and --results-dir a folder, before anything is built or measured. */
+function checkPaths(options: CompareOptions): void {
+  if (options.out) checkWritableFile(options.out, '--out');
+  if (options.plot) checkWritableFile(options.plot, '--plot');
+  if (existsSync(options.resultsDir) && !statSync(options.resultsDir).isDirectory()) {
+    throw new UsageError(`--results-dir ${options.resultsDir} is a file, not a folder`);
+  }
 }
 
 /** The named models, then the --config rows, built at --res with --num-classes. */

@@ -8,6 +8,8 @@ import type { Command } from 'commander';
 import type { Interpolation } from '../data/folder.js';
 import { evaluateWeightsOnFolder, type WeightsEvalReport } from '../train/eval-folder.js';
 import { UsageError } from '../util/errors.js';
+import { checkBatchTensor } from '../util/limits.js';
+import { checkWritableDir } from '../util/writable.js';
 import { addModelParamOptions, resolveModel } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { addPreprocessOptions, normalisation } from './preprocess-options.js';
@@ -68,6 +70,9 @@ export async function runWeightsEval(
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
   if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
   if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
+  if (o.results) checkWritableDir(o.resultsDir ?? 'results', '--results-dir');
+  const batch = o.batch ?? o.batchSize ?? 64;
+  checkBatchTensor(batch, 3, o.imgSize, o.imgSize, { batch: o.batch !== undefined ? '--batch' : '--batch-size', res: '--img-size' });
   const { mean, std } = normalisation(o);
   const r = await evaluateWeightsOnFolder({
     model: resolveModel(model, o),
@@ -78,7 +83,7 @@ export async function runWeightsEval(
     interpolation: o.interpolation,
     mean,
     std,
-    batch: o.batch ?? o.batchSize ?? 64,
+    batch,
     limit: o.limit,
     results: o.results ? { dir: o.resultsDir ?? 'results', name: o.resultsName } : undefined,
     progress: o.progress,

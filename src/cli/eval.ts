@@ -9,6 +9,7 @@ import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-che
 import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions } from './engine-options.js';
+import { checkWritableDir } from '../util/writable.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice } from './options.js';
@@ -55,6 +56,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
     return;
   }
   if (o.checkpoint) {
+    if (o.resultsDir !== undefined) checkWritableDir(o.resultsDir, '--results-dir');
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
       checkpointDir: o.checkpoint,

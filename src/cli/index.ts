@@ -38,9 +38,19 @@ export function reportError(e: unknown): number {
     return e.exitCode === 0 ? 0 : 2;
   }
   if (isUsageError(e)) {
-    process.stderr.write(`regnet: error: ${e.message.split('\n')[0]}\n`);
+    process.stderr.write(`regnet: error: ${oneLine(e.message)}\n`);
     return e.exitCode;
   }
   if (e instanceof Error && (e as NodeJS.ErrnoException).code === 'EPIPE') return 0;
   throw e;
+}
+
+/**
+ * The first line of a message, printable: a message may quote bytes of a damaged file (a CSV parser
+ * shows the bad field), whose control characters would garble the terminal; long quotes are cut.
+ */
+export function oneLine(message: string, max = 1000): string {
+  // eslint-disable-next-line no-control-regex -- the control characters are what it replaces
+  const line = message.split('\n')[0]!.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '?');
+  return line.length > max ? `${line.slice(0, max - 3)}...` : line;
 }

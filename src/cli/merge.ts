@@ -1,6 +1,7 @@
 /** `regnet merge`: combine the shard CSVs of one sweep (same config hash) into one file, deduped and sorted by id. */
 import type { Command } from 'commander';
 import { mergeSweeps } from '../sweep/merge.js';
+import { checkWritableFile } from '../util/writable.js';
 
 export function register(program: Command): void {
   program
@@ -9,6 +10,7 @@ export function register(program: Command): void {
     .argument('<inputs...>', 'sweep output folders (their sweep.csv and sweep.shard-I-of-N.csv) or CSV files')
     .requiredOption('--out <file.csv>', 'merged CSV to write')
     .action((inputs: string[], o: { out: string }) => {
+      checkWritableFile(o.out, '--out');
       const r = mergeSweeps(inputs, o.out);
       const miss = r.missing;
       process.stderr.write(

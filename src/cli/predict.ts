@@ -11,6 +11,7 @@ import { netForCheckpoint } from '../train/checkpoint-net.js';
 import { expandImagePaths } from '../data/folder.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions, type EngineCliOptions } from './engine-options.js';
+import { checkWritableFile } from '../util/writable.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { formatImagePredictions, imagePredictions, predictImageFiles } from './predict-images.js';
@@ -82,6 +83,7 @@ export type Writer = (text: string) => void;
 const stdoutWriter: Writer = (t) => void process.stdout.write(t);
 
 export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
+  if (o.out) checkWritableFile(o.out, '--out');
   if ((o.input === undefined) === (o.images === undefined)) throw new UsageError('predict: give either --input FILE.safetensors or --images PATH...');
   const files = o.images && expandImagePaths(o.images);
   const inp = files ? { data: null, n: files.length, c: 3, h: o.imgSize, w: o.imgSize } : readInputTensor(o.input!);

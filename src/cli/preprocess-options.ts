@@ -34,10 +34,9 @@ export function collectFloats(field: string) {
 /** 1 value (all channels) or 3 (RGB); the default when none are given. */
 export function channelStats(field: string, v: number[] | undefined, dflt: number[]): number[] {
   if (!v || v.length === 0) return dflt;
-  if (v.length === 1) return [v[0]!, v[0]!, v[0]!];
-  if (v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
-  if (field === '--std' && v.some((x) => x <= 0)) throw new UsageError('--std: values must be > 0');
-  return v;
+  if (v.length !== 1 && v.length !== 3) throw new UsageError(`${field}: give 1 or 3 values (RGB), got ${v.length}`);
+  if (field === '--std' && v.some((x) => !(x > 0))) throw new UsageError('--std: values must be > 0');
+  return v.length === 1 ? [v[0]!, v[0]!, v[0]!] : v;
 }
 
 /** Mean and std from --mean/--std, ImageNet's by default. */

@@ -1,11 +1,26 @@
 /** `regnet sample`: seeded draws from a design space, written as a configs CSV. */
 import type { Command } from 'commander';
 import { formatSamples } from '../results/samples.js';
-import { sampleSpace } from '../space/sampler.js';
+import { sampleSpaceAsync, type SampleReport } from '../space/sampler.js';
 import { loadSpace, resolveSpacePath } from '../space/space-config.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { parseRange } from '../util/quantity.js';
+import { checkWritableFile } from '../util/writable.js';
 import { parseIntOption } from './options.js';
+
+/** A line on stderr every PROGRESS_MS of a long sampling, so it is seen to move (and that Ctrl-C stops it). */
+const PROGRESS_MS = 5000;
+function progressLine(n: number): (soFar: Readonly<SampleReport>) => void {
+  const started = Date.now();
+  let next = started + PROGRESS_MS;
+  return (soFar) => {
+    const now = Date.now();
+    if (now < next) return;
+    next = now + PROGRESS_MS;
+    process.stderr.write(`sample: ${soFar.samples.length} of ${n} samples after ${soFar.draws} draws (${Math.round((now - started) / 1000)} s; Ctrl-C stops)\n`);
+  };
+}
 
 interface SampleCliOptions {
   space: string;
@@ -34,9 +49,10 @@ export function register(program: Command): void {
     .option('--num-classes <n>', 'classes the ranges are measured at (default: the space file)', parseIntOption('--num-classes', 1))
     .option('--max-draws <n>', 'give up after this many raw draws', parseIntOption('--max-draws', 1))
     .option('--out <file.csv>', 'write the CSV here (default: stdout)')
-    .action((o: SampleCliOptions) => {
+    .action(async (o: SampleCliOptions) => {
+      if (o.out) checkWritableFile(o.out, '--out');
       const space = loadSpace(resolveSpacePath(o.space));
-      const rep = sampleSpace(space, {
+      const options = {
         n: o.n,
         seed: o.seed,
         flops: o.flops !== undefined ? parseRange(o.flops, '--flops') : undefined,
@@ -45,7 +61,19 @@ export function register(program: Command): void {
         res: o.res,
         numClasses: o.numClasses,
         maxDraws: o.maxDraws,
-      });
+      };
+      // a large --n samples for a while: Ctrl-C or SIGTERM stops it at once, writing nothing
+      const interrupt = onInterrupt('stopping; nothing written');
+      let rep: SampleReport | undefined;
+      try {
+        rep = await sampleSpaceAsync(space, { ...options, signal: interrupt.signal, onProgress: progressLine(o.n) });
+      } finally {
+        interrupt.dispose();
+      }
+      if (!rep) {
+        process.exitCode = INTERRUPTED_EXIT_CODE;
+        return;
+      }
       const csv = formatSamples(rep.samples);
       if (o.out) {
         writeFileAtomic(o.out, csv);

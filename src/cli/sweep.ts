@@ -15,6 +15,7 @@ import { runWorkers, watchParent, WORKER_FLAG } from '../sweep/workers.js';
 import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions } from './engine-options.js';
+import { checkWritableDir } from '../util/writable.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { parseSchemaNumber } from './schema-option.js';
@@ -66,6 +67,7 @@ export function register(program: Command): void {
     .action(async (configArg: string, o: SweepCliOptions) => {
       const sweep = loadSweepConfig(configArg, o);
       const outDir = o.out ?? join('runs', sweep.config.name);
+      checkWritableDir(outDir, '--out');
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       const stop = new AbortController();

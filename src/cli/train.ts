@@ -8,9 +8,12 @@ import { ModelSpecSchema } from '../arch/spec.js';
 import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { HyperSchema, type Hyper } from '../train/hyper.js';
+import { loadRecipe } from '../train/recipe.js';
 import { trainModel } from '../train/run.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { checkBatchTensor } from '../util/limits.js';
+import { checkWritableDir } from '../util/writable.js';
 import { fmtSI } from '../util/format.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
@@ -74,6 +77,7 @@ export function register(program: Command): void {
     .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', PROGRESS), 'auto')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (model: string | undefined, o: TrainOptions) => {
+      checkBeforeWork(o);
       const req = buildRequest(model, o, (k) => cmd.getOptionValueSource(k) === 'cli');
       const result = await runWithSigint(req);
       if (result.alreadyFinished) process.stderr.write(`${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`);
@@ -85,6 +89,14 @@ export function register(program: Command): void {
 }
 
 type Overrides = NonNullable<TrainRequest['overrides']>;
+
+/** What can be checked before the dataset is read: output folders, the recipe file, the batch size. */
+function checkBeforeWork(o: TrainOptions): void {
+  if (o.checkpoint !== undefined) checkWritableDir(o.checkpoint, '--checkpoint');
+  checkWritableDir(o.resultsDir, '--results-dir');
+  if (o.recipe !== undefined) loadRecipe(o.recipe);
+  if (o.batchSize !== undefined && o.res !== undefined) checkBatchTensor(o.batchSize, o.inChans ?? 3, o.res, o.res, { batch: '--batch-size', res: '--res' });
+}
 
 /** Flags -> TrainRequest; with --resume and no model, the checkpoint's own request is the base. */
 export function buildRequest(model: string | undefined, o: TrainOptions, fromCli: (key: string) => boolean): TrainRequest {

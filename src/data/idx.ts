@@ -112,6 +112,8 @@ export function readIdxSplit(imagesPath: string, labelsPath: string, numClasses:
   const lab = readIdx(labelsPath, IDX_LABELS_MAGIC);
   if (lab.dims.length !== 1) throw new UsageError(`${labelsPath}: IDX labels must have 1 dim, got [${lab.dims.join('x')}]`);
   const [n, h, w] = img.dims as [number, number, number];
+  if (n === 0) throw new UsageError(`${imagesPath}: holds 0 images; a split needs at least one`);
+  if (h === 0 || w === 0) throw new UsageError(`${imagesPath}: images of ${h}x${w} pixels; each side must be at least 1`);
   if (lab.dims[0] !== n) throw new UsageError(`${labelsPath}: ${lab.dims[0]} labels but ${imagesPath} has ${n} images`);
   const labels = lab.data;
   for (let i = 0; i < labels.length; i++) {

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { endianness } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic.js';
+import { LIMITS } from '../util/limits.js';
 import type { WeightMap } from '../arch/weights.js';
 
 export const DTYPES = ['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
@@ -105,6 +106,7 @@ function readHeader(buf: Uint8Array, path: string): { header: Record<string, unk
     fail(path, 'header is not valid UTF-8');
   }
   if (!text.startsWith('{')) fail(path, 'header does not start with "{"');
+  scanHeader(text, path);
   let header: unknown;
   try {
     header = JSON.parse(text);
@@ -113,6 +115,69 @@ function readHeader(buf: Uint8Array, path: string): { header: Record<string, unk
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) fail(path, 'header is not a JSON object');
   return { header: header as Record<string, unknown>, dataStart: 8 + headerLength };
+}
+
+/**
+ * One pass over the header text before JSON.parse: JSON.parse keeps the last of two equal keys, so a
+ * tensor named twice would silently lose one, and a header of millions of empty tensors would take
+ * gigabytes as objects. Refuses a key repeated in any object, and more than LIMITS.tensors tensors.
+ * Only keys are looked at; syntax errors are left to JSON.parse.
+ */
+function scanHeader(text: string, path: string): void {
+  // one frame per open object or array: the keys seen (null for arrays) and the tensor it belongs to
+  const stack: Array<{ keys: Set<string> | null; tensor: string }> = [];
+  let expectKey = false;
+  let lastKey = '';
+  let tensors = 0;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    if (ch === 0x22 /* " */) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < text.length) {
+        const c = text.charCodeAt(j);
+        if (c === 0x5c /* \ */) {
+          escaped = true;
+          j += 2;
+        } else if (c === 0x22) break;
+        else j++;
+      }
+      if (j >= text.length) return;
+      const frame = stack[stack.length - 1];
+      if (expectKey && frame?.keys) {
+        let key = text.slice(i + 1, j);
+        if (escaped) {
+          try {
+            key = JSON.parse(text.slice(i, j + 1)) as string;
+          } catch {
+            return;
+          }
+        }
+        if (frame.keys.has(key)) {
+          if (stack.length === 1) fail(path, `tensor name ${JSON.stringify(key)} appears twice in the header`);
+          fail(path, `key ${JSON.stringify(key)} appears twice in the entry of tensor ${JSON.stringify(frame.tensor)}`);
+        }
+        frame.keys.add(key);
+        if (stack.length === 1 && key !== '__metadata__' && ++tensors > LIMITS.tensors) {
+          fail(path, `header declares over ${LIMITS.tensors} tensors`);
+        }
+        lastKey = key;
+        expectKey = false;
+      }
+      i = j;
+    } else if (ch === 0x7b /* { */) {
+      stack.push({ keys: new Set(), tensor: stack.length === 1 ? lastKey : (stack[stack.length - 1]?.tensor ?? '') });
+      expectKey = true;
+    } else if (ch === 0x5b /* [ */) {
+      stack.push({ keys: null, tensor: stack[stack.length - 1]?.tensor ?? '' });
+      expectKey = false;
+    } else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
+      stack.pop();
+      expectKey = false;
+    } else if (ch === 0x2c /* , */) {
+      expectKey = stack[stack.length - 1]?.keys != null;
+    }
+  }
 }
 
 function parseMetadata(raw: unknown, path: string): Record<string, string> {

@@ -7,6 +7,7 @@ import type { ModelSpec } from '../arch/spec.js';
 import { regnetParamsError } from '../space/regnet.js';
 import type { Sample } from '../space/sampler.js';
 import { UsageError } from '../util/errors.js';
+import { LIMITS } from '../util/limits.js';
 import { readCsv, toCsv, type CsvRecord } from './csv.js';
 
 export const SAMPLE_COLUMNS = [
@@ -112,6 +113,9 @@ export function rowToSpec(rec: CsvRecord, where: string): { id: string; spec: Mo
     if (c.stage_depths.length !== n || c.stage_group_widths.length !== n) {
       throw new UsageError(`${where}: stage_widths, stage_depths and stage_group_widths must have the same length`);
     }
+    checkStageList('stage_depths', c.stage_depths, LIMITS.depth, where);
+    checkStageList('stage_widths', c.stage_widths, LIMITS.width, where);
+    checkStageList('stage_group_widths', c.stage_group_widths, LIMITS.width, where);
     const br = c.stage_bottle_ratios ?? new Array<number>(n).fill(c.bottle_ratio ?? 1);
     return {
       id,
@@ -128,13 +132,24 @@ export function rowToSpec(rec: CsvRecord, where: string): { id: string; spec: Mo
   throw new UsageError(`${where}: needs columns depth,w0,wa,wm,group_size (or stage_widths,stage_depths,stage_group_widths)`);
 }
 
-/** Read all configs of a CSV file. */
+/** AnyNet stage lists: whole numbers from 1 to `max`. */
+function checkStageList(field: string, values: number[], max: number, where: string): void {
+  const bad = values.find((v) => !Number.isInteger(v) || v < 1 || v > max);
+  if (bad !== undefined) throw new UsageError(`${where}: invalid ${field} '${values.join('-')}': each must be an integer in [1, ${max}], got ${bad}`);
+}
+
+/** Read all configs of a CSV file; ids must be unique (a row is chosen by its id). */
 export function readConfigs(path: string): Array<{ id: string; spec: ModelSpec }> {
   const rows = readCsv(path);
   if (rows.length === 0) throw new UsageError(`configs file '${path}' has no rows`);
+  const rowOfId = new Map<string, number>();
   return rows.map((rec, i) => {
     const r = rowToSpec(rec, `${path} row ${i + 1}`);
-    return { id: r.id || String(i), spec: r.spec };
+    const id = r.id || String(i);
+    const first = rowOfId.get(id);
+    if (first !== undefined) throw new UsageError(`${path}: id '${id}' is on rows ${first + 1} and ${i + 1}; ids must be unique`);
+    rowOfId.set(id, i);
+    return { id, spec: r.spec };
   });
 }
 

@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { LIMITS } from '../util/limits.js';
 import { makeDivisible, roundHalfEven } from './round.js';
 
 export interface RegNetParams {
@@ -58,11 +59,15 @@ export interface ParamRule {
  * flags, sampled-configs CSVs, space files and the sampler all check against this table.
  */
 export const REGNET_PARAM_RULES = {
-  depth: { column: 'depth', rule: 'must be an integer >= 1', ok: (v: number) => Number.isInteger(v) && v >= 1 },
-  w0: { column: 'w0', rule: 'must be a positive multiple of 8', ok: (v: number) => Number.isInteger(v) && v > 0 && v % 8 === 0 },
-  wa: { column: 'wa', rule: 'must be a number >= 0', ok: (v: number) => Number.isFinite(v) && v >= 0 },
+  depth: { column: 'depth', rule: `must be an integer in [1, ${LIMITS.depth}]`, ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.depth },
+  w0: {
+    column: 'w0',
+    rule: `must be a positive multiple of 8, at most ${LIMITS.width}`,
+    ok: (v: number) => Number.isInteger(v) && v > 0 && v % 8 === 0 && v <= LIMITS.width,
+  },
+  wa: { column: 'wa', rule: `must be a number in [0, ${LIMITS.width}]`, ok: (v: number) => Number.isFinite(v) && v >= 0 && v <= LIMITS.width },
   wm: { column: 'wm', rule: 'must be a number > 1', ok: (v: number) => Number.isFinite(v) && v > 1 },
-  groupSize: { column: 'group_size', rule: 'must be an integer >= 1', ok: (v: number) => Number.isInteger(v) && v >= 1 },
+  groupSize: { column: 'group_size', rule: `must be an integer in [1, ${LIMITS.width}]`, ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.width },
   bottleRatio: { column: 'bottle_ratio', rule: 'must be a number > 0', ok: (v: number) => Number.isFinite(v) && v > 0 },
   seRatio: { column: 'se_ratio', rule: 'must be a number >= 0', ok: (v: number) => Number.isFinite(v) && v >= 0 },
 } as const satisfies Record<string, ParamRule>;

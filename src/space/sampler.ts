@@ -56,7 +56,37 @@ export interface SampleReport {
   duplicates: number;
 }
 
+/** Draws between two turns of the event loop in sampleSpaceAsync (a few milliseconds of work). */
+const DRAWS_PER_TURN = 4096;
+
 export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
+  const sampling = samplingSteps(space, opts);
+  for (;;) {
+    const step = sampling.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * sampleSpace that gives the event loop a turn every DRAWS_PER_TURN draws, so Ctrl-C and SIGTERM
+ * handlers run during a long sampling; resolves to undefined once `signal` is aborted.
+ */
+export async function sampleSpaceAsync(
+  space: Space,
+  opts: SampleOptions & { signal?: AbortSignal; onProgress?: (soFar: Readonly<SampleReport>) => void },
+): Promise<SampleReport | undefined> {
+  const sampling = samplingSteps(space, opts);
+  for (;;) {
+    if (opts.signal?.aborted) return undefined;
+    const step = sampling.next();
+    if (step.done) return step.value;
+    opts.onProgress?.(step.value);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The sampling loop; it pauses (yields the report so far) every DRAWS_PER_TURN draws and returns the report. */
+function* samplingSteps(space: Space, opts: SampleOptions): Generator<SampleReport, SampleReport> {
   const rng = Rng.derive(opts.seed, `sample:${space.name}`);
   const ranges = {
     flops: opts.flops ?? space.constraints.flops,
@@ -85,6 +115,7 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
       );
     }
     report.draws++;
+    if (report.draws % DRAWS_PER_TURN === 0) yield report;
     const candidate = space.kind === 'regnet' ? drawRegNet(space, drawers, rng) : drawAnyNet(space, drawers, rng);
     if (!candidate) {
       report.rejectedStages++;

@@ -8,11 +8,14 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { DATASET_NAMES } from '../data/types.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { loadSpace, resolveSpacePath, type Space } from '../space/space-config.js';
 import { HyperOverridesSchema, HyperSchema } from '../train/hyper.js';
+import { loadRecipe } from '../train/recipe.js';
 import type { TrainRequest } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
+import { LIMITS } from '../util/limits.js';
 import { configPath } from '../util/paths.js';
 import { parseQuantity } from '../util/quantity.js';
 
@@ -27,6 +30,16 @@ const Quantity = z.union([z.number().min(0), z.string()]).transform((v, ctx) => 
   }
 });
 const Range = z.tuple([Quantity, Quantity]).refine((r) => r[0] <= r[1], 'MIN is larger than MAX');
+
+/** A recipe every model of the sweep would fail to load is refused with the config, not per model. */
+function knownRecipe(recipe: string | undefined, ctx: z.RefinementCtx): void {
+  if (recipe === undefined) return;
+  try {
+    loadRecipe(recipe);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^--recipe: /, '') });
+  }
+}
 
 /** The trainer's override fields (TrainRequest.overrides, bounds from HyperSchema), checked strictly so typos fail early. */
 export const OverridesSchema = HyperOverridesSchema.strict();
@@ -43,21 +56,21 @@ export const SweepConfigSchema = z
     space: z.string().min(1),
     /** override the space's complexity ranges (measured at res / in_chans / num_classes below) */
     constraints: z.object({ flops: Range.optional(), params: Range.optional(), acts: Range.optional() }).strict().default({}),
-    n: z.number().int().min(1),
+    n: z.number().int().min(1).max(LIMITS.samples),
     seed: z.number().int().min(0),
-    dataset: z.string().min(1),
+    dataset: z.enum(DATASET_NAMES),
     data_dir: z.string().optional(),
-    recipe: z.string().optional(),
+    recipe: z.string().optional().superRefine(knownRecipe),
     overrides: OverridesSchema.default({}),
     limit_train: HyperSchema.shape.limitTrain.optional(),
     limit_val: HyperSchema.shape.limitVal.optional(),
     engine: z.enum(ENGINE_CHOICES).default('auto'),
-    threads: z.number().int().min(1).optional(),
+    threads: z.number().int().min(1).max(LIMITS.threads).optional(),
     /** the network's input: sampling measures complexity at the same shape the models train at */
-    res: z.number().int().min(8).optional(),
+    res: z.number().int().min(8).max(LIMITS.res).optional(),
     stem: z.enum(['imagenet', 'small']).optional(),
-    in_chans: z.number().int().min(1).optional(),
-    num_classes: z.number().int().min(1).optional(),
+    in_chans: z.number().int().min(1).max(LIMITS.inChans).optional(),
+    num_classes: z.number().int().min(1).max(LIMITS.numClasses).optional(),
   })
   .strict();
 export type SweepConfig = z.infer<typeof SweepConfigSchema>;

@@ -10,7 +10,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelSpec } from '../arch/spec.js';
 import type { Sample } from '../space/sampler.js';
-import { sampleSpace } from '../space/sampler.js';
+import { sampleSpace, sampleSpaceAsync } from '../space/sampler.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
 import { removeStaleTemps, writeFileAtomic } from '../util/atomic.js';
 import { crashPoint } from '../util/crash-points.js';
@@ -67,6 +67,11 @@ export function trainSeed(sweepSeed: number, id: number): number {
 /** The sampled models of the whole sweep (every shard computes the same list). */
 export function sweepModels(sweep: ResolvedSweep): Sample[] {
   return sampleSpace(sweep.space, { n: sweep.config.n, seed: sweep.config.seed }).samples;
+}
+
+/** sweepModels that Ctrl-C and SIGTERM can stop during a long sampling: undefined once `signal` aborts. */
+export async function sweepModelsInterruptible(sweep: ResolvedSweep, signal?: AbortSignal): Promise<Sample[] | undefined> {
+  return (await sampleSpaceAsync(sweep.space, { n: sweep.config.n, seed: sweep.config.seed, signal }))?.samples;
 }
 
 export function sampleToSpec(s: Sample): ModelSpec {
@@ -139,7 +144,9 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
   // temp files of writers killed mid-write (rows, the sidecar, a merge)
   removeStaleTemps(outDir);
   const own = readOwnRows(file, sweep);
-  const models = sweepModels(sweep).filter((sample) => inShard(sample.id, shard));
+  const sampled = await sweepModelsInterruptible(sweep, options.signal);
+  if (!sampled) return { file, total: 0, rows: own.length, trained: 0, ok: 0, diverged: 0, failed: 0, skipped: 0, interrupted: true };
+  const models = sampled.filter((sample) => inShard(sample.id, shard));
   const mine = new Set(models.map((sample) => sample.id));
   const rows = gatherRows(own, rowsElsewhere(outDir, fileName, sweep.hash, log), mine);
   if (options.preflight && models.some((sample) => !isDone(rows.get(sample.id), retries))) await options.preflight();

@@ -12,7 +12,7 @@
  * or the new checkpoint, never a mix. Both safetensors files also carry the global step in their metadata
  * as a last check.
  */
-import { existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { WeightMap } from '../arch/weights.js';
@@ -103,6 +103,7 @@ export function hasCheckpoint(dir: string): boolean {
 }
 
 export function readCheckpointState(dir: string): CheckpointState {
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new UsageError(`--checkpoint ${dir} is a file, not a folder`);
   recoverCheckpoint(dir);
   const path = join(dir, STATE_FILE);
   if (!existsSync(path)) throw new UsageError(`--checkpoint ${dir}: no ${STATE_FILE} there (not a regnet checkpoint folder)`);

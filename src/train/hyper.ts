@@ -5,17 +5,19 @@
  * range, so any of those readers can report `FIELD: must be ...` on one line.
  */
 import { z } from 'zod';
+import { LIMITS } from '../util/limits.js';
 
-const count = () => z.number({ error: 'must be an integer >= 1' }).int().min(1);
+/** integers in [1, max]: the bound keeps a typo from reaching an allocation or a loop of 10^12 steps */
+const count = (max: number) => z.number({ error: `must be an integer in [1, ${max}]` }).int().min(1).max(max);
 const nonNegative = () => z.number({ error: 'must be a number >= 0' }).min(0);
 /** fractions that must stay below 1 (momentum 1 never decays; label smoothing 1 leaves no label) */
 const belowOne = () => z.number({ error: 'must be a number in [0, 1)' }).min(0).lt(1);
 
 export const HyperSchema = z.object({
-  epochs: count(),
+  epochs: count(LIMITS.epochs),
   /** total optimiser steps; when set it overrides epochs (the schedule spans exactly these steps) */
-  steps: count(),
-  batchSize: count(),
+  steps: count(LIMITS.steps),
+  batchSize: count(LIMITS.batch),
   /** peak learning rate */
   lr: z.number({ error: 'must be a number > 0' }).positive(),
   momentum: belowOne(),
@@ -26,9 +28,9 @@ export const HyperSchema = z.object({
   warmupEpochs: nonNegative(),
   labelSmoothing: belowOne(),
   /** class-stratified subsets of the training and test splits */
-  limitTrain: count(),
-  limitVal: count(),
-  evalBatchSize: count(),
+  limitTrain: count(LIMITS.images),
+  limitVal: count(LIMITS.images),
+  evalBatchSize: count(LIMITS.batch),
 });
 export type Hyper = z.infer<typeof HyperSchema>;
 

@@ -65,9 +65,15 @@ export function loadRecipe(nameOrPath: string): { name: string; recipe: Recipe; 
   if (!existsSync(path)) {
     throw new UsageError(`--recipe: '${nameOrPath}' is neither a built-in recipe (${recipeNames().join(', ')}) nor a file`);
   }
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`recipe ${path}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   let raw: unknown;
   try {
-    raw = JSON.parse(readFileSync(path, 'utf8'));
+    raw = JSON.parse(text);
   } catch (e) {
     throw new UsageError(`recipe ${path}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
   }

@@ -16,6 +16,7 @@ import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
 import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
+import { checkBatchTensor } from '../util/limits.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
 import { evaluate } from './evaluate.js';
@@ -110,6 +111,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   if (req.resume && !req.checkpointDir) throw new UsageError('--resume needs --checkpoint DIR');
   const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res));
   const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n))));
+  checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
   let state: CheckpointState | undefined;
   if (req.resume && hasCheckpoint(req.checkpointDir!)) {
     state = readCheckpointState(req.checkpointDir!);
