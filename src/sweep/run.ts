@@ -174,7 +174,7 @@ function readOwnRows(file: string, sweep: ResolvedSweep): SweepRow[] {
   const foreign = own.find((row) => row.config_hash !== sweep.hash);
   if (foreign) {
     throw new UsageError(
-      `${file} holds rows of another sweep config (hash ${foreign.config_hash}, this config ${sweep.hash}): use another --out folder`,
+      `${file} holds rows of another sweep config (hash ${foreign.config_hash}, this config ${sweep.hash}): use another output folder (sweep --out, train --checkpoint)`,
     );
   }
   return own;

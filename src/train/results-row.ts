@@ -67,7 +67,7 @@ export function trainedResultRow(f: RunFacts): ResultRow {
   return {
     model: f.model.name, img_size: f.cfg.res, top1: f.top1, top5: f.top5, params: f.params, ...f.geometry,
     flops: f.flops, acts: f.acts,
-    ...(f.infer ? { infer_samples_per_sec: f.infer.samplesPerSec, infer_batch_size: f.infer.batch } : {}),
+    ...(f.infer && Number.isFinite(f.infer.samplesPerSec) ? { infer_samples_per_sec: f.infer.samplesPerSec, infer_batch_size: f.infer.batch } : {}),
     ...(Number.isFinite(f.trainSamplesPerSec) ? { train_samples_per_sec: f.trainSamplesPerSec } : {}),
     train_batch_size: f.cfg.batchSize,
     engine: f.engine.engine, device: f.engine.device, threads: f.engine.threads,
