@@ -48,13 +48,13 @@ test('sample writes the documented CSV, deterministic per seed, and reads back',
   const r = runCli(['sample', '--n', '6', '--seed', '3', '--flops', '0.4G:600M', '--out', f]);
   assert.equal(r.code, 0, r.stderr);
   const text = readFileSync(f, 'utf8');
-  assert.equal(text.split('\n')[0], 'id,depth,w0,wa,wm,group_size,bottle_ratio,se_ratio,num_stages,stage_widths,stage_depths,stage_group_widths,params,flops,acts');
+  assert.equal(text.split('\n')[0], 'id,model,depth,w0,wa,wm,group_size,bottle_ratio,se_ratio,num_stages,stage_widths,stage_depths,stage_group_widths,params,flops,acts');
   const again = runCli(['sample', '--n', '6', '--seed', '3', '--flops', '4e8:600M']);
   assert.equal(again.stdout, text);
   const d = runCli(['describe', '--configs', f, '--json']);
   const rows = JSON.parse(d.stdout);
   const lines = text.trim().split('\n').slice(1).map((l) => l.split(','));
-  rows.forEach((row: { flops: number }, i: number) => assert.equal(row.flops, Number(lines[i]![13])));
+  rows.forEach((row: { model: string; flops: number }, i: number) => assert.deepEqual([row.model, row.flops], [lines[i]![1], Number(lines[i]![14])]));
 });
 
 test('bad input: one line, exit 2, no stack', () => {

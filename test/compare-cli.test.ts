@@ -112,11 +112,11 @@ test('compare reads the user results-*.csv, adds --config rows, writes --out ato
   const rows = JSON.parse(readFileSync(out, 'utf8'));
   assert.equal(rows.length, 2);
   assert.deepEqual(rows[0].own_top1, [{ top1: 91.25, img_size: 32, file: 'results-cifar10.csv', dataset: 'cifar10' }]);
-  // the config row has regnetx_002's parameters: same counts, no reference numbers (not a zoo name)
-  assert.equal(rows[1].model, 'configs#m7');
+  // the config row has regnetx_002's parameters: the same network, so the same name and reference numbers
+  assert.equal(rows[1].model, 'regnetx_002');
   assert.equal(rows[1].params, rows[0].params);
   assert.equal(rows[1].flops_ratio, 1);
-  assert.equal(rows[1].ref_top1, null);
+  assert.equal(rows[1].ref_top1, 68.758);
   assert.equal(rows[0].ref_top1, 68.758);
 });
 

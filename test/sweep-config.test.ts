@@ -7,6 +7,7 @@ import { loadSweepConfig, parseSweepConfig, resolveSweep } from '../src/sweep/co
 import { inShard, parseShard, resolveShard, shardFileName } from '../src/sweep/shard.js';
 import { baseRow, dedupeRows, formatRows, readRows, writeRows, type SweepRow } from '../src/sweep/rows.js';
 import { mergeSweeps } from '../src/sweep/merge.js';
+import { sweepEntries } from '../src/sweep/models.js';
 import { sweepModels } from '../src/sweep/run.js';
 import { loadSpace } from '../src/space/space-config.js';
 import { UsageError } from '../src/util/errors.js';
@@ -23,7 +24,7 @@ test('every committed sweep config parses and samples its n models', () => {
     const s = loadSweepConfig(join(dir, f));
     const models = sweepModels(s);
     assert.equal(models.length, s.config.n, f);
-    const [lo, hi] = s.space.constraints.flops ?? [0, Infinity];
+    const [lo, hi] = s.space!.constraints.flops ?? [0, Infinity];
     for (const m of models) assert.ok(m.flops >= lo && m.flops <= hi, `${f}: model ${m.id} flops ${m.flops}`);
   }
 });
@@ -64,8 +65,8 @@ test('loadSweepConfig: CLI flags override fields and the hash; space paths relat
   writeFileSync(join(d, 'my-space.json'), readFileSync(spaceFile));
   writeFileSync(join(d, 's.json'), JSON.stringify({ ...base, space: './my-space.json', res: 28, in_chans: 1 }));
   const a = loadSweepConfig(join(d, 's.json'));
-  assert.equal(a.space.res, 28);
-  assert.equal(a.space.in_chans, 1);
+  assert.equal(a.space!.res, 28);
+  assert.equal(a.space!.in_chans, 1);
   const b = loadSweepConfig(join(d, 's.json'), { steps: 5, limitTrain: 100, threads: 1 });
   assert.equal(b.config.overrides.steps, 5);
   assert.equal(b.config.limit_train, 100);
@@ -114,8 +115,8 @@ test('shard from Slurm array and Kubernetes indexed-job variables', () => {
 
 function rows(hash: string, ids: number[], status: SweepRow['status'] = 'ok'): SweepRow[] {
   const s = loadSweepConfig(join(new URL('../configs/sweeps/', import.meta.url).pathname, 'study-fashion-regnetx.json'));
-  const models = sweepModels({ ...s, config: { ...s.config, n: Math.max(...ids) + 1 } });
-  const ctx = { space: 'sp', sweep: 'sw', hash, seed: 0, dataset: 'mnist', res: 28 };
+  const models = sweepEntries({ ...s, config: { ...s.config, n: Math.max(...ids) + 1 } });
+  const ctx = { sweep: 'sw', hash, seed: 0, dataset: 'mnist', res: 28 };
   return ids.map((id) => ({ ...baseRow(models[id]!, ctx, 7, 1), status, top1: status === 'ok' ? 50 + id : NaN, top1_err: status === 'ok' ? 50 - id : NaN }));
 }
 

@@ -13,6 +13,7 @@ import { parseSweepConfig, resolveSweep, type ResolvedSweep } from '../src/sweep
 import { mergeSweeps } from '../src/sweep/merge.js';
 import { lockSweepFolder } from '../src/sweep/lock.js';
 import { readRows } from '../src/sweep/rows.js';
+import { sweepEntries } from '../src/sweep/models.js';
 import { runSweep, sweepModels, trainSeed, type TrainFn } from '../src/sweep/run.js';
 import { loadSpace } from '../src/space/space-config.js';
 import type { TrainRequest, TrainResult } from '../src/train/types.js';
@@ -30,12 +31,17 @@ function sweep(n: number, extra: object = {}): ResolvedSweep {
   return resolveSweep(parseSweepConfig({ name: 'fake', space: 'anynetx_small', n, seed: 11, dataset: 'mnist', overrides: { steps: 4 }, ...extra }), space);
 }
 
+/** Model ids by canonical name (the sampler is sequential: the first 64 models of seed 11 cover every test). */
+const IDS = new Map(sweepEntries(sweep(64)).map((m) => [m.name, m.id]));
+const idOf = (req: TrainRequest) => IDS.get(req.model.name)!;
+const nameOf = (id: number) => [...IDS].find(([, i]) => i === id)![0];
+
 /** A deterministic stand-in: 4 "steps" recorded in a checkpoint file, accuracy from the seed and spec. */
 function fakeTrainer(opts: { failIds?: Map<number, number>; divergeIds?: number[]; abortAtCall?: { call: number; ac: AbortController } } = {}) {
   const calls: TrainRequest[] = [];
   const fn: TrainFn = async (req) => {
     calls.push(req);
-    const id = Number(req.model.name.split('-').pop());
+    const id = idOf(req);
     const left = opts.failIds?.get(id) ?? 0;
     if (left > 0) {
       opts.failIds!.set(id, left - 1);
@@ -74,13 +80,13 @@ test('interrupted mid-model: no row for it; the rerun resumes it from its checkp
   const a = await runSweep({ sweep: s, outDir: d, trainer: t1.fn, signal: ac.signal });
   assert.equal(a.interrupted, true);
   assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => r.id), [0, 1]);
-  assert.ok(existsSync(join(d, 'checkpoints', '2', 'state.json')), 'model in flight left its checkpoint');
-  assert.ok(!existsSync(join(d, 'checkpoints', '0')), 'finished models clean up');
+  assert.ok(existsSync(join(d, 'checkpoints', nameOf(2), 'state.json')), 'model in flight left its checkpoint');
+  assert.ok(!existsSync(join(d, 'checkpoints', nameOf(0))), 'finished models clean up');
 
   const t2 = fakeTrainer();
   const b = await runSweep({ sweep: s, outDir: d, trainer: t2.fn });
   assert.equal(b.interrupted, false);
-  assert.deepEqual(t2.calls.map((c) => [c.model.name, c.resume]), [['fake-2', true], ['fake-3', false]]);
+  assert.deepEqual(t2.calls.map((c) => [idOf(c), c.resume]), [[2, true], [3, false]]);
   const rows = readRows(join(d, 'sweep.csv'));
   assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
   assert.ok(rows.every((r) => r.status === 'ok' && r.attempts === 1 && r.config_hash === s.hash));
@@ -140,7 +146,7 @@ test('a crashing model is recorded as failed and the sweep goes on; --retries re
   assert.deepEqual([r1.status, r1.attempts, r1.error], ['ok', 6, '']);
   assert.equal(readRows(join(d, 'sweep.csv')).length, 4);
   // diverged is final: never retried
-  assert.equal(t.calls.filter((c) => c.model.name === 'fake-2').length, 1);
+  assert.equal(t.calls.filter((c) => idOf(c) === 2).length, 1);
 });
 
 test('shards: their union equals the unsharded sweep, no overlap; merge restores the same file', async () => {
@@ -169,7 +175,7 @@ test('a model finished in another file of the folder is not trained again and it
   await runSweep({ sweep: s, outDir: d, shard: { index: 0, count: 2, source: 'test' }, trainer: fakeTrainer().fn });
   const t = fakeTrainer();
   await runSweep({ sweep: s, outDir: d, trainer: t.fn });
-  assert.deepEqual(t.calls.map((c) => c.model.name), ['fake-1', 'fake-3']);
+  assert.deepEqual(t.calls.map(idOf), [1, 3]);
   assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => r.id), [0, 1, 2, 3]);
 });
 
@@ -180,7 +186,7 @@ test('an output file of another sweep config is refused', async () => {
   // raising n extends the same sweep
   const t = fakeTrainer();
   await runSweep({ sweep: sweep(3), outDir: d, trainer: t.fn });
-  assert.deepEqual(t.calls.map((c) => c.model.name), ['fake-2']);
+  assert.deepEqual(t.calls.map(idOf), [2]);
 });
 
 /** A pid no process has: a process that has exited. */

@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
+import { complexity } from '../src/arch/complexity.js';
 import { GraphBuilder } from '../src/arch/graph.js';
 import type { Network } from '../src/arch/ir.js';
 import type { WeightMap } from '../src/arch/weights.js';
@@ -17,6 +18,7 @@ import type { EngineName } from '../src/engine/types.js';
 import { loadTimmWeights } from '../src/io/timm-weights.js';
 import { evalImageFolder } from '../src/train/eval-folder.js';
 import { labelRank } from '../src/train/evaluate.js';
+import { parseCsv } from '../src/results/csv.js';
 import { timmReference, type TimmReference } from './helpers/fixtures.js';
 
 const X002 = timmReference('regnetx_002') as TimmReference;
@@ -201,9 +203,14 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
   assert.equal(rep.correct5, c5);
 
   const csv = readFileSync(join(resultsDir, 'results-imagenet.csv'), 'utf8').trim().split('\n');
-  assert.equal(csv[0], 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation');
+  assert.ok(csv[0]!.startsWith('model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,flops,acts,infer_samples_per_sec,'));
   const t1 = (100 * c1) / 16, t5 = (100 * c5) / 16;
-  assert.equal(csv[1], `regnetx_002,32,${t1.toFixed(3)},${(100 - t1).toFixed(3)},${t5.toFixed(3)},${(100 - t5).toFixed(3)},2.68,0.875,bicubic`);
+  assert.ok(csv[1]!.startsWith(`regnetx_002,32,${t1.toFixed(3)},${(100 - t1).toFixed(3)},${t5.toFixed(3)},${(100 - t5).toFixed(3)},2.68,0.875,bicubic,`), csv[1]);
+  // flops and inference throughput of the evaluated network, and the weights file where a recipe would be
+  const [row] = parseCsv(csv.join('\n'), 'results');
+  assert.equal(row!.flops, String(complexity(buildModel('regnetx_002', { res: 32 })).flops));
+  assert.ok(Number(row!.infer_samples_per_sec) > 0);
+  assert.deepEqual([row!.stem, row!.in_chans, row!.recipe, row!.engine], ['imagenet', '3', `weights=${basename(opts.weights)}`, 'wasm']);
 
   // --limit evaluates a prefix and leaves the results alone; --results-name picks the file
   const lim = await runWeightsEval('regnetx_002', { ...opts, limit: 3, resultsName: 'colours' }, (t) => out.push(t));

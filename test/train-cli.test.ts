@@ -138,7 +138,7 @@ test('train writes a checkpoint; eval --checkpoint gives the same accuracy', () 
   // naming the wrong model is refused
   const w = cli(['eval', 'resnet18', '--checkpoint', ck, '--progress', 'none']);
   assert.equal(w.code, 2);
-  assert.match(w.stderr, /holds regnet_d4_w8_wa8_wm2_g8, not resnet18/);
+  assert.match(w.stderr, /holds regnetx_d1-1-2_w8-16-32_g8, not resnet18/);
   // a finished run can't be resumed into more steps with other settings
   const r = cli(['train', '--resume', '--checkpoint', ck, ...COMMON, '--lr', '0.3']);
   assert.equal(r.code, 2);

@@ -11,6 +11,8 @@ import type { ModelSpec } from '../src/arch/spec.js';
 import { fashionMnistDir } from '../src/data/resolve.js';
 import { trainModel } from '../src/train/run.js';
 import { RUNS_COLUMNS } from '../src/train/runs.js';
+import { parseCsv } from '../src/results/csv.js';
+import { RESULTS_COLUMNS, RESULTS_EXTRA_COLUMNS } from '../src/results/timm.js';
 import { resolveAuto } from '../src/engine/select.js';
 
 /** A 4-stage AnyNetX with one block per stage (widths 8..64): ~22k params, trains in seconds. */
@@ -44,8 +46,11 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.equal(r.imgSize, 28);
 
   // a --limit-val subset goes to its own file, never into results-mnist.csv
-  const lines = readFileSync(join(dir, 'results-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
-  assert.equal(lines[0], 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation');
+  const text = readFileSync(join(dir, 'results-mnist-val1000.csv'), 'utf8');
+  const lines = text.trimEnd().split('\n');
+  // timm's nine columns first, unchanged, then ours
+  assert.ok(lines[0]!.startsWith('model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,'));
+  assert.equal(lines[0], [...RESULTS_COLUMNS, ...RESULTS_EXTRA_COLUMNS].join(','));
   assert.equal(lines.length, 2);
   const f = lines[1]!.split(',');
   assert.equal(f[0], 'tiny_anynet');
@@ -55,9 +60,16 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.equal(f[4], r.top5.toFixed(3));
   assert.equal(f[5], (100 - r.top5).toFixed(3));
   assert.equal(f[6], (r.params / 1e6).toFixed(2));
-  assert.deepEqual(f.slice(7), ['1.000', 'none']);
+  assert.deepEqual(f.slice(7, 9), ['1.000', 'none']);
   // 1000 images: every accuracy is a multiple of 0.1
   assert.match(f[2]!, /^\d+\.\d00$/);
+  const [row] = parseCsv(text, 'results');
+  assert.deepEqual(
+    [row!.flops, row!.acts, row!.train_batch_size, row!.engine, row!.threads, row!.stem, row!.in_chans, row!.epochs, row!.recipe, row!.seed],
+    [String(r.flops), String(r.acts), '32', engine, '1', 'small', '3', '2', 'digits[epochs=2,batch_size=32,lr=0.5,warmup_epochs=0.2,limit_train=2000]', '1'],
+  );
+  assert.ok(Number(row!.infer_samples_per_sec) > 0 && Number(row!.train_samples_per_sec) > 0);
+  assert.deepEqual(JSON.parse(row!.arch!), TINY);
 
   const runs = readFileSync(join(dir, 'runs.csv'), 'utf8').trimEnd().split('\n');
   assert.equal(runs[0], RUNS_COLUMNS.join(','));
@@ -73,5 +85,5 @@ test('Fashion-MNIST: 2,000 images, 2 epochs -> well above chance', { skip: fashi
   assert.ok(r.top1 > 60, `top1 ${r.top1}`);
   const lines = readFileSync(join(dir, 'results-fashion-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
   assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none$/);
+  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,/);
 });

@@ -5,7 +5,7 @@
  */
 import type { Network } from '../arch/ir.js';
 import { complexity } from '../arch/complexity.js';
-import type { Engine } from '../engine/types.js';
+import type { CompiledNet, Engine } from '../engine/types.js';
 import { formatBenchRow, type BenchRow } from '../results/timm.js';
 import { measure, type Mode } from './measure.js';
 
@@ -91,4 +91,22 @@ export function benchJson(r: BenchRecord): Record<string, string | number> {
   o.device = r.device;
   o.params = r.params;
   return o;
+}
+
+/** The short inference measurement that train and eval record in results tables. */
+export const RESULT_BENCH = { maxBatch: 32, warmup: 1, seconds: 2, minIters: 1 } as const;
+
+/**
+ * Inference throughput of a compiled (trained) network on its own engine and device: the bench
+ * measurement with a time budget of a few seconds, at the evaluation batch size capped at
+ * RESULT_BENCH.maxBatch. Predicting leaves the weights as they are.
+ */
+export async function inferenceThroughput(compiled: CompiledNet, evalBatch: number): Promise<{ samplesPerSec: number; batch: number }> {
+  const batch = Math.max(1, Math.min(evalBatch, RESULT_BENCH.maxBatch));
+  const [m] = await measure([{ label: `infer ${compiled.net.name}`, net: compiled, mode: 'infer', batch }], {
+    warmup: RESULT_BENCH.warmup,
+    seconds: RESULT_BENCH.seconds,
+    minIters: RESULT_BENCH.minIters,
+  });
+  return { samplesPerSec: m!.samplesPerSec, batch };
 }

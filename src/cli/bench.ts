@@ -15,7 +15,7 @@ import { checkBatchTensor, LIMITS } from '../util/limits.js';
 import { checkWritableFile } from '../util/writable.js';
 import { renderTable } from '../util/table.js';
 import { addEngineOptions } from './engine-options.js';
-import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
+import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
 import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
 
 /** `8` or `8,16,32` -> [8, 16, 32]; each a positive integer, no duplicates. */
@@ -37,7 +37,7 @@ export function describeEngine(i: EngineInfo): string {
   return `engine: ${i.engine} (${i.version}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, ${i.device})`;
 }
 
-interface BenchOptions extends ModelArgOptions {
+interface BenchOptions extends ModelListOptions {
   mode: Mode;
   batch: string;
   res: number;
@@ -59,8 +59,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('bench')
     .description('measure inference or training throughput (timm benchmark CSV format)')
-    .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or give --depth/--w0/... or --config/--row)');
-  addModelParamOptions(cmd)
+    .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or --configs FILE.csv [--rows 0,3-5], --depth/--w0/..., --config/--row)');
+  addModelListOptions(addModelParamOptions(cmd))
     .option('--mode <m>', 'infer (forward, eval mode) or train (full SGD step)', parseChoice('--mode', ['infer', 'train'] as const), 'infer')
     .option('--batch <n[,n...]>', 'batch size(s)', '32')
     .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
@@ -82,7 +82,7 @@ export function register(program: Command): void {
       if (o.out) checkWritableFile(o.out, '--out');
       const bo: BuildOptions = { res: o.res, numClasses: o.numClasses, stem: o.stem };
       // resolve (and test-build) every model before the engine starts, so bad names fail fast
-      const resolved = models.length ? models.map((n) => resolveModel(n, o)) : [resolveModel(undefined, o)];
+      const resolved = resolveModelList(models, o);
       const plan: BenchPlanItem[] = resolved.map((m) => {
         buildResolved(m, bo);
         return { name: m.name, build: () => buildResolved(m, bo) };

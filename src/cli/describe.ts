@@ -1,16 +1,15 @@
-/** `regnet describe`: one model (by name or parameters) or many (--configs FILE.csv), per stage and in total. */
+/**
+ * `regnet describe`: one model (by name or parameters) per stage and in total, or many (zoo names and
+ * --configs FILE.csv rows, any mix) as one table.
+ */
 import type { Command } from 'commander';
 import { summarize, type NetSummary } from '../arch/summary.js';
-import { buildFromSpec } from '../arch/zoo.js';
-import { readConfigs } from '../results/samples.js';
-import { UsageError } from '../util/errors.js';
 import { fmtInt, fmtSI } from '../util/format.js';
 import { renderTable } from '../util/table.js';
-import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
+import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
 import { parseChoice, parseIntOption } from './options.js';
 
-interface DescribeOptions extends ModelArgOptions {
-  configs?: string;
+interface DescribeOptions extends ModelListOptions {
   res: number;
   numClasses: number;
   stem: 'imagenet' | 'small';
@@ -21,47 +20,35 @@ interface DescribeOptions extends ModelArgOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('describe')
-    .description('describe a model by name, by RegNet parameters, or every row of a configs CSV')
-    .argument('[model]', 'zoo name, e.g. regnetx_032');
-  addModelParamOptions(cmd)
-    .option('--configs <file.csv>', 'describe every row of a CSV with depth,w0,wa,wm,group_size[,se_ratio,bottle_ratio]')
+    .description('describe models by name, by RegNet parameters, or the rows of configs CSVs')
+    .argument('[models...]', 'zoo names, e.g. regnetx_032 resnet50');
+  addModelListOptions(addModelParamOptions(cmd))
     .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
     .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
     .option('--in-chans <n>', 'input channels', parseIntOption('--in-chans', 1), 3)
     .option('--stem <s>', 'imagenet (3x3 s2 / 7x7 s2 + pool) or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet')
-    .option('--json', 'print JSON (an array for --configs)')
-    .action((model: string | undefined, o: DescribeOptions) => {
+    .option('--json', 'print JSON (an array for several models or --configs)')
+    .action((names: string[], o: DescribeOptions) => {
       const bo = { res: o.res, numClasses: o.numClasses, stem: o.stem, inChans: o.inChans };
-      if (o.configs) {
-        if (model) throw new UsageError('give either a model or --configs, not both');
-        const rows = readConfigs(o.configs).map((r, i) => {
-          try {
-            return { id: r.id, s: summarize(buildFromSpec(r.spec, bo, `${r.id}`)) };
-          } catch (e) {
-            if (e instanceof UsageError) throw new UsageError(`${o.configs} row ${i + 1}: ${e.message}`);
-            throw e;
-          }
-        });
-        if (o.json) {
-          process.stdout.write(JSON.stringify(rows.map((r) => ({ id: r.id, ...r.s })), null, 2) + '\n');
-        } else {
-          process.stdout.write(
-            renderTable(
-              ['id', 'stages', 'widths', 'depths', 'group widths', 'params', 'flops', 'acts'],
-              rows.map(({ id, s }) => [id, `${s.num_stages}/${s.total_stages}`, s.stage_widths.join(','), s.stage_depths.join(','), s.stage_group_widths.join(','), fmtSI(s.params), fmtSI(s.flops), fmtSI(s.acts)]),
-              [false, false, false, false, false, true, true, true],
-            ) + '\n',
-          );
-        }
+      const models = resolveModelList(names, o);
+      if (models.length === 1 && !o.configs?.length) {
+        const net = buildResolved(models[0]!, bo);
+        const s = summarize(net);
+        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatDescription(s, net.stages.map((x) => x.name)) + '\n');
         return;
       }
-      const net = buildResolved(resolveModel(model, o), bo);
-      const s = summarize(net);
+      const rows = models.map((m) => summarize(buildResolved(m, bo)));
       if (o.json) {
-        process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+        process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return;
       }
-      process.stdout.write(formatDescription(s, net.stages.map((x) => x.name)) + '\n');
+      process.stdout.write(
+        renderTable(
+          ['model', 'stages', 'widths', 'depths', 'group widths', 'params', 'flops', 'acts'],
+          rows.map((s) => [s.model, `${s.num_stages}/${s.total_stages}`, s.stage_widths.join(','), s.stage_depths.join(','), s.stage_group_widths.join(','), fmtSI(s.params), fmtSI(s.flops), fmtSI(s.acts)]),
+          [false, false, false, false, false, true, true, true],
+        ) + '\n',
+      );
     });
 }
 

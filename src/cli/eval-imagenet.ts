@@ -31,6 +31,8 @@ export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptio
   resultsDir?: string;
   resultsName: string;
   results: boolean;
+  /** false (--no-bench): no inference-throughput measurement for the results row */
+  bench?: boolean;
   /** auto: bar on a terminal, plain lines otherwise */
   progress?: 'auto' | 'plain' | 'none';
   /** regnet eval's stratified --limit-val is for --checkpoint only */
@@ -54,6 +56,7 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   opt('--results-dir <dir>', 'where results-<name>.csv lives (default: results)');
   opt('--results-name <name>', 'results file suffix: results-<name>.csv', 'imagenet');
   opt('--no-results', 'do not merge a row into the results CSV');
+  opt('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)');
   opt('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto');
   opt('--json', 'print the result as JSON');
   addCheckpointRunOptions(cmd);
@@ -86,6 +89,7 @@ export async function runWeightsEval(
     batch,
     limit: o.limit,
     results: o.results ? { dir: o.resultsDir ?? 'results', name: o.resultsName } : undefined,
+    bench: o.bench,
     progress: o.progress,
     engine: o.engine,
     threads: o.threads,

@@ -24,6 +24,8 @@ export interface EvalOptions extends ModelArgOptions {
   batchSize?: number;
   limitVal?: number;
   resultsDir?: string;
+  /** --no-bench: no inference-throughput measurement for the results row */
+  bench?: boolean;
   progress: 'auto' | 'plain' | 'none';
   json?: boolean;
 }
@@ -35,6 +37,7 @@ export function addEvalCommonOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'evaluation batch size', parseSchemaNumber('--batch-size', HyperSchema.shape.evalBatchSize))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
+    .option('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)')
     .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
     .option('--json', 'print the result as JSON on stdout');
 }
@@ -62,7 +65,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
       checkpointDir: o.checkpoint,
       expectModel: named ? resolveModel(model, o) : undefined,
       dataDir: o.dataDir, engine: o.engine, threads: o.threads, device: o.device, batchSize: o.batchSize,
-      limitVal: o.limitVal, progress: o.progress, resultsDir: o.resultsDir,
+      limitVal: o.limitVal, progress: o.progress, resultsDir: o.resultsDir, bench: o.bench !== false && Boolean(o.resultsDir),
     });
     printEval(r, o.json);
     return;

@@ -1,12 +1,15 @@
 /**
- * How commands name a network: a zoo name, RegNet parameters (--depth --w0 --wa --wm --group-size
- * [--se-ratio --bottle-ratio]), or a row of a sampled-configs CSV (--config FILE --row ID).
+ * How commands name networks: zoo names, RegNet parameters (--depth --w0 --wa --wm --group-size
+ * [--se-ratio --bottle-ratio]), a row of a sampled-configs CSV (--config FILE --row ID), or many rows of
+ * many files (--configs FILE [--configs FILE2] [--rows 0,3-5]). Every network gets its canonical name
+ * (src/arch/identity.ts): the same network has the same name from any of these sources.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { canonicalName } from '../arch/identity.js';
 import type { Network } from '../arch/ir.js';
 import type { BuildOptions, ModelSpec } from '../arch/spec.js';
 import { buildFromSpec, zooEntry } from '../arch/zoo.js';
-import { readConfigRow } from '../results/samples.js';
+import { parseRowSelection, readConfigRow, selectConfigs } from '../results/samples.js';
 import { REGNET_PARAM_RULES, regnetParamError, validateRegNetParams, type RegNetParamKey } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
 import { numberText } from './schema-option.js';
@@ -70,7 +73,7 @@ export function resolveModel(name: string | undefined, o: ModelArgOptions): Reso
   if (o.config) {
     if (o.row === undefined) throw new UsageError('--config needs --row ID');
     const r = readConfigRow(o.config, o.row);
-    return { name: `${o.config.replace(/^.*\//, '').replace(/\.csv$/, '')}#${r.id}`, spec: r.spec };
+    return { name: r.name, spec: r.spec };
   }
   if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
   const missing = (['depth', 'w0', 'wa', 'wm', 'groupSize'] as const).filter((k) => o[k] === undefined);
@@ -88,7 +91,73 @@ export function resolveModel(name: string | undefined, o: ModelArgOptions): Reso
   };
   validateRegNetParams(p);
   const spec: ModelSpec = { kind: 'regnet', ...p, groupMinRatio: 0, act: 'relu', norm: 'bn', stemWidth: 32 };
-  return { name: `regnet_d${p.depth}_w${p.w0}_wa${p.wa}_wm${p.wm}_g${p.groupSize}${p.seRatio ? `_se${p.seRatio}` : ''}${p.bottleRatio !== 1 ? `_b${p.bottleRatio}` : ''}`, spec };
+  return { name: nameOf(spec), spec };
+}
+
+/** The canonical name; a spec that cannot be built is a usage error naming the problem. */
+function nameOf(spec: ModelSpec): string {
+  try {
+    return canonicalName(spec);
+  } catch (e) {
+    if (e instanceof UsageError) throw e;
+    throw new UsageError(`cannot build this network: ${(e as Error).message}`);
+  }
+}
+
+/** One --configs FILE.csv, with the --rows that followed it (all rows without). */
+export interface ConfigsArg {
+  file: string;
+  rows?: string;
+}
+
+/** Options of commands that take many models: the `[models...]` argument plus these. */
+export interface ModelListOptions extends ModelArgOptions {
+  /** every --configs, in order, each with its --rows */
+  configs?: ConfigsArg[];
+  /** the last --rows given (each is recorded on its --configs) */
+  rows?: string;
+}
+
+/**
+ * --configs FILE.csv (repeatable) and --rows LIST (the rows of the --configs just before it), for
+ * commands whose positional argument is `[models...]`. Add addModelParamOptions too when the command
+ * also takes one model by parameters.
+ */
+export function addModelListOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      '--configs <file.csv>',
+      'every row of a configs CSV (from regnet sample; a results CSV works too); repeat for more files',
+      (file: string, previous: ConfigsArg[] | undefined): ConfigsArg[] => [...(previous ?? []), { file }],
+    )
+    .option('--rows <list>', 'only these rows of the --configs file just before: ids and ranges, e.g. 0,3-5', (rows: string): string => {
+      const list = cmd.getOptionValue('configs') as ConfigsArg[] | undefined;
+      const last = list?.at(-1);
+      if (!last) throw new InvalidArgumentError('--rows selects rows of a --configs FILE.csv given before it.');
+      if (last.rows !== undefined) throw new InvalidArgumentError(`--rows is given twice for ${last.file}.`);
+      parseRowSelection(rows);
+      last.rows = rows;
+      return rows;
+    });
+}
+
+/**
+ * Every model a command was given, in order: zoo names, then the rows of each --configs file, then one
+ * model from --depth/--w0/... or --config/--row. A network given twice (under any name) is kept once.
+ * `allowNone` returns [] instead of a usage error when nothing names a model.
+ */
+export function resolveModelList(names: string[], o: ModelListOptions, allowNone = false): ResolvedModel[] {
+  const out: ResolvedModel[] = names.map((n) => resolveModel(n, {}));
+  for (const c of o.configs ?? []) {
+    for (const r of selectConfigs(c.file, c.rows !== undefined ? parseRowSelection(c.rows) : undefined)) out.push({ name: r.name, spec: r.spec });
+  }
+  const single = [o.depth, o.w0, o.wa, o.wm, o.groupSize].some((v) => v !== undefined) || o.config !== undefined;
+  if (single) out.push(resolveModel(undefined, o));
+  if (out.length === 0 && !allowNone) {
+    throw new UsageError('name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
+  }
+  const seen = new Set<string>();
+  return out.filter((m) => !seen.has(m.name) && Boolean(seen.add(m.name)));
 }
 
 export function buildResolved(m: ResolvedModel, opts: BuildOptions): Network {

@@ -34,6 +34,7 @@ interface SweepCliOptions {
   limitTrain?: number;
   limitVal?: number;
   keepCheckpoints?: boolean;
+  resultsDir?: string;
   progress: 'auto' | 'plain' | 'none';
   /** a child of --workers (hidden): its parent holds the folder lock, and it stops when the parent is gone */
   worker?: boolean;
@@ -61,7 +62,8 @@ export function register(program: Command): void {
     .option('--steps <n>', "override the schedule's steps", parseSchemaNumber('--steps', HyperSchema.shape.steps))
     .option('--limit-train <n>', 'train on this many images', parseSchemaNumber('--limit-train', HyperSchema.shape.limitTrain))
     .option('--limit-val <n>', 'evaluate on this many images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
-    .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
+    .option('--keep-checkpoints', 'keep OUT/checkpoints/<model>/ after a model finishes')
+    .option('--results-dir <dir>', 'also merge each model into DIR/results-<dataset>.csv, as regnet train does (with inference throughput)')
     .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
     .addOption(new Option(WORKER_FLAG, 'a worker process of --workers').hideHelp())
     .action(async (configArg: string, o: SweepCliOptions) => {
@@ -100,6 +102,7 @@ async function runLocalWorkers(sweep: ResolvedSweep, configArg: string, outDir: 
     if (value !== undefined) childArgs.push(flag, String(value));
   }
   if (options.keepCheckpoints) childArgs.push('--keep-checkpoints');
+  if (options.resultsDir !== undefined) childArgs.push('--results-dir', options.resultsDir);
   const result = await runWorkers({ config: configArg, outDir, workers: options.workers, childArgs, signal, log });
   if (result.merged) log(`merged ${result.merged.rows.length} rows into ${result.merged.out}${result.merged.missing?.length ? ` (${result.merged.missing.length} models still to run)` : ''}`);
   if (signal.aborted || result.codes.includes(130)) process.exitCode = 130;
@@ -125,6 +128,7 @@ async function runOneShard(sweep: ResolvedSweep, outDir: string, options: SweepC
     signal,
     progress: options.progress,
     keepCheckpoints: options.keepCheckpoints,
+    resultsDir: options.resultsDir,
     log,
     // test hook: die like `kill -9` right after the N-th row is on disk
     onRow: (_row, written) => {

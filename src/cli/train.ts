@@ -1,7 +1,8 @@
 /**
- * `regnet train`: train a zoo model, a RegNet given by parameters, or a row of a sampled-configs CSV on
- * a real dataset; checkpoints, exact --resume, results files. Ctrl-C or SIGTERM (preemption) finishes the
- * current step, writes a checkpoint and exits 130; a second one exits at once.
+ * `regnet train`: train zoo models, a RegNet given by parameters, or rows of sampled-configs CSVs on a
+ * real dataset; checkpoints, exact --resume, results files. One model trains here; several train one
+ * after another through the sweep runner (src/cli/train-many.ts). Ctrl-C or SIGTERM (preemption)
+ * finishes the current step, writes a checkpoint and exits 130; a second one exits at once.
  */
 import type { Command } from 'commander';
 import { ModelSpecSchema } from '../arch/spec.js';
@@ -14,15 +15,16 @@ import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
 import { checkBatchTensor } from '../util/limits.js';
 import { checkWritableDir } from '../util/writable.js';
-import { fmtSI } from '../util/format.js';
-import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
+import { canonicalName } from '../arch/identity.js';
+import { addModelListOptions, addModelParamOptions, resolveModelList, type ModelListOptions, type ResolvedModel } from './model-args.js';
+import { formatTrainResult, trainMany } from './train-many.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { addEngineOptions } from './engine-options.js';
 import { parseChoice, parseIntOption } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 /** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
-interface TrainOptions extends ModelArgOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
+export interface TrainOptions extends ModelListOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
   dataset?: string;
   dataDir?: string;
   engine: EngineChoice;
@@ -38,6 +40,8 @@ interface TrainOptions extends ModelArgOptions, Partial<Pick<Hyper, 'epochs' | '
   checkpoint?: string;
   resume?: boolean;
   resultsDir: string;
+  /** --no-bench: no inference-throughput measurement after evaluation */
+  bench: boolean;
   json?: boolean;
   progress: 'auto' | 'plain' | 'none';
 }
@@ -48,9 +52,9 @@ const H = HyperSchema.shape;
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train a model on a dataset (MNIST by default), evaluate top-1/top-5, record results')
-    .argument('[model]', 'zoo name, e.g. regnetx_002 or resnet18');
-  addModelParamOptions(cmd)
+    .description('train models on a dataset (MNIST by default), evaluate top-1/top-5, record results; several models train one after another, resumably')
+    .argument('[models...]', 'zoo names, e.g. regnetx_002 resnet18 (add --configs FILE.csv for sampled configs)');
+  addModelListOptions(addModelParamOptions(cmd))
     .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder (default: mnist)')
     .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)');
   addEngineOptions(cmd)
@@ -71,14 +75,21 @@ export function register(program: Command): void {
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', 'small (3x3 s1, default below 64 px) or imagenet', parseChoice('--stem', ['small', 'imagenet'] as const))
     .option('--res <n>', 'input resolution (default: the dataset image size; others are resized bilinearly)', parseIntOption('--res', 8))
-    .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C)')
+    .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C); with several models, the run folder (default runs/train-<hash>): rerun the command to resume')
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
+    .option('--no-bench', 'do not measure inference throughput after evaluation (a few seconds per model)')
     .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', PROGRESS), 'auto')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (model: string | undefined, o: TrainOptions) => {
+    .action(async (names: string[], o: TrainOptions) => {
       checkBeforeWork(o);
-      const req = buildRequest(model, o, (k) => cmd.getOptionValueSource(k) === 'cli');
+      const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+      const models = resolveModelList(names, o, o.resume === true);
+      if (models.length > 1) {
+        await trainMany(models, buildRequest(models[0], o, fromCli), o);
+        return;
+      }
+      const req = buildRequest(models[0], o, fromCli);
       const result = await runWithSigint(req);
       if (result.alreadyFinished) process.stderr.write(`${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`);
       if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
@@ -99,7 +110,7 @@ function checkBeforeWork(o: TrainOptions): void {
 }
 
 /** Flags -> TrainRequest; with --resume and no model, the checkpoint's own request is the base. */
-export function buildRequest(model: string | undefined, o: TrainOptions, fromCli: (key: string) => boolean): TrainRequest {
+export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, fromCli: (key: string) => boolean): TrainRequest {
   const overrides: Overrides = {};
   const set = <K extends keyof Overrides>(k: K, v: Overrides[K] | undefined) => {
     if (v !== undefined) overrides[k] = v;
@@ -118,7 +129,6 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
   set('res', o.res);
   if (o.inChans !== undefined && o.inChans !== 1 && o.inChans !== 3) throw new UsageError(`--in-chans must be 1 or 3, got ${o.inChans}`);
 
-  const hasModel = Boolean(model) || o.depth !== undefined || o.config !== undefined || o.w0 !== undefined;
   const common = {
     engine: o.engine,
     threads: o.threads,
@@ -127,14 +137,15 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
     resume: o.resume,
     resultsDir: o.resultsDir,
     progress: o.progress,
+    bench: o.bench,
   };
   if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
-  if (o.resume && !hasModel) {
+  if (o.resume && !model) {
     if (!hasCheckpoint(o.checkpoint!)) throw new UsageError(`--resume: no checkpoint in ${o.checkpoint}; name a model to start a new run there`);
     const saved = readCheckpointState(o.checkpoint!).request;
     return {
       ...common,
-      model: { name: saved.model.name, spec: ModelSpecSchema.parse(saved.model.spec) },
+      model: { name: canonicalName(ModelSpecSchema.parse(saved.model.spec)), spec: ModelSpecSchema.parse(saved.model.spec) },
       dataset: o.dataset ?? saved.dataset,
       dataDir: o.dataDir ?? saved.dataDir,
       recipe: o.recipe ?? saved.recipe,
@@ -147,10 +158,10 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
       limitVal: o.limitVal ?? saved.limitVal,
     };
   }
-  const m = resolveModel(model, o);
+  if (!model) throw new UsageError('name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
   return {
     ...common,
-    model: { name: m.name, spec: m.spec },
+    model: { name: model.name, spec: model.spec },
     dataset: o.dataset ?? 'mnist',
     dataDir: o.dataDir,
     recipe: o.recipe,
@@ -171,10 +182,5 @@ export async function runWithSigint(req: TrainRequest): Promise<TrainResult> {
   }
 }
 
-export function formatResult(r: TrainResult): string {
-  const head = `${r.model} on ${r.dataset} (${r.engine}, ${r.imgSize}px): ${r.status}`;
-  const acc = Number.isNaN(r.top1) ? '' : `  top1 ${r.top1.toFixed(2)}%  top5 ${r.top5.toFixed(2)}%`;
-  const tail = `  ${r.epochs} epoch(s), ${r.steps} steps, ${r.trainSeconds.toFixed(1)} s, ${r.imagesPerSec.toFixed(0)} img/s, final loss ${r.finalLoss.toFixed(4)}`;
-  const cx = `  params ${fmtSI(r.params)}, flops ${fmtSI(r.flops)}, acts ${fmtSI(r.acts)}`;
-  return [head + acc, tail, cx].join('\n');
-}
+/** What `regnet train` prints for one model. */
+export const formatResult = formatTrainResult;

@@ -1,9 +1,14 @@
 /**
- * The sampled-configs CSV written by `regnet sample` and read by `describe --configs`, `train --config`
- * and sweeps. Lists are joined with '-'.
+ * The sampled-configs CSV written by `regnet sample` and read by `--configs FILE` (train, describe, bench,
+ * compare) and sweeps. Lists are joined with '-'. Every row carries the network's canonical name
+ * (src/arch/identity.ts) in its `model` column; reading recomputes it from the design columns, so a
+ * hand-written file needs none. A row may also name a zoo model (`model` alone) or carry a spec as JSON
+ * (`arch`, as results tables do), so a results table can be read back as a configs list.
  */
 import { z } from 'zod';
-import type { ModelSpec } from '../arch/spec.js';
+import { canonicalName } from '../arch/identity.js';
+import { ModelSpecSchema, type ModelSpec } from '../arch/spec.js';
+import { isZooName, zooEntry } from '../arch/zoo.js';
 import { regnetParamsError } from '../space/regnet.js';
 import type { Sample } from '../space/sampler.js';
 import { UsageError } from '../util/errors.js';
@@ -11,7 +16,7 @@ import { LIMITS } from '../util/limits.js';
 import { readCsv, toCsv, type CsvRecord } from './csv.js';
 
 export const SAMPLE_COLUMNS = [
-  'id', 'depth', 'w0', 'wa', 'wm', 'group_size', 'bottle_ratio', 'se_ratio', 'num_stages',
+  'id', 'model', 'depth', 'w0', 'wa', 'wm', 'group_size', 'bottle_ratio', 'se_ratio', 'num_stages',
   'stage_widths', 'stage_depths', 'stage_group_widths', 'params', 'flops', 'acts',
 ] as const;
 /** AnyNet samples add these (their depth is the total block count; w0/wa/wm/group_size are empty). */
@@ -57,12 +62,30 @@ export const ConfigRowSchema = z.object({
 });
 export type ConfigRow = z.infer<typeof ConfigRowSchema>;
 
+/** The model spec of a sampled design (RegNet parameters, or an AnyNet's stages). */
+export function sampleSpec(s: Sample): ModelSpec {
+  if (s.kind === 'regnet') {
+    return {
+      kind: 'regnet', depth: s.depth, w0: s.w0, wa: s.wa, wm: s.wm, groupSize: s.group_size,
+      bottleRatio: s.bottle_ratio, seRatio: s.se_ratio, groupMinRatio: 0, act: 'relu', norm: 'bn', stemWidth: 32,
+    };
+  }
+  return {
+    kind: 'anynet',
+    stages: s.stage_widths.map((w, i) => ({
+      width: w, depth: s.stage_depths[i]!, groupWidth: s.stage_group_widths[i]!, bottleRatio: s.stage_bottle_ratios[i]!,
+    })),
+    seRatio: s.se_ratio, act: 'relu', norm: 'bn', stemWidth: 32,
+  };
+}
+
 export function formatSamples(samples: Sample[]): string {
   const anynet = samples.some((s) => s.kind === 'anynet');
   const header: string[] = [...SAMPLE_COLUMNS, ...(anynet ? ANYNET_EXTRA_COLUMNS : [])];
   const blank = (v: number) => (Number.isNaN(v) ? '' : v);
   const rows = samples.map((s) => ({
     id: s.id,
+    model: canonicalName(sampleSpec(s)),
     depth: s.depth,
     w0: blank(s.w0),
     wa: blank(s.wa),
@@ -129,7 +152,33 @@ export function rowToSpec(rec: CsvRecord, where: string): { id: string; spec: Mo
       },
     };
   }
-  throw new UsageError(`${where}: needs columns depth,w0,wa,wm,group_size (or stage_widths,stage_depths,stage_group_widths)`);
+  const arch = rec.arch?.trim();
+  if (arch) return { id, spec: specFromJson(arch, where) };
+  const model = rec.model?.trim();
+  if (model && isZooName(model)) return { id, spec: zooEntry(model).spec };
+  throw new UsageError(
+    `${where}: needs columns depth,w0,wa,wm,group_size (or stage_widths,stage_depths,stage_group_widths, or a spec in 'arch', or a zoo name in 'model')`,
+  );
+}
+
+function specFromJson(text: string, where: string): ModelSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${where}: arch is not JSON`);
+  }
+  const r = ModelSpecSchema.safeParse(raw);
+  if (!r.success) throw new UsageError(`${where}: arch is not a model spec (${r.error.issues[0]!.path.join('.') || 'kind'}: ${r.error.issues[0]!.message})`);
+  return r.data;
+}
+
+export interface ConfigEntry {
+  /** the row's `id` (its 0-based index when the file has no id column) */
+  id: string;
+  spec: ModelSpec;
+  /** canonical name of the network (src/arch/identity.ts) */
+  name: string;
 }
 
 /** AnyNet stage lists: whole numbers from 1 to `max`. */
@@ -139,24 +188,67 @@ function checkStageList(field: string, values: number[], max: number, where: str
 }
 
 /** Read all configs of a CSV file; ids must be unique (a row is chosen by its id). */
-export function readConfigs(path: string): Array<{ id: string; spec: ModelSpec }> {
+export function readConfigs(path: string): ConfigEntry[] {
   const rows = readCsv(path);
   if (rows.length === 0) throw new UsageError(`configs file '${path}' has no rows`);
   const rowOfId = new Map<string, number>();
   return rows.map((rec, i) => {
-    const r = rowToSpec(rec, `${path} row ${i + 1}`);
+    const where = `${path} row ${i + 1}`;
+    const r = rowToSpec(rec, where);
     const id = r.id || String(i);
     const first = rowOfId.get(id);
     if (first !== undefined) throw new UsageError(`${path}: id '${id}' is on rows ${first + 1} and ${i + 1}; ids must be unique`);
     rowOfId.set(id, i);
-    return { id, spec: r.spec };
+    let name: string;
+    try {
+      name = canonicalName(r.spec);
+    } catch (e) {
+      throw new UsageError(`${where}: ${(e as Error).message}`);
+    }
+    return { id, spec: r.spec, name };
   });
 }
 
 /** One row by id (or by 0-based index when no id column matches). */
-export function readConfigRow(path: string, rowId: string): { id: string; spec: ModelSpec } {
+export function readConfigRow(path: string, rowId: string): ConfigEntry {
   const all = readConfigs(path);
   const hit = all.find((r) => r.id === rowId);
   if (hit) return hit;
-  throw new UsageError(`no row with id '${rowId}' in '${path}' (ids: ${all.slice(0, 8).map((r) => r.id).join(', ')}${all.length > 8 ? ', ...' : ''})`);
+  throw new UsageError(`no row with id '${rowId}' in '${path}' (ids: ${idList(all)})`);
+}
+
+function idList(all: ConfigEntry[]): string {
+  return `${all.slice(0, 8).map((r) => r.id).join(', ')}${all.length > 8 ? ', ...' : ''}`;
+}
+
+/**
+ * `--rows 0,3-5`: ids and inclusive integer ranges, in the order given, each once. Ids match the `id`
+ * column (the row index when the file has none).
+ */
+export function parseRowSelection(text: string, field = '--rows'): string[] {
+  const out: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (part === '') throw new UsageError(`${field}: '${text}' has an empty entry (expected ids and ranges such as 0,3-5)`);
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    if (range) {
+      const [a, b] = [Number(range[1]), Number(range[2])];
+      if (a > b) throw new UsageError(`${field}: range '${part}' runs backwards`);
+      if (b - a > 1_000_000) throw new UsageError(`${field}: range '${part}' is too long`);
+      for (let i = a; i <= b; i++) out.push(String(i));
+    } else {
+      out.push(part);
+    }
+  }
+  return [...new Set(out)];
+}
+
+/** The rows of a configs file that a selection names (all rows without one), in the selection's order. */
+export function selectConfigs(path: string, rows?: string[]): ConfigEntry[] {
+  const all = readConfigs(path);
+  if (!rows) return all;
+  return rows.map((id) => {
+    const hit = all.find((r) => r.id === id);
+    if (!hit) throw new UsageError(`--rows: no row with id '${id}' in '${path}' (ids: ${idList(all)})`);
+    return hit;
+  });
 }

@@ -1,6 +1,7 @@
 /**
- * The sweep CSV (sweep.csv): one row per model, the sampled design (RegNet parameters and the stage
- * lists every model has), its complexity, what training gave, and bookkeeping (status, attempts, seed,
+ * The sweep CSV (sweep.csv): one row per model, its canonical name (src/arch/identity.ts; empty in files
+ * written before names existed), the design (RegNet parameters and the stage lists every model has;
+ * `kind` resnet for baselines), its complexity, what training gave, and bookkeeping (status, attempts, seed,
  * config hash). The columns, their cell formats, the row schema, the writer and the one reader live
  * here, below both src/sweep/ (which writes and resumes the files) and src/analyze/ (which reads
  * them). Lists are joined with '-'; a blank number is NaN. Files are rewritten whole (temp + rename),
@@ -20,7 +21,7 @@ export const isFinal = (s: RowStatus) => s !== 'failed';
 
 /** Every column in file order, with the format of its cells. */
 const COLUMNS = {
-  id: 'id', status: 'status', space: 'text', kind: 'kind',
+  id: 'id', model: 'name', status: 'status', space: 'text', kind: 'kind',
   depth: 'num', w0: 'num', wa: 'num', wm: 'num', group_size: 'groupSize', bottle_ratio: 'num', se_ratio: 'num',
   num_stages: 'int', stage_widths: 'list', stage_depths: 'list', stage_group_widths: 'list', stage_bottle_ratios: 'list',
   params: 'num', flops: 'num', acts: 'num', top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
@@ -54,9 +55,10 @@ const int = z.string().regex(/^\d+$/, 'expected a non-negative integer').transfo
 /** Cells as this module writes them: anything else is an error naming the row and column. */
 const WRITTEN = {
   id: int,
+  name: z.string().default(''),
   status: z.enum(STATUSES),
   text: z.string(),
-  kind: z.enum(['regnet', 'anynet']),
+  kind: z.enum(['regnet', 'anynet', 'resnet']),
   num,
   groupSize: num,
   int,
@@ -85,6 +87,7 @@ export function parseList(text: string | undefined): number[] {
  */
 const FOREIGN = {
   id: z.string(),
+  name: z.string(),
   status: z.string().transform((s) => s.trim().toLowerCase()),
   text: z.string(),
   kind: z.string(),

@@ -1,8 +1,9 @@
 /**
  * Result files in the CSV format of pytorch-image-models' `results/` folder (results-imagenet.csv and
  * friends: model, img_size, top1, top1_err, top5, top5_err, param_count, crop_pct, interpolation; and the
- * benchmark CSVs). zod schemas define the rows; headers and number formats are exact so the files diff
- * cleanly against timm's own.
+ * benchmark CSVs). zod schemas define the rows; timm's columns come first with timm's number formats, so
+ * the files diff cleanly against timm's own; results tables add flops, throughput and the run's settings
+ * after them (RESULTS_EXTRA_COLUMNS).
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
@@ -11,6 +12,23 @@ import { withLock } from '../util/lock.js';
 import { readCsv, toCsv } from './csv.js';
 
 export const RESULTS_COLUMNS = ['model', 'img_size', 'top1', 'top1_err', 'top5', 'top5_err', 'param_count', 'crop_pct', 'interpolation'] as const;
+
+/**
+ * After timm's nine columns: what the mission compares (flops, activations, throughput), where it was
+ * measured, and what the row's numbers depend on. `arch` is the model spec as JSON, so every row can be
+ * rebuilt (and read back as a configs list) without the zoo.
+ */
+export const RESULTS_EXTRA_COLUMNS = [
+  'flops', 'acts', 'infer_samples_per_sec', 'infer_batch_size', 'train_samples_per_sec', 'train_batch_size',
+  'engine', 'device', 'threads', 'stem', 'in_chans', 'epochs', 'recipe', 'seed', 'arch',
+] as const;
+
+/**
+ * What identifies a row inside one results-<dataset>[-<split>].csv (the file is the dataset and split):
+ * the network plus everything else that changes its numbers. A new row replaces only a row with the same
+ * identity; rows of older files lack the extra columns and count them as empty.
+ */
+export const RESULTS_IDENTITY = ['model', 'img_size', 'stem', 'in_chans', 'recipe', 'seed'] as const;
 
 export const ResultRowSchema = z.object({
   model: z.string().min(1),
@@ -22,10 +40,31 @@ export const ResultRowSchema = z.object({
   params: z.number().int().nonnegative(),
   crop_pct: z.number().positive(),
   interpolation: z.string().min(1),
+  // the extra columns: optional, written empty when unknown
+  flops: z.number().int().nonnegative().optional(),
+  acts: z.number().int().nonnegative().optional(),
+  infer_samples_per_sec: z.number().nonnegative().optional(),
+  infer_batch_size: z.number().int().positive().optional(),
+  train_samples_per_sec: z.number().nonnegative().optional(),
+  train_batch_size: z.number().int().positive().optional(),
+  engine: z.string().optional(),
+  device: z.string().optional(),
+  threads: z.number().int().positive().optional(),
+  stem: z.enum(['imagenet', 'small']).optional(),
+  in_chans: z.number().int().positive().optional(),
+  epochs: z.number().int().nonnegative().optional(),
+  /** the recipe and whatever flags changed it, e.g. `digits[epochs=1,limit_train=64]` */
+  recipe: z.string().optional(),
+  seed: z.number().int().optional(),
+  /** the model spec as JSON */
+  arch: z.string().optional(),
 });
-export type ResultRow = z.infer<typeof ResultRowSchema>;
+export type ResultRow = z.input<typeof ResultRowSchema>;
 
-/** One row formatted as timm writes it. */
+const finite = (v: number | undefined, digits: number) => (v === undefined || !Number.isFinite(v) ? '' : v.toFixed(digits));
+const text = (v: string | number | undefined) => (v === undefined ? '' : String(v));
+
+/** One row formatted as timm writes it, then the extra columns ('' where unknown). */
 export function formatResultRow(r: ResultRow): Record<string, string> {
   return {
     model: r.model,
@@ -37,12 +76,33 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
     param_count: (r.params / 1e6).toFixed(2),
     crop_pct: r.crop_pct.toFixed(3),
     interpolation: r.interpolation,
+    flops: text(r.flops),
+    acts: text(r.acts),
+    infer_samples_per_sec: finite(r.infer_samples_per_sec, 2),
+    infer_batch_size: text(r.infer_batch_size),
+    train_samples_per_sec: finite(r.train_samples_per_sec, 2),
+    train_batch_size: text(r.train_batch_size),
+    engine: text(r.engine),
+    device: text(r.device),
+    threads: text(r.threads),
+    stem: text(r.stem),
+    in_chans: text(r.in_chans),
+    epochs: text(r.epochs),
+    recipe: text(r.recipe),
+    seed: text(r.seed),
+    arch: text(r.arch),
   };
 }
 
+/** The identity of a formatted (or read) row; absent columns count as empty. */
+export function resultIdentity(row: Record<string, string | undefined>): string {
+  return RESULTS_IDENTITY.map((c) => row[c] ?? '').join('\u0000');
+}
+
 /**
- * Merge rows into results-<dataset>.csv: a row replaces the one with the same (model, img_size);
- * sorted by top1 desc, top5 desc, model; written atomically.
+ * Merge rows into results-<dataset>.csv: a row replaces the one with the same identity
+ * (RESULTS_IDENTITY); sorted by top1 desc, top5 desc, model; written atomically. Columns an older file
+ * has beyond ours are kept, after ours.
  */
 export function mergeResults(path: string, rows: ResultRow[]): void {
   // concurrent train/eval runs into one folder: the read-modify-write is serialised so no row is lost
@@ -51,17 +111,18 @@ export function mergeResults(path: string, rows: ResultRow[]): void {
 
 function mergeLocked(path: string, rows: ResultRow[]): void {
   const existing: Array<Record<string, string>> = existsSync(path) ? readCsv(path) : [];
-  const key = (m: string, s: string) => `${m}\u0000${s}`;
   const byKey = new Map<string, Record<string, string>>();
-  for (const e of existing) byKey.set(key(e.model ?? '', e.img_size ?? ''), e);
+  for (const e of existing) byKey.set(resultIdentity(e), e);
   for (const r of rows) {
-    const f = formatResultRow(ResultRowSchema.parse(r));
-    byKey.set(key(f.model!, f.img_size!), f);
+    const f = formatResultRow(ResultRowSchema.parse(r) as ResultRow);
+    byKey.set(resultIdentity(f), f);
   }
   const all = [...byKey.values()].sort(
     (a, b) => Number(b.top1) - Number(a.top1) || Number(b.top5) - Number(a.top5) || (a.model! < b.model! ? -1 : a.model! > b.model! ? 1 : 0),
   );
-  writeFileAtomic(path, toCsv([...RESULTS_COLUMNS], all));
+  const ours: string[] = [...RESULTS_COLUMNS, ...RESULTS_EXTRA_COLUMNS];
+  const extra = existing.length ? Object.keys(existing[0]!).filter((c) => !ours.includes(c)) : [];
+  writeFileAtomic(path, toCsv([...ours, ...extra], all));
 }
 
 export type BenchMode = 'infer' | 'train';

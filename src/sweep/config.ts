@@ -14,6 +14,8 @@ import { loadSpace, resolveSpacePath, type Space } from '../space/space-config.j
 import { HyperOverridesSchema, HyperSchema } from '../train/hyper.js';
 import { loadRecipe } from '../train/recipe.js';
 import type { TrainRequest } from '../train/types.js';
+import { isZooName } from '../arch/zoo.js';
+import type { SweepModel } from './models.js';
 import { UsageError } from '../util/errors.js';
 import { LIMITS } from '../util/limits.js';
 import { configPath } from '../util/paths.js';
@@ -53,11 +55,18 @@ export const SweepConfigSchema = z
       .refine((n) => n !== '.' && n !== '..', "'.' and '..' are not sweep names"),
     description: z.string().optional(),
     /** a space name in configs/spaces/ or a path (relative to this file) */
-    space: z.string().min(1),
+    space: z.string().min(1).optional(),
+    /** instead of a space: a samples CSV (from regnet sample; relative to this file) whose rows are trained */
+    samples: z.string().min(1).optional(),
+    /** zoo models trained beside the sampled ones, with the same recipe (e.g. ["resnet18", "resnet50"]) */
+    baselines: z.array(z.string().refine(isZooName, { message: 'not a zoo model name (see regnet models)' })).optional(),
     /** override the space's complexity ranges (measured at res / in_chans / num_classes below) */
     constraints: z.object({ flops: Range.optional(), params: Range.optional(), acts: Range.optional() }).strict().default({}),
-    n: z.number().int().min(1).max(LIMITS.samples),
+    /** models to sample from the space (required with one); with a samples file, its first n rows */
+    n: z.number().int().min(1).max(LIMITS.samples).optional(),
     seed: z.number().int().min(0),
+    /** one training seed for every model (default: model i trains with a seed derived from seed and i) */
+    train_seed: z.number().int().min(0).optional(),
     dataset: z.enum(DATASET_NAMES),
     data_dir: z.string().optional(),
     recipe: z.string().optional().superRefine(knownRecipe),
@@ -66,19 +75,30 @@ export const SweepConfigSchema = z
     limit_val: HyperSchema.shape.limitVal.optional(),
     engine: z.enum(ENGINE_CHOICES).default('auto'),
     threads: z.number().int().min(1).max(LIMITS.threads).optional(),
+    device: z.string().min(1).optional(),
     /** the network's input: sampling measures complexity at the same shape the models train at */
     res: z.number().int().min(8).max(LIMITS.res).optional(),
     stem: z.enum(['imagenet', 'small']).optional(),
     in_chans: z.number().int().min(1).max(LIMITS.inChans).optional(),
     num_classes: z.number().int().min(1).max(LIMITS.numClasses).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+    if (c.space !== undefined && c.samples !== undefined) issue('samples', "give either 'space' or 'samples', not both");
+    else if (c.space === undefined && c.samples === undefined && !c.baselines?.length) issue('space', "needs 'space', 'samples' or 'baselines'");
+    if (c.space !== undefined && c.n === undefined) issue('n', "a sweep over a space needs 'n'");
+  });
 export type SweepConfig = z.infer<typeof SweepConfigSchema>;
 
 export interface ResolvedSweep {
   config: SweepConfig;
-  /** the space with the config's shape and constraints applied */
-  space: Space;
+  /** the space with the config's shape and constraints applied (sweeps over a space) */
+  space?: Space;
+  /** the samples CSV whose rows are the models (sweeps over a samples file) */
+  samplesFile?: string;
+  /** an explicit model list instead of space/samples/baselines (regnet train with several models) */
+  models?: SweepModel[];
   /** sha256 (16 hex) of everything that changes results */
   hash: string;
   file?: string;
@@ -129,14 +149,26 @@ export function loadSweepConfig(nameOrPath: string, cli: SweepFlags = {}): Resol
   if (cli.limitTrain !== undefined) config.limit_train = cli.limitTrain;
   if (cli.limitVal !== undefined) config.limit_val = cli.limitVal;
   // a space path is relative to the sweep file; a bare name means configs/spaces/NAME.json
-  const rel = resolve(dirname(path), config.space);
-  const spacePath = !isAbsolute(config.space) && config.space.includes('/') && existsSync(rel) ? rel : resolveSpacePath(config.space);
-  return resolveSweep(config, loadSpace(spacePath), resolve(path));
+  let space: Space | undefined;
+  if (config.space !== undefined) {
+    const rel = resolve(dirname(path), config.space);
+    space = loadSpace(!isAbsolute(config.space) && config.space.includes('/') && existsSync(rel) ? rel : resolveSpacePath(config.space));
+  }
+  const resolved = resolveSweep(config, space, resolve(path));
+  if (config.samples !== undefined) {
+    resolved.samplesFile = resolve(dirname(path), config.samples);
+    if (!existsSync(resolved.samplesFile)) throw new UsageError(`${path}: samples file '${config.samples}' not found (looked for ${resolved.samplesFile})`);
+  }
+  return resolved;
 }
 
-/** Apply the config's shape/constraints to the space and compute the hash. */
-export function resolveSweep(config: SweepConfig, baseSpace: Space, file?: string): ResolvedSweep {
-  const space: Space = {
+/**
+ * Apply the config's shape/constraints to the space and compute the hash. The hash leaves out what
+ * does not change a model's numbers: which models (n, the samples file, baselines: every row names its
+ * model), where the data lives, threads and device.
+ */
+export function resolveSweep(config: SweepConfig, baseSpace?: Space, file?: string): ResolvedSweep {
+  const space: Space | undefined = baseSpace && {
     ...baseSpace,
     res: config.res ?? baseSpace.res,
     stem: config.stem ?? baseSpace.stem,
@@ -144,7 +176,7 @@ export function resolveSweep(config: SweepConfig, baseSpace: Space, file?: strin
     num_classes: config.num_classes ?? baseSpace.num_classes,
     constraints: { ...baseSpace.constraints, ...definedOnly(config.constraints) },
   };
-  const { description: _d, n: _n, threads: _t, data_dir: _dd, ...rest } = config;
+  const { description: _d, n: _n, threads: _t, data_dir: _dd, samples: _s, baselines: _b, device: _dv, ...rest } = config;
   const hash = createHash('sha256')
     .update(canonicalJson({ ...rest, space }))
     .digest('hex')
@@ -177,9 +209,10 @@ export function baseRequest(s: ResolvedSweep): Omit<TrainRequest, 'model' | 'see
     dataset: c.dataset,
     dataDir: c.data_dir,
     recipe: c.recipe,
-    overrides: { ...c.overrides, res: s.space.res, stem: s.space.stem, inChans: s.space.in_chans },
+    overrides: definedOnly({ ...c.overrides, res: s.space?.res ?? c.res, stem: s.space?.stem ?? c.stem, inChans: s.space?.in_chans ?? c.in_chans }),
     engine: c.engine,
     threads: c.threads,
+    device: c.device,
     limitTrain: c.limit_train,
     limitVal: c.limit_val,
   };

@@ -13,7 +13,7 @@ import { DATASET_NAMES } from '../data/types.js';
 import type { TrainRequest } from '../train/types.js';
 import { asSetupError, SetupError } from '../util/errors.js';
 import { baseRequest, type ResolvedSweep } from './config.js';
-import { sampleToSpec, sweepModels } from './run.js';
+import { sweepEntries } from './models.js';
 
 export async function checkSweepSetup(sweep: ResolvedSweep, depth: 'quick' | 'full' = 'full'): Promise<void> {
   const where = sweep.file ?? 'sweep config';
@@ -66,11 +66,13 @@ async function fullChecks(sweep: ResolvedSweep): Promise<void> {
   const { loadDataset } = await import('../train/run.js');
   const { resolveConfig } = await import('../train/config.js');
   const { selectEngine } = await import('../engine/select.js');
-  const request: TrainRequest = { ...baseRequest(sweep), model: { name: `${c.name}-0`, spec: sampleToSpec(sweepModels(sweep)[0]!) }, seed: 0 };
-  if (c.dataset !== 'folder') {
-    const ds = await loadDataset(c.dataset, c.data_dir, sweep.space.res);
+  const first = sweepEntries(sweep)[0];
+  const base = baseRequest(sweep);
+  if (first && c.dataset !== 'folder') {
+    const request: TrainRequest = { ...base, model: { name: first.name, spec: first.spec }, seed: 0 };
+    const ds = await loadDataset(c.dataset, c.data_dir, base.overrides?.res);
     resolveConfig(request, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n)));
   }
-  const engine = await selectEngine(c.engine, { threads: c.threads });
+  const engine = await selectEngine(c.engine, { threads: c.threads, device: c.device });
   engine.close?.();
 }

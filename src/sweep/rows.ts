@@ -5,14 +5,13 @@
  */
 import { existsSync } from 'node:fs';
 import { readSweepFile, type RowStatus, type SweepRow } from '../results/sweep-rows.js';
-import type { Sample } from '../space/sampler.js';
 import type { TrainResult } from '../train/types.js';
+import type { SweepModel } from './models.js';
 
 // the sweep runner's and merger's names for the shared format
 export { formatSweepRows as formatRows, isFinal, writeSweepRows as writeRows, type SweepRow } from '../results/sweep-rows.js';
 
 export interface RowContext {
-  space: string;
   sweep: string;
   hash: string;
   seed: number;
@@ -23,11 +22,13 @@ export interface RowContext {
 const round = (v: number, d: number) => (Number.isFinite(v) ? Number(v.toFixed(d)) : NaN);
 
 /** A row for a model before (or without) a training result. */
-export function baseRow(s: Sample, ctx: RowContext, trainSeed: number, attempts: number): SweepRow {
+export function baseRow(m: SweepModel, ctx: RowContext, trainSeed: number, attempts: number): SweepRow {
+  const s = m.design;
   return {
-    id: s.id,
+    id: m.id,
+    model: m.name,
     status: 'failed',
-    space: ctx.space,
+    space: m.source,
     kind: s.kind,
     depth: s.depth,
     w0: s.w0,
@@ -68,8 +69,14 @@ export function baseRow(s: Sample, ctx: RowContext, trainSeed: number, attempts:
 export function resultRow(base: SweepRow, r: TrainResult): SweepRow {
   const top1 = round(r.top1, 3);
   const top5 = round(r.top5, 3);
+  // models without a sampled design learn their complexity and input size from the run
+  const fill = (v: number, measured: number) => (Number.isFinite(v) ? v : measured);
   return {
     ...base,
+    params: fill(base.params, r.params),
+    flops: fill(base.flops, r.flops),
+    acts: fill(base.acts, r.acts),
+    res: base.res > 0 ? base.res : r.imgSize,
     status: r.status === 'ok' ? 'ok' : 'diverged',
     top1,
     top5,
@@ -103,23 +110,26 @@ export function readRows(path: string): SweepRow[] {
 
 const RANK: Record<RowStatus, number> = { ok: 2, diverged: 2, failed: 1 };
 
+/** What a row is about: its model name, or its id in files written before rows named their model. */
+export const rowKey = (r: SweepRow): string => r.model || `#${r.id}`;
+
 /**
- * Combine rows by id: a final row (ok/diverged) wins over a failed one; among failed rows the one
- * with more attempts wins; otherwise the first seen is kept. Sorted by id.
+ * Combine rows by model (rowKey): a final row (ok/diverged) wins over a failed one; among failed rows
+ * the one with more attempts wins; otherwise the first seen is kept. Sorted by id.
  */
 export function dedupeRows(rows: SweepRow[]): { rows: SweepRow[]; duplicates: number } {
-  const byId = new Map<number, SweepRow>();
+  const byKey = new Map<string, SweepRow>();
   let duplicates = 0;
   for (const r of rows) {
-    const have = byId.get(r.id);
+    const have = byKey.get(rowKey(r));
     if (!have) {
-      byId.set(r.id, r);
+      byKey.set(rowKey(r), r);
       continue;
     }
     duplicates++;
     if (RANK[r.status] > RANK[have.status] || (r.status === 'failed' && have.status === 'failed' && r.attempts > have.attempts)) {
-      byId.set(r.id, r);
+      byKey.set(rowKey(r), r);
     }
   }
-  return { rows: [...byId.values()].sort((a, b) => a.id - b.id), duplicates };
+  return { rows: [...byKey.values()].sort((a, b) => a.id - b.id), duplicates };
 }

@@ -1,6 +1,9 @@
 /** Re-evaluate a training checkpoint on its dataset's test split (what `regnet eval --checkpoint` runs). */
 import { join } from 'node:path';
 import { complexity } from '../arch/complexity.js';
+import { canonicalName, sameArchitecture } from '../arch/identity.js';
+import type { ModelSpec } from '../arch/spec.js';
+import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn } from '../engine/select.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
@@ -8,12 +11,14 @@ import { UsageError } from '../util/errors.js';
 import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
 import { evaluate, requireSamples } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
+import { recipeLabel, trainedResultRow } from './results-row.js';
 import { buildTrainNet, evalPipeline, loadDataset, resultGeometry, resultsFileName } from './run.js';
+import type { TrainRequest } from './types.js';
 
 export interface CheckpointEvalOptions {
   checkpointDir: string;
   /** a model name or spec to check against the checkpoint's (undefined: take the checkpoint's) */
-  expectModel?: { name: string; spec: unknown };
+  expectModel?: { name: string; spec: ModelSpec };
   /** defaults: the checkpoint's dataset folder, engine auto */
   dataDir?: string;
   engine?: EngineChoice;
@@ -24,6 +29,8 @@ export interface CheckpointEvalOptions {
   progress?: ProgressMode;
   /** write results-<dataset>.csv there */
   resultsDir?: string;
+  /** measure inference throughput after evaluation (default: when resultsDir is set) */
+  bench?: boolean;
 }
 
 export interface CheckpointEvalResult {
@@ -37,13 +44,25 @@ export interface CheckpointEvalResult {
   params: number;
   globalStep: number;
   seconds: number;
+  /** inference samples/s measured after evaluation (absent with bench off) */
+  inferSamplesPerSec?: number;
+  resultsFile?: string;
+}
+
+function median(a: number[]): number {
+  if (!a.length) return NaN;
+  const s = [...a].sort((x, y) => x - y);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<CheckpointEvalResult> {
   const state = readCheckpointState(o.checkpointDir);
   const req = state.request;
-  if (o.expectModel && o.expectModel.name !== req.model.name && JSON.stringify(o.expectModel.spec) !== JSON.stringify(req.model.spec)) {
-    throw new UsageError(`${o.checkpointDir} holds ${req.model.name}, not ${o.expectModel.name}`);
+  // results carry the canonical name, also for checkpoints written before names were canonical
+  const model = { name: canonicalName(req.model.spec), spec: req.model.spec };
+  if (o.expectModel && !sameArchitecture(o.expectModel.spec, req.model.spec)) {
+    throw new UsageError(`${o.checkpointDir} holds ${model.name}, not ${o.expectModel.name}`);
   }
   const cfg = { ...state.config };
   if (o.batchSize !== undefined) cfg.evalBatchSize = o.batchSize;
@@ -56,15 +75,23 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
   try {
     const ev = await evaluate(compiled, pipe, { progress: o.progress ?? 'auto', label: 'test' });
-    const params = complexity(net).params;
+    const infer = (o.bench ?? Boolean(o.resultsDir)) ? await inferenceThroughput(compiled, cfg.evalBatchSize) : undefined;
+    const cx = complexity(net);
+    let resultsFile: string | undefined;
     if (o.resultsDir) {
-      mergeResults(join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
-        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, ...resultGeometry(ds, cfg) },
+      resultsFile = join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n));
+      mergeResults(resultsFile, [
+        trainedResultRow({
+          model, cfg, recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config), seed: state.seed,
+          top1: ev.top1, top5: ev.top5, params: cx.params, flops: cx.flops, acts: cx.acts, trainSamplesPerSec: median(state.stepRates),
+          infer, engine: engine.info, geometry: resultGeometry(ds, cfg),
+        }),
       ]);
     }
     return {
-      model: req.model.name, dataset: req.dataset, engine: engine.info.engine, imgSize: cfg.res, top1: ev.top1, top5: ev.top5,
-      n: ev.n, params, globalStep: state.globalStep, seconds: ev.seconds,
+      model: model.name, dataset: req.dataset, engine: engine.info.engine, imgSize: cfg.res, top1: ev.top1, top5: ev.top5,
+      n: ev.n, params: cx.params, globalStep: state.globalStep, seconds: ev.seconds,
+      ...(infer ? { inferSamplesPerSec: infer.samplesPerSec } : {}), ...(resultsFile ? { resultsFile } : {}),
     };
   } finally {
     compiled.dispose();

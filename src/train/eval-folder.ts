@@ -4,10 +4,12 @@
  * more EvalSource for evaluate(); a checkpoint's top-1/top-5 over them can be merged into
  * results-<name>.csv in timm's format.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { complexity } from '../arch/complexity.js';
 import { numel, paramSpecs } from '../arch/params.js';
 import type { ModelSpec } from '../arch/spec.js';
 import { folderEvalBatches, listImageFolder, type EvalBatch, type EvalPreprocessOptions, type Interpolation } from '../data/folder.js';
+import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn, type EngineSelection } from '../engine/select.js';
 import type { CompiledNet } from '../engine/types.js';
 import { mergeResults } from '../results/timm.js';
@@ -135,6 +137,8 @@ export interface WeightsFolderEvalOptions extends NetForCheckpointOptions, Engin
   /** merge the row into <resultsDir>/results-<resultsName>.csv (full splits only) */
   results?: { dir: string; name: string };
   progress?: ProgressMode;
+  /** measure inference throughput after evaluation for the results row (default true) */
+  bench?: boolean;
 }
 
 export interface WeightsEvalReport extends ImageFolderEvalResult {
@@ -144,6 +148,8 @@ export interface WeightsEvalReport extends ImageFolderEvalResult {
   interpolation: Interpolation;
   params: number;
   engine: string;
+  /** inference samples/s measured after evaluation (absent with bench off) */
+  inferSamplesPerSec?: number;
   resultsFile?: string;
 }
 
@@ -154,11 +160,13 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
   const { net, weights } = netForCheckpoint(o.model, o.weights, { chans: 3, h: o.imgSize, w: o.imgSize }, o);
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let r: ImageFolderEvalResult;
+  let infer: { samplesPerSec: number; batch: number } | undefined;
   try {
     r = await evalImageFolder({
       model: compiled, dataDir: o.dataDir, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation,
       mean: o.mean, std: o.std, batch: o.batch, limit: o.limit, progress: o.progress ?? 'auto',
     });
+    if (o.bench !== false && o.results && o.limit === undefined) infer = await inferenceThroughput(compiled, o.batch);
   } finally {
     compiled.dispose();
     engine.close?.();
@@ -166,12 +174,21 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
   const params = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
   const report: WeightsEvalReport = {
     ...r, model: net.name, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, params, engine: engine.info.engine,
+    ...(infer ? { inferSamplesPerSec: infer.samplesPerSec } : {}),
   };
   if (o.results && o.limit === undefined) {
     makeDir(o.results.dir);
     report.resultsFile = join(o.results.dir, `results-${o.results.name}.csv`);
+    const cx = complexity(net);
     mergeResults(report.resultsFile, [
-      { model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation },
+      {
+        model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation,
+        flops: cx.flops, acts: cx.acts,
+        ...(infer ? { infer_samples_per_sec: infer.samplesPerSec, infer_batch_size: infer.batch } : {}),
+        engine: engine.info.engine, device: engine.info.device, threads: engine.info.threads, stem: net.stem, in_chans: net.inChans,
+        // not trained here: the weights file stands where a recipe would
+        recipe: `weights=${basename(o.weights)}`, arch: JSON.stringify(o.model.spec),
+      },
     ]);
   }
   return report;

@@ -13,6 +13,7 @@ import { resolveDataset } from '../data/resolve.js';
 import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
 import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
+import { inferenceThroughput } from '../bench/bench.js';
 import { mergeResults } from '../results/timm.js';
 import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
@@ -21,15 +22,28 @@ import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoi
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
 import { evaluate } from './evaluate.js';
 import { Progress } from './progress.js';
+import { recipeLabel, trainedResultRow } from './results-row.js';
 import { appendRun } from './runs.js';
 import { lrAt } from './schedule.js';
 import type { TrainRequest, TrainResult, TrainStatus } from './types.js';
+
+/** The dataset read last: models trained one after another (train with several models, sweeps) share it. */
+let lastDataset: { key: string; dataset: Promise<Dataset> } | undefined;
 
 export async function loadDataset(name: string, dir?: string, imgSize?: number): Promise<Dataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new UsageError(`--dataset: '${name}' is not one of ${DATASET_NAMES.join(', ')}`);
   }
-  return resolveDataset(name as DatasetName, dir, { imgSize });
+  const key = JSON.stringify([name, dir ?? null, imgSize ?? null]);
+  if (lastDataset?.key !== key) {
+    const dataset = resolveDataset(name as DatasetName, dir, { imgSize });
+    lastDataset = { key, dataset };
+    // a failed read is not kept
+    dataset.catch(() => {
+      if (lastDataset?.dataset === dataset) lastDataset = undefined;
+    });
+  }
+  return lastDataset.dataset;
 }
 
 export function buildTrainNet(req: Pick<TrainRequest, 'model'>, cfg: TrainConfig): Network {
@@ -293,21 +307,34 @@ function finishDiverged(options: LoopOptions, loop: LoopState): TrainResult {
   return result;
 }
 
-/** Trained to the end: evaluate on the test split, save the final checkpoint, record the results. */
+/**
+ * Trained to the end: evaluate on the test split, measure inference throughput (unless bench is off),
+ * save the final checkpoint, record the results.
+ */
 async function finishTrained(options: LoopOptions, loop: LoopState): Promise<TrainResult> {
   const { request, config, dataset, compiled } = options;
   const evaluation = await evaluate(compiled, evalPipeline(dataset, config), { progress: request.progress ?? 'auto', label: 'test' });
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
-  const result: TrainResult = { status: 'ok', ...resultBase(options, loop), top1: evaluation.top1, top5: evaluation.top5 };
+  const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
+  if (infer) say(request, `inference: ${infer.samplesPerSec.toFixed(1)} samples/s at batch ${infer.batch}`);
+  const info = options.engine.info;
+  const recipe = recipeLabel(request, dataset, config);
+  const result: TrainResult = {
+    status: 'ok', ...resultBase(options, loop), top1: evaluation.top1, top5: evaluation.top5,
+    batchSize: config.batchSize, inferSamplesPerSec: infer?.samplesPerSec ?? NaN, inferBatchSize: infer?.batch,
+    device: info.device, threads: info.threads, stem: config.stem, inChans: config.inChans, recipe, seed: request.seed,
+  };
   if (request.checkpointDir) {
     saveCheckpoint(request.checkpointDir, compiled, snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }));
   }
   if (request.resultsDir) {
-    mergeResults(join(request.resultsDir, resultsFileName(request.dataset, evaluation.n, dataset.test.n)), [
-      {
-        model: request.model.name, img_size: config.res, top1: evaluation.top1, top5: evaluation.top5,
-        params: options.netComplexity.params, ...resultGeometry(dataset, config),
-      },
+    result.resultsFile = join(request.resultsDir, resultsFileName(request.dataset, evaluation.n, dataset.test.n));
+    mergeResults(result.resultsFile, [
+      trainedResultRow({
+        model: request.model, cfg: config, recipe, seed: request.seed, top1: evaluation.top1, top5: evaluation.top5,
+        params: options.netComplexity.params, flops: options.netComplexity.flops, acts: options.netComplexity.acts,
+        trainSamplesPerSec: result.imagesPerSec, infer, engine: info, geometry: resultGeometry(dataset, config),
+      }),
     ]);
     // a finished run evaluated again (on other test images) is no new training run
     if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));

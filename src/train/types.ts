@@ -37,6 +37,8 @@ export interface TrainRequest {
   signal?: AbortSignal;
   /** stop cleanly (as `signal` would) once this many optimiser steps are done in total; for tests and time-boxed runs */
   stopAtStep?: number;
+  /** measure inference throughput after evaluation for the results table (default: when resultsDir is set; `--no-bench`) */
+  bench?: boolean;
 }
 
 export type TrainStatus = 'ok' | 'diverged' | 'interrupted';
@@ -61,4 +63,18 @@ export interface TrainResult {
   imgSize: number;
   /** resumed from a finished checkpoint: this is its saved result; nothing was trained, evaluated or written */
   alreadyFinished?: boolean;
+  /** what the results table records besides (absent on results made without a run, e.g. by tests) */
+  batchSize?: number;
+  /** inference samples/s measured after evaluation (NaN with --no-bench or without an evaluation) */
+  inferSamplesPerSec?: number;
+  inferBatchSize?: number;
+  device?: string;
+  threads?: number;
+  stem?: 'imagenet' | 'small';
+  inChans?: number;
+  /** the recipe and the flags that changed it (see recipeLabel) */
+  recipe?: string;
+  seed?: number;
+  /** the results file the row went to */
+  resultsFile?: string;
 }
