@@ -7,38 +7,29 @@ import { UsageError } from '../util/errors.js';
 import { fmtInt, fmtSI } from '../util/format.js';
 import { renderTable } from '../util/table.js';
 import { addModelParamOptions, buildResolved, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addNetworkOptions, networkBuildOptions, type NetworkCliOptions } from './options.js';
 
-interface DescribeOptions extends ModelArgOptions {
-  configs?: string;
-  res: number;
-  numClasses: number;
-  stem: 'imagenet' | 'small';
-  inChans: number;
+interface DescribeOptions extends ModelArgOptions, NetworkCliOptions {
   json?: boolean;
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('describe')
-    .description('describe a model by name, by RegNet parameters, or every row of a configs CSV')
+    .description('describe a model by name, by RegNet parameters, or the rows of a configs CSV (--configs FILE: all rows, or --rows ID)')
     .argument('[model]', 'zoo name, e.g. regnetx_032');
-  addModelParamOptions(cmd)
-    .option('--configs <file.csv>', 'describe every row of a CSV with depth,w0,wa,wm,group_size[,se_ratio,bottle_ratio]')
-    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--in-chans <n>', 'input channels', parseIntOption('--in-chans', 1), 3)
-    .option('--stem <s>', 'imagenet (3x3 s2 / 7x7 s2 + pool) or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet')
-    .option('--json', 'print JSON (an array for --configs)')
+  addModelParamOptions(cmd);
+  addNetworkOptions(cmd)
+    .option('--json', 'print JSON (an array for a whole --configs file)')
     .action((model: string | undefined, o: DescribeOptions) => {
-      const bo = { res: o.res, numClasses: o.numClasses, stem: o.stem, inChans: o.inChans };
-      if (o.configs) {
+      const bo = networkBuildOptions(o);
+      if (o.config && o.row === undefined) {
         if (model) throw new UsageError('give either a model or --configs, not both');
-        const rows = readConfigs(o.configs).map((r, i) => {
+        const rows = readConfigs(o.config).map((r, i) => {
           try {
             return { id: r.id, s: summarize(buildFromSpec(r.spec, bo, `${r.id}`)) };
           } catch (e) {
-            if (e instanceof UsageError) throw new UsageError(`${o.configs} row ${i + 1}: ${e.message}`);
+            if (e instanceof UsageError) throw new UsageError(`${o.config} row ${i + 1}: ${e.message}`);
             throw e;
           }
         });
@@ -61,13 +52,13 @@ export function register(program: Command): void {
         process.stdout.write(JSON.stringify(s, null, 2) + '\n');
         return;
       }
-      process.stdout.write(formatDescription(s, net.stages.map((x) => x.name)) + '\n');
+      process.stdout.write(formatDescription(s, net.stages.map((x) => x.name), net) + '\n');
     });
 }
 
-export function formatDescription(s: NetSummary, stageNames: string[]): string {
+export function formatDescription(s: NetSummary, stageNames: string[], input?: { inChans: number; stem: string }): string {
   const lines: string[] = [];
-  lines.push(`${s.model}  (${s.family}, ${s.res}x${s.res}, ${s.num_classes} classes)`);
+  lines.push(`${s.model}  (${s.family}, ${s.res}x${s.res}${input ? `, ${input.inChans} channel${input.inChans === 1 ? '' : 's'}, ${input.stem} stem` : ''}, ${s.num_classes} classes)`);
   const spec = s.spec;
   if (spec.kind === 'regnet') {
     lines.push(`  d=${spec.depth} w0=${spec.w0} wa=${spec.wa} wm=${spec.wm} g=${spec.groupSize} b=${spec.bottleRatio} se=${spec.seRatio}`);

@@ -59,7 +59,7 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   if (!has('--depth')) addModelParamOptions(cmd);
   opt('--weights <file.safetensors>', 'timm state_dict (safetensors) to evaluate');
   opt('--data-dir <dir>', 'validation split: one sub-folder per class (sorted names = class indices)');
-  opt('--img-size <n>', 'eval resolution', parseIntOption('--img-size', 1), 224);
+  opt('--img-size <n>', 'input image size (px) of --weights evaluation', parseIntOption('--img-size', 1), 224);
   opt('--crop-pct <x>', 'centre-crop fraction: resize the shorter side to floor(img_size / crop_pct)', parseFloatOption('--crop-pct', 0.01, 4), 0.875);
   opt('--interpolation <m>', 'resize kernel: bicubic, bilinear', parseChoice('--interpolation', ['bicubic', 'bilinear'] as const), 'bicubic');
   opt('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));

@@ -9,7 +9,7 @@ import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-che
 import { UsageError } from '../util/errors.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addAlias, addProgressOption, parseChoice, parseIntOption, type ProgressMode } from './options.js';
 
 export interface EvalOptions extends ModelArgOptions {
   checkpoint?: string;
@@ -20,13 +20,13 @@ export interface EvalOptions extends ModelArgOptions {
   batchSize?: number;
   limitVal?: number;
   resultsDir?: string;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
   json?: boolean;
 }
 
 /** The options every eval source shares; a source adds its own on the returned command. */
 export function addEvalCommonOptions(cmd: Command): Command {
-  return addModelParamOptions(cmd)
+  addModelParamOptions(cmd)
     .option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)')
     .option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}`, parseChoice('--engine', ENGINE_CHOICES), 'auto')
     .option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1))
@@ -34,8 +34,9 @@ export function addEvalCommonOptions(cmd: Command): Command {
     .option('--batch-size <n>', 'evaluation batch size', parseIntOption('--batch-size', 1))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
-    .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
     .option('--json', 'print the result as JSON on stdout');
+  addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
+  return addProgressOption(cmd);
 }
 
 export function register(program: Command): void {

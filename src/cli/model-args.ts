@@ -1,6 +1,7 @@
 /**
  * How commands name a network: a zoo name, RegNet parameters (--depth --w0 --wa --wm --group-size
- * [--se-ratio --bottle-ratio]), or a row of a sampled-configs CSV (--config FILE --row ID).
+ * [--se-ratio --bottle-ratio]), or a row of a sampled-configs CSV (--configs FILE --rows ID; the old
+ * spellings --config/--row are hidden aliases).
  */
 import type { Command } from 'commander';
 import type { Network } from '../arch/ir.js';
@@ -9,7 +10,7 @@ import { buildFromSpec, zooEntry } from '../arch/zoo.js';
 import { readConfigRow } from '../results/samples.js';
 import { validateRegNetParams } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
-import { parseFloatOption, parseIntOption } from './options.js';
+import { AliasOption, parseFloatOption, parseIntOption } from './options.js';
 
 export interface ModelArgOptions {
   depth?: number;
@@ -32,8 +33,10 @@ export function addModelParamOptions(cmd: Command): Command {
     .option('--group-size <n>', 'group width of the 3x3 convs', parseIntOption('--group-size', 1))
     .option('--se-ratio <x>', 'squeeze-excitation ratio (0 = RegNetX, 0.25 = RegNetY)', parseFloatOption('--se-ratio', 0))
     .option('--bottle-ratio <x>', 'bottleneck ratio b', parseFloatOption('--bottle-ratio'))
-    .option('--config <file.csv>', 'a sampled-configs CSV (from regnet sample)')
-    .option('--row <id>', 'row id in --config');
+    .addOption(new AliasOption('--configs <file.csv>', 'config', 'a sampled-configs CSV (from regnet sample); --rows picks the row'))
+    .addOption(new AliasOption('--rows <id>', 'row', 'row id in --configs'))
+    .addOption(new AliasOption('--config <file.csv>', 'config'))
+    .addOption(new AliasOption('--row <id>', 'row'));
 }
 
 export interface ResolvedModel {
@@ -45,15 +48,15 @@ export interface ResolvedModel {
 export function resolveModel(name: string | undefined, o: ModelArgOptions): ResolvedModel {
   const paramFlags = [o.depth, o.w0, o.wa, o.wm, o.groupSize].filter((v) => v !== undefined).length;
   if (name) {
-    if (paramFlags > 0 || o.config) throw new UsageError('give either a model name or --depth/--w0/... or --config, not both');
+    if (paramFlags > 0 || o.config) throw new UsageError('give either a model name or --depth/--w0/... or --configs, not both');
     return { name, spec: zooEntry(name).spec };
   }
   if (o.config) {
-    if (o.row === undefined) throw new UsageError('--config needs --row ID');
+    if (o.row === undefined) throw new UsageError('--configs needs --rows ID');
     const r = readConfigRow(o.config, o.row);
     return { name: `${o.config.replace(/^.*\//, '').replace(/\.csv$/, '')}#${r.id}`, spec: r.spec };
   }
-  if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
+  if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --configs FILE --rows ID');
   const missing = (['depth', 'w0', 'wa', 'wm', 'groupSize'] as const).filter((k) => o[k] === undefined);
   if (missing.length) {
     throw new UsageError(`missing ${missing.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')} (a RegNet needs --depth --w0 --wa --wm --group-size)`);

@@ -9,7 +9,8 @@ import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { netForCheckpoint } from '../train/checkpoint-net.js';
 import { UsageError } from '../util/errors.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { STEMS } from '../arch/spec.js';
+import { addAlias, parseChoice, parseIntOption, STEM_HELP } from './options.js';
 
 export interface EngineCliOptions {
   engine: EngineChoice;
@@ -33,7 +34,7 @@ export function addCheckpointRunOptions(cmd: Command): Command {
   if (!has('--threads')) cmd.option('--threads <n>', 'engine threads (torch; default: all cores)', parseIntOption('--threads', 1));
   if (!has('--device')) cmd.option('--device <d>', 'torch device: cpu, cuda, cuda:N', 'cpu');
   if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
-  if (!has('--stem')) cmd.option('--stem <s>', 'imagenet, or small (3x3 s1, no max pool: CIFAR-style regnet train models)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
+  if (!has('--stem')) cmd.option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
   if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
   return cmd;
 }
@@ -61,7 +62,7 @@ interface PredictOptions extends CheckpointNetOptions, EngineCliOptions {
   input: string;
   json?: boolean;
   out?: string;
-  batch: number;
+  batchSize: number;
 }
 
 /** The float32 NCHW tensor `input` of a safetensors file. */
@@ -86,7 +87,7 @@ export async function runPredict(model: string | undefined, o: PredictOptions, w
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let logits: Float32Array;
   try {
-    logits = predictBatched(compiled, inp.data, inp.n, o.batch);
+    logits = predictBatched(compiled, inp.data, inp.n, o.batchSize);
   } finally {
     compiled.dispose();
     engine.close?.();
@@ -117,7 +118,8 @@ export function register(program: Command, write: Writer = stdoutWriter): void {
     .requiredOption('--input <file.safetensors>', "file with tensor 'input' [N,C,H,W] float32 (already normalised)")
     .option('--json', 'print {"logits": [[...], ...]}')
     .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
-    .option('--batch <n>', 'samples per forward pass', parseIntOption('--batch', 1), 32);
+    .option('--batch-size <n>', 'samples per forward pass', parseIntOption('--batch-size', 1), 32);
+  addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
   addCheckpointRunOptions(cmd).action(async (model: string | undefined, o: PredictOptions) => {
     await runPredict(model, o, write);
   });

@@ -1,6 +1,6 @@
 /**
  * `regnet sweep CONFIG`: sample, train and evaluate every model of a sweep config, one CSV row each.
- * Rerun to resume; --shard / Slurm / Kubernetes variables split it over machines; --workers splits it
+ * Rerun to resume (same --out-dir); --shard / Slurm / Kubernetes variables split it over machines; --workers splits it
  * over local processes.
  */
 import { availableParallelism } from 'node:os';
@@ -12,11 +12,11 @@ import { runSweep, type TrainFn } from '../sweep/run.js';
 import { resolveShard } from '../sweep/shard.js';
 import { runWorkers } from '../sweep/workers.js';
 import { UsageError } from '../util/errors.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addAlias, addProgressOption, parseChoice, parseIntOption, type ProgressMode } from './options.js';
 import { onInterrupt } from '../util/interrupt.js';
 
 interface SweepCliOptions {
-  out?: string;
+  outDir?: string;
   engine?: EngineChoice;
   threads?: number;
   retries: number;
@@ -29,7 +29,7 @@ interface SweepCliOptions {
   limitTrain?: number;
   limitVal?: number;
   keepCheckpoints?: boolean;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
 }
 
 async function defaultTrainer(): Promise<TrainFn> {
@@ -39,27 +39,29 @@ async function defaultTrainer(): Promise<TrainFn> {
 
 /** Stop on the first Ctrl-C (the model in flight checkpoints); a second one 2 s later forces exit. */
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('sweep')
-    .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT/sweep.csv; rerun to resume')
+    .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT_DIR/sweep.csv; rerun to resume')
     .argument('<config>', 'sweep config: a JSON file or a name in configs/sweeps/')
-    .option('--out <dir>', 'output folder (default: runs/<sweep name>)')
+    .option('--out-dir <dir>', 'output folder (default: runs/<sweep name>)');
+  addAlias(cmd, '--out <dir>', 'outDir');
+  cmd
     .option('--engine <name>', `override the config's engine (${ENGINE_CHOICES.join(', ')})`, parseChoice('--engine', ENGINE_CHOICES))
     .option('--threads <n>', 'engine threads per process', parseIntOption('--threads', 1))
     .option('--retries <n>', 'extra tries for a model whose training fails', parseIntOption('--retries', 0), 0)
     .option('--shard <i/n>', 'run only models with index % n == i (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)')
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))
-    .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT/sweep.csv', parseIntOption('--workers', 1, 256), 1)
+    .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT_DIR/sweep.csv', parseIntOption('--workers', 1, 256), 1)
     .option('--n <n>', "override the config's number of models", parseIntOption('--n', 1))
     .option('--epochs <n>', "override the schedule's epochs", parseIntOption('--epochs', 1))
     .option('--steps <n>', "override the schedule's steps", parseIntOption('--steps', 1))
     .option('--limit-train <n>', 'train on this many images', parseIntOption('--limit-train', 1))
     .option('--limit-val <n>', 'evaluate on this many images', parseIntOption('--limit-val', 1))
-    .option('--keep-checkpoints', 'keep OUT/checkpoints/<id>/ after a model finishes')
-    .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
+    .option('--keep-checkpoints', 'keep OUT_DIR/checkpoints/<id>/ after a model finishes');
+  addProgressOption(cmd, 'none', 'per-model training progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none')
     .action(async (configArg: string, o: SweepCliOptions) => {
       const sweep = loadSweepConfig(configArg, o);
-      const outDir = o.out ?? join('runs', sweep.config.name);
+      const outDir = o.outDir ?? join('runs', sweep.config.name);
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       try {

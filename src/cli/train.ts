@@ -4,7 +4,7 @@
  * current step, writes a checkpoint and exits 130; a second one exits at once.
  */
 import type { Command } from 'commander';
-import { ModelSpecSchema } from '../arch/spec.js';
+import { ModelSpecSchema, STEMS, type Stem } from '../arch/spec.js';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { trainModel } from '../train/run.js';
@@ -12,7 +12,7 @@ import type { TrainRequest, TrainResult } from '../train/types.js';
 import { UsageError } from '../util/errors.js';
 import { fmtSI } from '../util/format.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { addAlias, addProgressOption, parseChoice, parseFloatOption, parseIntOption, STEM_HELP, type ProgressMode } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 
 interface TrainOptions extends ModelArgOptions {
@@ -35,16 +35,14 @@ interface TrainOptions extends ModelArgOptions {
   limitVal?: number;
   seed?: number;
   inChans?: number;
-  stem?: 'small' | 'imagenet';
-  res?: number;
+  stem?: Stem;
+  imgSize?: number;
   checkpoint?: string;
   resume?: boolean;
   resultsDir: string;
   json?: boolean;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
 }
-
-const PROGRESS = ['auto', 'plain', 'none'] as const;
 
 export function register(program: Command): void {
   const cmd = program
@@ -71,14 +69,16 @@ export function register(program: Command): void {
     .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseIntOption('--limit-train', 1))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseIntOption('--limit-val', 1))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
+    .option('--img-size <n>', 'input image size (px) (default: the dataset image size; others are resized bilinearly)', parseIntOption('--img-size', 8))
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
-    .option('--stem <s>', 'small (3x3 s1, default below 64 px) or imagenet', parseChoice('--stem', ['small', 'imagenet'] as const))
-    .option('--res <n>', 'input resolution (default: the dataset image size; others are resized bilinearly)', parseIntOption('--res', 8))
+    .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
+  addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
+  cmd
     .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C)')
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
-    .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', PROGRESS), 'auto')
-    .option('--json', 'print the result as JSON on stdout')
+    .option('--json', 'print the result as JSON on stdout');
+  addProgressOption(cmd)
     .action(async (model: string | undefined, o: TrainOptions) => {
       const req = buildRequest(model, o, (k) => cmd.getOptionValueSource(k) === 'cli');
       const result = await runWithSigint(req);
@@ -108,7 +108,7 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
   if (fromCli('augment')) set('augment', o.augment);
   set('inChans', o.inChans);
   set('stem', o.stem);
-  set('res', o.res);
+  set('res', o.imgSize);
   if (o.inChans !== undefined && o.inChans !== 1 && o.inChans !== 3) throw new UsageError(`--in-chans must be 1 or 3, got ${o.inChans}`);
 
   const hasModel = Boolean(model) || o.depth !== undefined || o.config !== undefined || o.w0 !== undefined;
