@@ -44,8 +44,11 @@ export interface SampleOptions {
   acts?: [number, number];
   res?: number;
   numClasses?: number;
+  stem?: 'imagenet' | 'small';
   /** bound on raw draws before giving up (default max(100000, 5000 * n)) */
   maxDraws?: number;
+  /** when maxDraws runs out with at least one sample, return what was found instead of failing */
+  allowFewer?: boolean;
 }
 
 export interface SampleReport {
@@ -67,7 +70,7 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
     res: opts.res ?? space.res,
     numClasses: opts.numClasses ?? space.num_classes,
     inChans: space.in_chans,
-    stem: space.stem,
+    stem: opts.stem ?? space.stem,
     stemWidth: 32,
   };
   const maxDraws = opts.maxDraws ?? Math.max(100000, 5000 * opts.n);
@@ -78,11 +81,8 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
 
   while (report.samples.length < opts.n) {
     if (report.draws >= maxDraws) {
-      throw new UsageError(
-        `only ${report.samples.length} of --n ${opts.n} samples found in ${maxDraws} draws ` +
-          `(${report.rejectedStages} broke the stage rule, ${report.rejectedRange} fell outside the flops/params/acts ranges, ` +
-          `${report.duplicates} duplicates): widen the ranges or lower --n`,
-      );
+      if (opts.allowFewer && report.samples.length > 0) break;
+      throw new UsageError(`${shortfall(report, opts.n)}: widen the ranges or lower --n`);
     }
     report.draws++;
     const candidate = space.kind === 'regnet' ? drawRegNet(space, drawers, rng) : drawAnyNet(space, drawers, rng);
@@ -104,6 +104,15 @@ export function sampleSpace(space: Space, opts: SampleOptions): SampleReport {
     report.samples.push(toSample(report.samples.length, space.kind, candidate, measured));
   }
   return report;
+}
+
+/** `only K of --n N samples found in D draws (why the others were rejected)`. */
+export function shortfall(report: SampleReport, n: number): string {
+  return (
+    `only ${report.samples.length} of --n ${n} samples found in ${report.draws} draws ` +
+    `(${report.rejectedStages} broke the stage rule, ${report.rejectedRange} fell outside the flops/params/acts ranges, ` +
+    `${report.duplicates} duplicates)`
+  );
 }
 
 /** What makes two candidates the same network: stage widths, depths, group widths, bottlenecks and SE. */
