@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
+import { defaultStem } from '../src/arch/spec.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { complexity } from '../src/arch/complexity.js';
 import { benchmarkColumns } from '../src/results/timm.js';
@@ -11,8 +12,9 @@ import { runCli } from './helpers/cli.js';
 
 const FAST = ['--res', '32', '--iters', '2', '--warmup', '1', '-q'];
 
+/** The network bench builds: at 32 px the small stem (the shared default-stem rule). */
 function expected(model: string, res: number) {
-  return complexity(buildModel(model, { res }));
+  return complexity(buildModel(model, { res, stem: defaultStem(res) }));
 }
 
 test('bench --json: one model and one batch prints one object with timm fields, engine, threads and exact params', () => {
@@ -50,8 +52,8 @@ test('bench train mode: several models and batches give an array and a timm benc
     arr.map((o: { model: string; train_batch_size: number }) => [o.model, o.train_batch_size]),
     [['regnetx_002', 1], ['regnetx_002', 2], ['resnet18', 1], ['resnet18', 2]],
   );
-  const c18 = complexity(buildModel('resnet18', { res: 32, numClasses: 10 }));
-  const c002 = complexity(buildModel('regnetx_002', { res: 32, numClasses: 10 }));
+  const c18 = complexity(buildModel('resnet18', { res: 32, numClasses: 10, stem: 'small' }));
+  const c002 = complexity(buildModel('regnetx_002', { res: 32, numClasses: 10, stem: 'small' }));
   assert.equal(arr[0].params, c002.params);
   assert.equal(arr[3].params, c18.params);
   for (const o of arr) assert.ok(o.train_samples_per_sec > 0 && o.train_step_time > 0);

@@ -86,3 +86,52 @@ test('models lists the zoo with a glob', () => {
   const c = runCli(['models', 'resnet5*', '--format', 'csv', '--res', '128']);
   assert.match(c.stdout, /^model,family,res,params,macs,flops,acts/);
 });
+
+test('sample with fewer matches than --n writes what it found and says so on stderr', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'regnet-cli-'));
+  const f = join(dir, 'few.csv');
+  const r = runCli(['sample', '--n', '50', '--seed', '1', '--flops', '400M:600M', '--max-draws', '300', '--out', f]);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = readFileSync(f, 'utf8').trim().split('\n').length - 1;
+  assert.ok(rows > 0 && rows < 50, String(rows));
+  assert.match(r.stderr, new RegExp(`only ${rows} of --n 50 samples found in 300 draws .*; wrote ${rows} to `));
+  const none = runCli(['sample', '--n', '5', '--flops', '1:2', '--max-draws', '300', '--out', join(dir, 'none.csv')]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /^regnet: error: only 0 of --n 5/);
+});
+
+test('one vocabulary: timm flag names, old spellings hidden but equal, --out a file and --out-dir a folder', () => {
+  const help = (cmd: string) => runCli([cmd, '--help']).stdout.replace(/\s+/g, ' ');
+  for (const cmd of ['models', 'describe', 'bench', 'compare', 'train', 'sample']) {
+    const h = help(cmd);
+    assert.match(h, /--img-size <n>/, cmd);
+    assert.doesNotMatch(h, /--(res|batch|config|row|quiet)(?![\w-])/, cmd);
+  }
+  for (const cmd of ['models', 'describe', 'bench', 'compare', 'train', 'eval', 'predict']) assert.match(help(cmd), /default: small below 64 px, else imagenet/, cmd);
+  for (const cmd of ['sweep', 'analyze']) {
+    assert.match(help(cmd), /--out-dir <dir>/, cmd);
+    assert.doesNotMatch(help(cmd), /--out </, cmd);
+  }
+  const json = (args: string[]) => {
+    const r = runCli(args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout);
+  };
+  assert.deepEqual(json(['models', 'resnet18', '--res', '32', '--format', 'json']), json(['models', 'resnet18', '--img-size', '32', '--json']));
+  assert.deepEqual(json(['describe', 'regnetx_002', '--res', '48', '--json']), json(['describe', 'regnetx_002', '--img-size', '48', '--json']));
+});
+
+test('one default-stem rule: small below 64 px, else imagenet, in describe, models and train alike', async () => {
+  const { defaultStem } = await import('../src/arch/spec.js');
+  assert.deepEqual([8, 28, 32, 63, 64, 224].map(defaultStem), ['small', 'small', 'small', 'small', 'imagenet', 'imagenet']);
+  const flops = (args: string[]) => JSON.parse(runCli(args).stdout).flops as number;
+  // resnet18 at 32 px: the 3x3 stride-1 stem costs far more flops than the 7x7 stride-2 stem + pool
+  assert.equal(flops(['describe', 'resnet18', '--img-size', '32', '--json']), flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'small', '--json']));
+  assert.notEqual(flops(['describe', 'resnet18', '--img-size', '32', '--json']), flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'imagenet', '--json']));
+  assert.equal(flops(['describe', 'resnet18', '--img-size', '64', '--json']), flops(['describe', 'resnet18', '--img-size', '64', '--stem', 'imagenet', '--json']));
+  const { resolveConfig } = await import('../src/train/config.js');
+  const ds = { name: 'mnist', height: 28, width: 28, channels: 1, numClasses: 10 } as Parameters<typeof resolveConfig>[1];
+  const req = { model: { name: 'x' }, dataset: 'mnist', engine: 'wasm', seed: 0 } as unknown as Parameters<typeof resolveConfig>[0];
+  assert.equal(resolveConfig(req, ds, () => 100).stem, defaultStem(28));
+  assert.equal(resolveConfig({ ...req, overrides: { res: 64 } }, ds, () => 100).stem, defaultStem(64));
+});

@@ -42,6 +42,12 @@ test('samples obey the space: 4 stages, ranges, quantization, no duplicates', ()
 
 test('unreachable --n stops with a clear message', () => {
   assert.throws(() => sampleSpace(space, { n: 5, seed: 1, flops: [1, 2], maxDraws: 2000 }), /only 0 of --n 5 samples found in 2000 draws/);
+  // allowFewer: what was found when the draws run out (the same first samples as an unbounded run); none is still an error
+  const few = sampleSpace(space, { n: 50, seed: 1, flops: [4e8, 6e8], maxDraws: 300, allowFewer: true });
+  assert.ok(few.samples.length > 0 && few.samples.length < 50, String(few.samples.length));
+  assert.equal(few.draws, 300);
+  assert.deepEqual(sampleSpace(space, { n: few.samples.length, seed: 1, flops: [4e8, 6e8] }).samples, few.samples);
+  assert.throws(() => sampleSpace(space, { n: 5, seed: 1, flops: [1, 2], maxDraws: 2000, allowFewer: true }), /only 0 of --n 5/);
 });
 
 test('the CSV reads back with describe --configs semantics', () => {

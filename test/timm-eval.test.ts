@@ -185,7 +185,8 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
   assert.match(out.join(''), /^regnetx_002 @32 crop 0.875 bicubic: top1 \d+\.\d{3}% top5 \d+\.\d{3}% \(16 images, 7 classes, .* on wasm\); merged into /);
 
   // independent path: one image at a time through evalPreprocess and a separately compiled net
-  const net = buildModel('regnetx_002', { res: 32 });
+  // at 32 px the default stem is the small one (the shared rule), as in runWeightsEval
+  const net = buildModel('regnetx_002', { res: 32, stem: 'small' });
   const e = await selectEngine('wasm');
   const c = e.compile(net, loadTimmWeights(opts.weights, net).weights);
   const list = listImageFolder(folder);

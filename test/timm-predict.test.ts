@@ -92,7 +92,7 @@ test('predict: clear errors for a missing or malformed input tensor', async () =
   await assert.rejects(predict(['regnetx_002', '--weights', w, '--input', ints]), /tensor 'input' is I32/);
 });
 
-test('predict --stem small loads a CIFAR-style checkpoint written by writeTimmCheckpoint; the imagenet stem is a shape mismatch', async () => {
+test('predict --stem small (the default below 64 px) loads a CIFAR-style checkpoint written by writeTimmCheckpoint; the imagenet stem is a shape mismatch', async () => {
   const net = buildModel('resnet18', { res: 32, numClasses: 10, stem: 'small' });
   const w = initWeights(net, 3);
   const file = join(tmp, 'cifar.safetensors');
@@ -106,5 +106,8 @@ test('predict --stem small loads a CIFAR-style checkpoint written by writeTimmCh
   const direct = c.predict(x, 2);
   c.dispose();
   assert.deepEqual(j.logits.flat(), Array.from(direct));
-  await assert.rejects(predict(['resnet18', '--weights', file, '--input', inp, '--engine', 'wasm']), /conv1\.weight \[64,3,3,3\] vs expected \[64,3,7,7\]/);
+  // a 32 px input gets the small stem by default (the shared rule: small below 64 px)
+  const d = JSON.parse(await predict(['resnet18', '--weights', file, '--input', inp, '--engine', 'wasm', '--json'])) as { logits: number[][] };
+  assert.deepEqual(d.logits.flat(), Array.from(direct));
+  await assert.rejects(predict(['resnet18', '--weights', file, '--input', inp, '--engine', 'wasm', '--stem', 'imagenet']), /conv1\.weight \[64,3,3,3\] vs expected \[64,3,7,7\]/);
 });

@@ -17,6 +17,8 @@
  *   anynet_..._b1-1-0.5-0.5_se0.25               (bottleneck ratios per stage when they differ, SE)
  *   ..._silu _gn _stem24                         non-default activation, norm, stem width
  *   resnet_bottleneck_3-4-6-3                    ResNet
+ *   resnext_bottleneck_3-4-6-3_c32_bw4           ResNet variants: cardinality, base width, deep stem
+ *   resnet_d_bottleneck_3-4-6-3_deep32_avgdown   (its width), average-pool shortcut, SE ratio
  * The family is modelFamily() of src/arch/spec.ts.
  *
  * A network equal to a zoo model's architecture takes the zoo name instead (regnetx_002, resnet50, ...),
@@ -25,7 +27,8 @@
  */
 import { regnetStages } from '../space/regnet.js';
 import { anynetStages } from './regnet.js';
-import { modelFamily, ModelSpecSchema, type ModelSpec } from './spec.js';
+import { resnetOptions } from './resnet.js';
+import { modelFamily, ModelSpecSchema, type ModelSpec, type ResNetSpec } from './spec.js';
 import { zooEntry, zooNames } from './zoo.js';
 
 /** Shortest decimal that reads back as the same float64 (so distinct values never print alike). */
@@ -35,6 +38,18 @@ const list = (v: readonly number[]): string => v.map(num).join('-');
 const perStage = (v: readonly number[]): string => (v.every((x) => x === v[0]) ? num(v[0]!) : list(v));
 
 type BodySpec = Exclude<ModelSpec, { kind: 'resnet' }>;
+
+/** A ResNet: its family, block and stage depths, then each variant option that is not the default. */
+function resnetName(specIn: ResNetSpec): string {
+  const o = resnetOptions(specIn);
+  const parts = [`${modelFamily(specIn)}_${o.block}_${list(o.layers)}`];
+  if (o.cardinality !== 1) parts.push(`c${o.cardinality}`);
+  if (o.baseWidth !== 64) parts.push(`bw${o.baseWidth}`);
+  if (o.stemType === 'deep') parts.push(`deep${o.stemWidth}`);
+  if (o.avgDown) parts.push('avgdown');
+  if (o.seRatio > 0) parts.push(`se${num(o.seRatio)}`);
+  return parts.join('_');
+}
 
 /** A RegNet or AnyNet body, spelled out from its resolved stages (no family prefix, no SE part). */
 function bodyName(spec: BodySpec): string {
@@ -62,7 +77,7 @@ function bodyExtras(spec: BodySpec): string {
  */
 export function architectureKey(specIn: ModelSpec): string {
   const spec = ModelSpecSchema.parse(specIn);
-  if (spec.kind === 'resnet') return `resnet_${spec.block}_${list(spec.layers)}`;
+  if (spec.kind === 'resnet') return resnetName(spec);
   return `body${bodyName(spec)}${spec.seRatio > 0 ? `_se${num(spec.seRatio)}` : ''}${bodyExtras(spec)}`;
 }
 
@@ -73,7 +88,7 @@ export function architectureKey(specIn: ModelSpec): string {
  */
 export function architectureName(specIn: ModelSpec): string {
   const spec = ModelSpecSchema.parse(specIn);
-  if (spec.kind === 'resnet') return `resnet_${spec.block}_${list(spec.layers)}`;
+  if (spec.kind === 'resnet') return resnetName(spec);
   const family = modelFamily(spec);
   const se = spec.seRatio > 0 && !(family === 'regnety' && spec.seRatio === 0.25) ? `_se${num(spec.seRatio)}` : '';
   return `${family}${bodyName(spec)}${se}${bodyExtras(spec)}`;

@@ -92,6 +92,20 @@ function resnetFamily(spec: ResNetSpec): ResNetFamily {
   return 'resnet';
 }
 
+export const STEMS = ['imagenet', 'small'] as const;
+export type Stem = (typeof STEMS)[number];
+
+/** Below this input size (px) a network gets the small stem unless a stem is named. */
+export const SMALL_STEM_BELOW = 64;
+
+/**
+ * The default stem for an input size, the one rule every command uses (train, describe, bench, compare,
+ * models, eval, predict): `small` (3x3 stride-1 conv, no max pool) below 64 px, else `imagenet`.
+ */
+export function defaultStem(imgSize: number): Stem {
+  return imgSize < SMALL_STEM_BELOW ? 'small' : 'imagenet';
+}
+
 /** Options that shape a built network without changing its design. */
 export const BuildOptionsSchema = z.object({
   res: z.number().int().min(1).default(224),

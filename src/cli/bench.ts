@@ -16,10 +16,10 @@ import { checkWritableFile } from '../util/writable.js';
 import { renderTable } from '../util/table.js';
 import { addEngineOptions } from './engine-options.js';
 import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { addAlias, addNetworkOptions, addProgressOption, networkBuildOptions, parseChoice, parseFloatOption, parseIntOption, type NetworkCliOptions, type ProgressMode } from './options.js';
 
 /** `8` or `8,16,32` -> [8, 16, 32]; each a positive integer, no duplicates. */
-export function parseBatchList(text: string, field = '--batch'): number[] {
+export function parseBatchList(text: string, field = '--batch-size'): number[] {
   const parts = text.split(',').map((s) => s.trim());
   const out: number[] = [];
   for (const p of parts) {
@@ -37,12 +37,9 @@ export function describeEngine(i: EngineInfo): string {
   return `engine: ${i.engine} (${i.version}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, ${i.device})`;
 }
 
-interface BenchOptions extends ModelListOptions {
+interface BenchOptions extends ModelListOptions, NetworkCliOptions {
   mode: Mode;
-  batch: string;
-  res: number;
-  numClasses: number;
-  stem: 'imagenet' | 'small';
+  batchSize: string;
   engine: EngineChoice;
   threads?: number;
   device?: string;
@@ -52,7 +49,7 @@ interface BenchOptions extends ModelListOptions {
   seed: number;
   json?: boolean;
   out?: string;
-  quiet?: boolean;
+  progress: ProgressMode;
 }
 
 export function register(program: Command): void {
@@ -62,36 +59,35 @@ export function register(program: Command): void {
     .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or --configs FILE.csv [--rows 0,3-5], --depth/--w0/..., --config/--row)');
   addModelListOptions(addModelParamOptions(cmd))
     .option('--mode <m>', 'infer (forward, eval mode) or train (full SGD step)', parseChoice('--mode', ['infer', 'train'] as const), 'infer')
-    .option('--batch <n[,n...]>', 'batch size(s)', '32')
-    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--stem <s>', 'imagenet or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
+    .option('--batch-size <n[,n...]>', 'batch size(s)', '32');
+  addAlias(cmd, '--batch <n[,n...]>', 'batchSize');
+  addNetworkOptions(cmd);
   addEngineOptions(cmd)
     .option('--warmup <n>', 'untimed steps first', parseIntOption('--warmup', 0), 3)
     .option('--iters <n>', 'timed steps (default 10)', parseIntOption('--iters', 1))
     .option('--seconds <s>', 'time budget for the timed steps instead of --iters', parseFloatOption('--seconds', 0))
     .option('--seed <n>', 'seed of the random inputs and labels', parseIntOption('--seed', 0), 0)
     .option('--json', 'print JSON: one object for one model and batch, else an array')
-    .option('--out <file.csv>', 'also write benchmark-<mode>-style CSV (atomic)')
-    .option('-q, --quiet', 'no progress lines')
+    .option('--out <file.csv>', 'also write a timm benchmark-<mode>-style CSV (atomic)');
+  addProgressOption(cmd, 'auto', 'progress lines on stderr: auto, plain or none')
     .action(async (models: string[], o: BenchOptions) => {
       if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
       if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
-      const batches = parseBatchList(o.batch);
-      for (const batch of batches) checkBatchTensor(batch, 3, o.res, o.res, { batch: '--batch', res: '--res' });
+      const batches = parseBatchList(o.batchSize, '--batch-size');
+      for (const batch of batches) checkBatchTensor(batch, o.inChans, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
       if (o.out) checkWritableFile(o.out, '--out');
-      const bo: BuildOptions = { res: o.res, numClasses: o.numClasses, stem: o.stem };
+      const bo: BuildOptions = networkBuildOptions(o);
       // resolve (and test-build) every model before the engine starts, so bad names fail fast
       const resolved = resolveModelList(models, o);
       const plan: BenchPlanItem[] = resolved.map((m) => {
         buildResolved(m, bo);
         return { name: m.name, build: () => buildResolved(m, bo) };
       });
-      const progress = o.quiet ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
+      const progress = o.progress === 'none' ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
       const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: o.mode === 'infer' });
       try {
         const info = describeEngine(engine.info);
-        if (o.json || o.quiet) process.stderr.write(info + '\n');
+        if (o.json || o.progress === 'none') process.stderr.write(info + '\n');
         else process.stdout.write(info + '\n');
         const recs = await runBench(engine, plan, {
           mode: o.mode,

@@ -1,11 +1,15 @@
 /**
  * `regnet compare A B [C...]`: one table with structure, exact params/flops/acts, measured throughput on
  * one engine (models measured alternately), published reference top-1 and the user's own results, each
- * model relative to the first. `--no-bench` skips measuring (instant).
+ * model relative to the first. The networks are built as `regnet train` builds them for `--dataset`
+ * (same --img-size, --num-classes, --in-chans and --stem defaults), and own results must be of the same
+ * network on that dataset at that size. `--no-bench` skips measuring (instant).
  */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type PlotY, type Throughput } from '../bench/compare.js';
+import type { Stem } from '../arch/spec.js';
+import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type CompareSetting, type PlotY, type Throughput } from '../bench/compare.js';
+import { DATASET_GEOMETRY } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
 import type { EngineChoice, EngineInfo } from '../engine/types.js';
 import { isZooName } from '../arch/zoo.js';
@@ -16,19 +20,23 @@ import { checkWritableFile } from '../util/writable.js';
 import { describeEngine } from './bench.js';
 import { addEngineOptions } from './engine-options.js';
 import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js';
-import { parseChoice, parseFloatOption, parseIntOption } from './options.js';
+import { readConfigs } from '../results/samples.js';
+import { addAlias, addNetworkOptions, addProgressOption, AliasOption, networkBuildOptions, parseChoice, parseFloatOption, parseIntOption, type ProgressMode } from './options.js';
 
 /** Defaults sized so two ImageNet-size models finish within a minute on a 2-core machine. */
-export const COMPARE_DEFAULTS = { res: 224, batch: 8, warmup: 1, seconds: 8, minIters: 1 } as const;
+export const COMPARE_DEFAULTS = { dataset: 'imagenet', batch: 8, warmup: 1, seconds: 8, minIters: 1 } as const;
 
 type Format = 'table' | 'csv' | 'json' | 'markdown';
 
 interface CompareOptions {
-  config?: string;
-  row?: string;
-  res: number;
-  batch: number;
-  numClasses: number;
+  configs?: string;
+  rows?: string;
+  dataset: string;
+  imgSize?: number;
+  numClasses?: number;
+  inChans?: number;
+  stem?: Stem;
+  batchSize: number;
   engine: EngineChoice;
   threads?: number;
   device?: string;
@@ -43,19 +51,28 @@ interface CompareOptions {
   resultsDir: string;
   plot?: string;
   plotY: PlotY;
-  quiet?: boolean;
+  progress: ProgressMode;
 }
+
+const known = Object.keys(DATASET_GEOMETRY).join(', ');
 
 export function register(program: Command): void {
   const cmd = program
     .command('compare')
     .description('compare models side by side: structure, params/flops/acts, measured throughput, reference and own top-1')
     .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032')
-    .option('--config <file.csv>', 'a sampled-configs CSV (from regnet sample); with --row adds its rows')
-    .option('--row <id[,id...]>', 'row id(s) in --config')
-    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), COMPARE_DEFAULTS.res)
-    .option('--batch <n>', 'batch size for the throughput measurement', parseIntOption('--batch', 1), COMPARE_DEFAULTS.batch)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000);
+    .option('--configs <file.csv>', 'a sampled-configs CSV (from regnet sample): adds its rows (all, or --rows)')
+    .option('--rows <ids>', 'row ids of --configs: 3, 0,3-5 (ranges of numeric ids)');
+  addAlias(cmd, '--config <file.csv>', 'configs');
+  addAlias(cmd, '--row <ids>', 'rows');
+  cmd.option('--dataset <name>', `whose results to show and what the networks are built for (${known}, or a results-<name>.csv name)`, COMPARE_DEFAULTS.dataset);
+  addNetworkOptions(cmd, {
+    imgSize: "the dataset's: imagenet 224, (fashion-)mnist 28, cifar 32, folder 128",
+    numClasses: "the dataset's",
+    inChans: '3, as regnet train',
+  })
+    .option('--batch-size <n>', 'batch size of the throughput measurement', parseIntOption('--batch-size', 1), COMPARE_DEFAULTS.batch);
+  addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
   addEngineOptions(cmd)
     .option('--warmup <n>', 'untimed rounds first', parseIntOption('--warmup', 0), COMPARE_DEFAULTS.warmup)
     .option('--iters <n>', 'timed rounds (default: rounds start while --seconds lasts, at least one)', parseIntOption('--iters', 1))
@@ -64,20 +81,22 @@ export function register(program: Command): void {
     .option('--train', 'also measure training throughput (full SGD steps)')
     .option('--no-bench', 'complexity and reference numbers only (no engine, instant)')
     .option('--format <f>', 'table, csv, json or markdown', parseChoice('--format', ['table', 'csv', 'json', 'markdown'] as const), 'table')
-    .option('--out <file>', 'write the output to a file (atomic) instead of stdout')
-    .option('--results-dir <dir>', 'where your results-*.csv files are', 'results')
-    .option('--plot <file.svg>', 'draw top-1 (or throughput) against flops over the zoo reference curves')
-    .option('--plot-y <y>', 'accuracy or throughput', parseChoice('--plot-y', ['accuracy', 'throughput'] as const), 'accuracy')
-    .option('-q, --quiet', 'no progress lines')
-    .action(async (names: string[], o: CompareOptions) => {
-      checkOptionCombinations(o);
-      checkPaths(o);
-      const models = resolveCompareModels(names, o);
-      const measured = o.bench ? await measureOnEngine(models, o) : undefined;
-      const rows = compareRows(models, { resultsDir: o.resultsDir, throughput: measured?.throughput, batch: o.batch, engine: measured?.engine });
-      writeOutput(renderRows(rows, o.format), o.out);
-      if (o.plot) writePlot(o.plot, rows, models, o.plotY);
-    });
+    .addOption(new AliasOption('--json', 'format', 'same as --format json').preset('json'))
+    .option('--out <file>', 'write the output to this file (atomic) instead of stdout')
+    .option('--results-dir <dir>', 'folder of your results-<dataset>[-<split>].csv files', 'results')
+    .option('--plot <file.svg>', 'draw top-1 (or throughput) against flops; over the zoo reference curves for imagenet at 224 px')
+    .option('--plot-y <y>', 'accuracy or throughput', parseChoice('--plot-y', ['accuracy', 'throughput'] as const), 'accuracy');
+  addProgressOption(cmd, 'auto', 'measurement progress lines on stderr: auto, plain or none').action(async (names: string[], o: CompareOptions) => {
+    checkOptionCombinations(o);
+    checkPaths(o);
+    const setting = compareSetting(o);
+    if (o.bench) checkBatchTensor(o.batchSize, setting.inChans, setting.imgSize, setting.imgSize, { batch: '--batch-size', res: '--img-size' });
+    const models = resolveCompareModels(names, o, setting);
+    const measured = o.bench ? await measureOnEngine(models, o) : undefined;
+    const rows = compareRows(models, { setting, resultsDir: o.resultsDir, throughput: measured?.throughput, batch: o.batchSize, engine: measured?.engine });
+    writeOutput(renderRows(rows, o.format), o.out);
+    if (o.plot) writePlot(o.plot, rows, o.plotY);
+  });
 }
 
 /** Flag combinations that cannot work, refused before any model is built. */
@@ -86,8 +105,8 @@ function checkOptionCombinations(options: CompareOptions): void {
   if (options.seconds !== undefined && !(options.seconds > 0)) throw new UsageError('--seconds must be > 0');
   if (options.plot && options.plotY === 'throughput' && !options.bench) throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
   if (!options.bench && options.train) throw new UsageError('--train measures training throughput; it cannot be combined with --no-bench');
-  if (options.row !== undefined && !options.config) throw new UsageError('--row needs --config FILE.csv');
-  if (options.bench) checkBatchTensor(options.batch, 3, options.res, options.res, { batch: '--batch', res: '--res' });
+  if (options.rows !== undefined && !options.configs) throw new UsageError('--rows needs --configs FILE.csv');
+  if (!/^[\w.-]+$/.test(options.dataset)) throw new UsageError(`--dataset: '${options.dataset}' may only contain letters, digits, '_', '-', '.'`);
 }
 
 /** Output paths writable and --results-dir a folder, before anything is built or measured. */
@@ -99,29 +118,57 @@ function checkPaths(options: CompareOptions): void {
   }
 }
 
-/** The named models, then the --config rows, built at --res with --num-classes. */
-function resolveCompareModels(names: string[], options: CompareOptions): CompareModel[] {
-  const resolved: ResolvedModel[] = names.map((name) => resolveModel(name, {}));
-  if (options.config) {
-    if (options.row === undefined) throw new UsageError('--config needs --row ID (or ID,ID,...)');
-    const ids = options.row.split(',').map((id) => id.trim());
-    if (ids.some((id) => id === '')) throw new UsageError(`--row: '${options.row}' has an empty id`);
-    for (const id of ids) resolved.push(resolveModel(undefined, { config: options.config, row: id }));
+/** The dataset's image size and classes unless given; 3 input channels and the stem by the shared rule, as regnet train. */
+export function compareSetting(options: Pick<CompareOptions, 'dataset' | 'imgSize' | 'numClasses' | 'inChans' | 'stem'>): CompareSetting {
+  const geometry = DATASET_GEOMETRY[options.dataset];
+  const imgSize = options.imgSize ?? geometry?.imgSize;
+  const numClasses = options.numClasses ?? geometry?.numClasses;
+  if (imgSize === undefined || numClasses === undefined) {
+    const missing = [imgSize === undefined ? '--img-size' : '', numClasses === undefined ? '--num-classes' : ''].filter(Boolean).join(' and ');
+    throw new UsageError(`--dataset ${options.dataset}: give ${missing} (known datasets: ${known})`);
   }
-  if (resolved.length < 2) throw new UsageError('compare needs at least two models (zoo names, or --config FILE --row ID)');
-  const buildOptions = { res: options.res, numClasses: options.numClasses };
+  const build = networkBuildOptions({ imgSize, numClasses, inChans: options.inChans ?? 3, stem: options.stem });
+  return { dataset: options.dataset, imgSize, numClasses, inChans: build.inChans, stem: build.stem };
+}
+
+/** `3`, `0,3-5`: row ids of a configs file (a range needs numeric ids). */
+export function parseRowIds(text: string): string[] {
+  const ids: string[] = [];
+  for (const part of text.split(',').map((p) => p.trim())) {
+    if (part === '') throw new UsageError(`--rows: '${text}' has an empty id`);
+    const range = /^(\d+)-(\d+)$/.exec(part);
+    if (!range) {
+      ids.push(part);
+      continue;
+    }
+    const [from, to] = [Number(range[1]), Number(range[2])];
+    if (to < from) throw new UsageError(`--rows: range '${part}' runs backwards`);
+    for (let id = from; id <= to; id++) ids.push(String(id));
+  }
+  return ids;
+}
+
+/** The named models, then the --configs rows (all, or --rows), built for the compared setting. */
+function resolveCompareModels(names: string[], options: CompareOptions, setting: CompareSetting): CompareModel[] {
+  const resolved: ResolvedModel[] = names.map((name) => resolveModel(name, {}));
+  if (options.configs) {
+    const ids = options.rows === undefined ? readConfigs(options.configs).map((r) => r.id) : parseRowIds(options.rows);
+    for (const id of ids) resolved.push(resolveModel(undefined, { config: options.configs, row: id }));
+  }
+  if (resolved.length < 1) throw new UsageError('compare needs models: zoo names, or --configs FILE [--rows IDS]');
+  const buildOptions = { res: setting.imgSize, numClasses: setting.numClasses, inChans: setting.inChans, stem: setting.stem };
   return resolved.map((model) => ({ name: model.name, zoo: isZooName(model.name) ? model.name : undefined, net: buildResolved(model, buildOptions) }));
 }
 
 /** Throughput of every model on the chosen engine, measured alternately. */
 async function measureOnEngine(models: CompareModel[], options: CompareOptions): Promise<{ throughput: Throughput[]; engine: EngineInfo }> {
-  const progress = options.quiet ? undefined : (line: string) => process.stderr.write(`compare: ${line}\n`);
+  const progress = options.progress === 'none' ? undefined : (line: string) => process.stderr.write(`compare: ${line}\n`);
   const engine = await selectEngine(options.engine, { threads: options.threads, device: options.device }, { inference: !options.train });
   process.stderr.write(describeEngine(engine.info) + '\n');
   const budget = options.iters === undefined ? (options.seconds ?? COMPARE_DEFAULTS.seconds) : undefined;
   try {
     const throughput = await measureModels(engine, models, {
-      batch: options.batch,
+      batch: options.batchSize,
       warmup: options.warmup,
       iters: options.iters,
       seconds: budget,
@@ -153,8 +200,8 @@ function writeOutput(text: string, out: string | undefined): void {
   }
 }
 
-function writePlot(file: string, rows: CompareRow[], models: CompareModel[], plotY: PlotY): void {
-  const { svg, skipped } = renderComparePlot(rows, models, plotY);
+function writePlot(file: string, rows: CompareRow[], plotY: PlotY): void {
+  const { svg, skipped } = renderComparePlot(rows, plotY);
   writeFileAtomic(file, svg);
   if (skipped.length) process.stderr.write(`plot: no ${plotY === 'accuracy' ? 'top-1' : 'throughput'} for ${skipped.join(', ')}; not drawn\n`);
   process.stderr.write(`wrote ${file}\n`);

@@ -7,13 +7,9 @@ import { summarize, type NetSummary } from '../arch/summary.js';
 import { fmtInt, fmtSI } from '../util/format.js';
 import { renderTable } from '../util/table.js';
 import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addNetworkOptions, networkBuildOptions, type NetworkCliOptions } from './options.js';
 
-interface DescribeOptions extends ModelListOptions {
-  res: number;
-  numClasses: number;
-  stem: 'imagenet' | 'small';
-  inChans: number;
+interface DescribeOptions extends ModelListOptions, NetworkCliOptions {
   json?: boolean;
 }
 
@@ -22,19 +18,16 @@ export function register(program: Command): void {
     .command('describe')
     .description('describe models by name, by RegNet parameters, or the rows of configs CSVs')
     .argument('[models...]', 'zoo names, e.g. regnetx_032 resnet50');
-  addModelListOptions(addModelParamOptions(cmd))
-    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--in-chans <n>', 'input channels', parseIntOption('--in-chans', 1), 3)
-    .option('--stem <s>', 'imagenet (3x3 s2 / 7x7 s2 + pool) or small (3x3 s1, for 28-32 px)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet')
+  addModelListOptions(addModelParamOptions(cmd));
+  addNetworkOptions(cmd)
     .option('--json', 'print JSON (an array for several models or --configs)')
     .action((names: string[], o: DescribeOptions) => {
-      const bo = { res: o.res, numClasses: o.numClasses, stem: o.stem, inChans: o.inChans };
+      const bo = networkBuildOptions(o);
       const models = resolveModelList(names, o);
       if (models.length === 1 && !o.configs?.length) {
         const net = buildResolved(models[0]!, bo);
         const s = summarize(net);
-        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatDescription(s, net.stages.map((x) => x.name)) + '\n');
+        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatDescription(s, net.stages.map((x) => x.name), net) + '\n');
         return;
       }
       const rows = models.map((m) => summarize(buildResolved(m, bo)));
@@ -52,9 +45,9 @@ export function register(program: Command): void {
     });
 }
 
-export function formatDescription(s: NetSummary, stageNames: string[]): string {
+export function formatDescription(s: NetSummary, stageNames: string[], input?: { inChans: number; stem: string }): string {
   const lines: string[] = [];
-  lines.push(`${s.model}  (${s.family}, ${s.res}x${s.res}, ${s.num_classes} classes)`);
+  lines.push(`${s.model}  (${s.family}, ${s.res}x${s.res}${input ? `, ${input.inChans} channel${input.inChans === 1 ? '' : 's'}, ${input.stem} stem` : ''}, ${s.num_classes} classes)`);
   const spec = s.spec;
   if (spec.kind === 'regnet') {
     lines.push(`  d=${spec.depth} w0=${spec.w0} wa=${spec.wa} wm=${spec.wm} g=${spec.groupSize} b=${spec.bottleRatio} se=${spec.seRatio}`);

@@ -12,7 +12,7 @@ import { addEngineOptions } from './engine-options.js';
 import { checkWritableDir } from '../util/writable.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice } from './options.js';
+import { addAlias, addProgressOption, parseIntOption, type ProgressMode } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 export interface EvalOptions extends ModelArgOptions {
@@ -26,7 +26,7 @@ export interface EvalOptions extends ModelArgOptions {
   resultsDir?: string;
   /** --no-bench: no inference-throughput measurement for the results row */
   bench?: boolean;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
   json?: boolean;
 }
 
@@ -38,8 +38,9 @@ export function addEvalCommonOptions(cmd: Command): Command {
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
     .option('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)')
-    .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto')
     .option('--json', 'print the result as JSON on stdout');
+  addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
+  return addProgressOption(cmd);
 }
 
 export function register(program: Command): void {

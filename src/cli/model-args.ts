@@ -71,11 +71,11 @@ export function resolveModel(name: string | undefined, o: ModelArgOptions): Reso
     return { name: e.name, spec: e.spec };
   }
   if (o.config) {
-    if (o.row === undefined) throw new UsageError('--config needs --row ID');
+    if (o.row === undefined) throw new UsageError('--configs needs --rows ID');
     const r = readConfigRow(o.config, o.row);
     return { name: r.name, spec: r.spec };
   }
-  if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
+  if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --configs FILE --rows ID');
   const missing = (['depth', 'w0', 'wa', 'wm', 'groupSize'] as const).filter((k) => o[k] === undefined);
   if (missing.length) {
     throw new UsageError(`missing ${missing.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')} (a RegNet needs --depth --w0 --wa --wm --group-size)`);

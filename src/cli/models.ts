@@ -6,21 +6,24 @@ import { toCsv } from '../results/csv.js';
 import { UsageError } from '../util/errors.js';
 import { fmtSI } from '../util/format.js';
 import { renderTable } from '../util/table.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addNetworkOptions, AliasOption, networkBuildOptions, parseChoice, type NetworkCliOptions } from './options.js';
+
+type Format = 'table' | 'csv' | 'json';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('models')
     .description('list the model zoo with stage widths/depths, params, flops and acts')
-    .argument('[patterns...]', "globs over model names, e.g. 'regnetx_*' 'resnext*' (default: all)")
-    .option('--res <n>', 'input resolution', parseIntOption('--res', 1), 224)
-    .option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), 1000)
-    .option('--format <f>', 'table | csv | json', parseChoice('--format', ['table', 'csv', 'json'] as const), 'table')
-    .action((patternsIn: string[], o: { res: number; numClasses: number; format: 'table' | 'csv' | 'json' }) => {
+    .argument('[patterns...]', "globs over model names, e.g. 'regnetx_*' 'resnext*' (default: all)");
+  addNetworkOptions(cmd)
+    .option('--format <f>', 'table, csv or json', parseChoice('--format', ['table', 'csv', 'json'] as const), 'table')
+    .addOption(new AliasOption('--json', 'format', 'same as --format json').preset('json'))
+    .action((patternsIn: string[], o: NetworkCliOptions & { format: Format }) => {
       const patterns = patternsIn.length ? patternsIn : ['*'];
       const names = matchZoo(...patterns);
       if (names.length === 0) throw new UsageError(`no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'resnet*', 'resnext*')`);
-      const rows = names.map((n) => summarize(buildModel(n, { res: o.res, numClasses: o.numClasses })));
+      const build = networkBuildOptions(o);
+      const rows = names.map((n) => summarize(buildModel(n, build)));
       if (o.format === 'json') {
         process.stdout.write(JSON.stringify(rows.map(({ spec: _s, ...r }) => r), null, 2) + '\n');
       } else if (o.format === 'csv') {
@@ -34,7 +37,7 @@ export function register(program: Command): void {
           rows.map((r) => [r.model, r.family, r.stage_widths.join(','), r.stage_depths.join(','), r.stage_group_widths.join(','), fmtSI(r.params), fmtSI(r.flops), fmtSI(r.acts)]),
           [false, false, false, false, false, true, true, true],
         );
-        process.stdout.write(`${table}\n(${rows.length} models at ${o.res}x${o.res}, ${o.numClasses} classes)\n`);
+        process.stdout.write(`${table}\n(${rows.length} models at ${o.imgSize}x${o.imgSize}, ${build.inChans} channel${build.inChans === 1 ? '' : 's'}, ${build.stem} stem, ${o.numClasses} classes)\n`);
       }
     });
 }

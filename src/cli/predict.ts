@@ -13,7 +13,8 @@ import { UsageError } from '../util/errors.js';
 import { addEngineOptions, type EngineCliOptions } from './engine-options.js';
 import { checkWritableFile } from '../util/writable.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { STEMS } from '../arch/spec.js';
+import { addAlias, parseChoice, parseIntOption, STEM_HELP } from './options.js';
 import { formatImagePredictions, imagePredictions, predictImageFiles } from './predict-images.js';
 import { addPreprocessOptions, normalisation, type PreprocessCliOptions } from './preprocess-options.js';
 
@@ -33,7 +34,7 @@ export function addCheckpointRunOptions(cmd: Command): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
   addEngineOptions(cmd, { device: 'cpu' });
   if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
-  if (!has('--stem')) cmd.option('--stem <s>', 'imagenet, or small (3x3 s1, no max pool: CIFAR-style regnet train models)', parseChoice('--stem', ['imagenet', 'small'] as const), 'imagenet');
+  if (!has('--stem')) cmd.option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
   if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
   return cmd;
 }
@@ -63,7 +64,7 @@ interface PredictOptions extends CheckpointNetOptions, EngineCliOptions, Preproc
   images?: string[];
   json?: boolean;
   out?: string;
-  batch: number;
+  batchSize: number;
 }
 
 /** The float32 NCHW tensor `input` of a safetensors file. */
@@ -91,8 +92,8 @@ export async function runPredict(model: string | undefined, o: PredictOptions, w
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let logits: Float32Array;
   try {
-    if (files) logits = await predictImageFiles(compiled, files, { ...o, ...normalisation(o) }, o.batch);
-    else logits = predictBatched(compiled, inp.data!, inp.n, o.batch);
+    if (files) logits = await predictImageFiles(compiled, files, { ...o, ...normalisation(o) }, o.batchSize);
+    else logits = predictBatched(compiled, inp.data!, inp.n, o.batchSize);
   } finally {
     compiled.dispose();
     engine.close?.();
@@ -130,7 +131,8 @@ export function register(program: Command, write: Writer = stdoutWriter): void {
     .option('--images <path...>', "JPEG/PNG files or folders of them, preprocessed as timm's validate.py (--img-size, --crop-pct, --interpolation, --mean, --std)")
     .option('--json', 'print {"logits": [[...], ...]}; with --images, per image its file, logits and top5 (index, synset, name, logit, prob)')
     .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
-    .option('--batch <n>', 'samples per forward pass', parseIntOption('--batch', 1), 32);
+    .option('--batch-size <n>', 'samples per forward pass', parseIntOption('--batch-size', 1), 32);
+  addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
   addPreprocessOptions(cmd);
   addCheckpointRunOptions(cmd).action(async (model: string | undefined, o: PredictOptions) => {
     await runPredict(model, o, write);

@@ -1,13 +1,17 @@
-/** `regnet sample`: seeded draws from a design space, written as a configs CSV. */
+/**
+ * `regnet sample`: seeded draws from a design space, written as a configs CSV. When the draws run out
+ * before --n samples are found, the ones found are written and stderr says how many.
+ */
 import type { Command } from 'commander';
 import { formatSamples } from '../results/samples.js';
-import { sampleSpaceAsync, type SampleReport } from '../space/sampler.js';
+import { sampleSpaceAsync, shortfall, type SampleReport } from '../space/sampler.js';
 import { loadSpace, resolveSpacePath } from '../space/space-config.js';
 import { writeFileAtomic } from '../util/atomic.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { parseRange } from '../util/quantity.js';
 import { checkWritableFile } from '../util/writable.js';
-import { parseIntOption } from './options.js';
+import { defaultStem, STEMS, type Stem } from '../arch/spec.js';
+import { addAlias, parseChoice, parseIntOption, STEM_HELP } from './options.js';
 
 /** A line on stderr every PROGRESS_MS of a long sampling, so it is seen to move (and that Ctrl-C stops it). */
 const PROGRESS_MS = 5000;
@@ -29,14 +33,15 @@ interface SampleCliOptions {
   flops?: string;
   params?: string;
   acts?: string;
-  res?: number;
+  imgSize?: number;
+  stem?: Stem;
   numClasses?: number;
   out?: string;
   maxDraws?: number;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('sample')
     .description('draw seeded samples (depth, w0, wa, wm, group size) from a design space; prints or writes a configs CSV')
     .option('--space <name|file>', 'space name in configs/spaces/ or a JSON file', 'regnetx')
@@ -45,11 +50,13 @@ export function register(program: Command): void {
     .option('--flops <min:max>', 'flops range, e.g. 400M:600M')
     .option('--params <min:max>', 'params range, e.g. :6M')
     .option('--acts <min:max>', 'activations range')
-    .option('--res <n>', 'resolution the ranges are measured at (default: the space file)', parseIntOption('--res', 1))
+    .option('--img-size <n>', 'image size the ranges are measured at (default: the space file)', parseIntOption('--img-size', 1))
+    .option('--stem <s>', `stem the ranges are measured with: ${STEM_HELP} (without --img-size: the space file's)`, parseChoice('--stem', STEMS))
     .option('--num-classes <n>', 'classes the ranges are measured at (default: the space file)', parseIntOption('--num-classes', 1))
-    .option('--max-draws <n>', 'give up after this many raw draws', parseIntOption('--max-draws', 1))
-    .option('--out <file.csv>', 'write the CSV here (default: stdout)')
-    .action(async (o: SampleCliOptions) => {
+    .option('--max-draws <n>', 'stop after this many raw draws (writing the samples found so far)', parseIntOption('--max-draws', 1))
+    .option('--out <file.csv>', 'write the CSV here (default: stdout)');
+  addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 1));
+  cmd.action(async (o: SampleCliOptions) => {
       if (o.out) checkWritableFile(o.out, '--out');
       const space = loadSpace(resolveSpacePath(o.space));
       const options = {
@@ -58,9 +65,11 @@ export function register(program: Command): void {
         flops: o.flops !== undefined ? parseRange(o.flops, '--flops') : undefined,
         params: o.params !== undefined ? parseRange(o.params, '--params') : undefined,
         acts: o.acts !== undefined ? parseRange(o.acts, '--acts') : undefined,
-        res: o.res,
+        res: o.imgSize,
+        stem: o.stem ?? (o.imgSize !== undefined ? defaultStem(o.imgSize) : undefined),
         numClasses: o.numClasses,
         maxDraws: o.maxDraws,
+        allowFewer: true,
       };
       // a large --n samples for a while: Ctrl-C or SIGTERM stops it at once, writing nothing
       const interrupt = onInterrupt('stopping; nothing written');
@@ -83,5 +92,6 @@ export function register(program: Command): void {
       } else {
         process.stdout.write(csv);
       }
+      if (rep.samples.length < o.n) process.stderr.write(`sample: ${shortfall(rep, o.n)}; ${o.out ? `wrote ${rep.samples.length} to ${o.out}` : `printed ${rep.samples.length}`} (widen the ranges or raise --max-draws for more)\n`);
     });
 }

@@ -1,6 +1,6 @@
 /**
  * `regnet sweep CONFIG`: sample, train and evaluate every model of a sweep config, one CSV row each.
- * Rerun to resume; --shard / Slurm / Kubernetes variables split it over machines; --workers splits it
+ * Rerun to resume (same --out-dir); --shard / Slurm / Kubernetes variables split it over machines; --workers splits it
  * over local processes.
  */
 import { availableParallelism } from 'node:os';
@@ -16,12 +16,12 @@ import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions } from './engine-options.js';
 import { checkWritableDir } from '../util/writable.js';
-import { parseChoice, parseIntOption } from './options.js';
+import { addAlias, addProgressOption, parseIntOption, type ProgressMode } from './options.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 interface SweepCliOptions {
-  out?: string;
+  outDir?: string;
   engine?: EngineChoice;
   threads?: number;
   retries: number;
@@ -35,7 +35,7 @@ interface SweepCliOptions {
   limitVal?: number;
   keepCheckpoints?: boolean;
   resultsDir?: string;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
   /** a child of --workers (hidden): its parent holds the folder lock, and it stops when the parent is gone */
   worker?: boolean;
 }
@@ -49,27 +49,28 @@ async function defaultTrainer(): Promise<TrainFn> {
 export function register(program: Command): void {
   const cmd = program
     .command('sweep')
-    .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT/sweep.csv; rerun to resume')
+    .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT_DIR/sweep.csv; rerun to resume')
     .argument('<config>', 'sweep config: a JSON file or a name in configs/sweeps/')
-    .option('--out <dir>', 'output folder (default: runs/<sweep name>)');
+    .option('--out-dir <dir>', 'output folder (default: runs/<sweep name>)');
+  addAlias(cmd, '--out <dir>', 'outDir');
   addEngineOptions(cmd, { engineUnset: "the config's", threadsUnset: "the config's, else all cores; with --workers K, cores / K each", device: false })
     .option('--retries <n>', 'extra tries for a model whose training fails', parseIntOption('--retries', 0), 0)
     .option('--shard <i/n>', 'run only models with index % n == i (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)')
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))
-    .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT/sweep.csv', parseIntOption('--workers', 1, 256), 1)
+    .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT_DIR/sweep.csv', parseIntOption('--workers', 1, 256), 1)
     .option('--n <n>', "override the config's number of models", parseIntOption('--n', 1))
     .option('--epochs <n>', "override the schedule's epochs", parseSchemaNumber('--epochs', HyperSchema.shape.epochs))
     .option('--steps <n>', "override the schedule's steps", parseSchemaNumber('--steps', HyperSchema.shape.steps))
     .option('--limit-train <n>', 'train on this many images', parseSchemaNumber('--limit-train', HyperSchema.shape.limitTrain))
     .option('--limit-val <n>', 'evaluate on this many images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
-    .option('--keep-checkpoints', 'keep OUT/checkpoints/<model>/ after a model finishes')
+    .option('--keep-checkpoints', 'keep OUT_DIR/checkpoints/<model>/ after a model finishes')
     .option('--results-dir <dir>', 'also merge each model into DIR/results-<dataset>.csv, as regnet train does (with inference throughput)')
-    .option('--progress <mode>', 'per-model training progress: auto, plain or none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'none')
-    .addOption(new Option(WORKER_FLAG, 'a worker process of --workers').hideHelp())
+    .addOption(new Option(WORKER_FLAG, 'a worker process of --workers').hideHelp());
+  addProgressOption(cmd, 'none', 'per-model training progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none')
     .action(async (configArg: string, o: SweepCliOptions) => {
       const sweep = loadSweepConfig(configArg, o);
-      const outDir = o.out ?? join('runs', sweep.config.name);
-      checkWritableDir(outDir, '--out');
+      const outDir = o.outDir ?? join('runs', sweep.config.name);
+      checkWritableDir(outDir, '--out-dir');
       const log = (line: string) => process.stderr.write(`${line}\n`);
       const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
       const stop = new AbortController();

@@ -5,7 +5,7 @@
  * finishes the current step, writes a checkpoint and exits 130; a second one exits at once.
  */
 import type { Command } from 'commander';
-import { ModelSpecSchema } from '../arch/spec.js';
+import { ModelSpecSchema, STEMS, type Stem } from '../arch/spec.js';
 import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
 import { HyperSchema, type Hyper } from '../train/hyper.js';
@@ -18,9 +18,9 @@ import { checkWritableDir } from '../util/writable.js';
 import { canonicalName } from '../arch/identity.js';
 import { addModelListOptions, addModelParamOptions, resolveModelList, type ModelListOptions, type ResolvedModel } from './model-args.js';
 import { formatTrainResult, trainMany } from './train-many.js';
+import { addAlias, addProgressOption, parseChoice, parseIntOption, STEM_HELP, type ProgressMode } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { addEngineOptions } from './engine-options.js';
-import { parseChoice, parseIntOption } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 /** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
@@ -35,18 +35,17 @@ export interface TrainOptions extends ModelListOptions, Partial<Pick<Hyper, 'epo
   recipe?: string;
   seed?: number;
   inChans?: number;
-  stem?: 'small' | 'imagenet';
-  res?: number;
+  stem?: Stem;
+  imgSize?: number;
   checkpoint?: string;
   resume?: boolean;
   resultsDir: string;
   /** --no-bench: no inference-throughput measurement after evaluation */
   bench: boolean;
   json?: boolean;
-  progress: 'auto' | 'plain' | 'none';
+  progress: ProgressMode;
 }
 
-const PROGRESS = ['auto', 'plain', 'none'] as const;
 const H = HyperSchema.shape;
 
 export function register(program: Command): void {
@@ -72,15 +71,17 @@ export function register(program: Command): void {
     .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseSchemaNumber('--limit-train', H.limitTrain))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', H.limitVal))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
+    .option('--img-size <n>', 'input image size (px) (default: the dataset image size; others are resized bilinearly)', parseIntOption('--img-size', 8))
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
-    .option('--stem <s>', 'small (3x3 s1, default below 64 px) or imagenet', parseChoice('--stem', ['small', 'imagenet'] as const))
-    .option('--res <n>', 'input resolution (default: the dataset image size; others are resized bilinearly)', parseIntOption('--res', 8))
+    .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
+  addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
+  cmd
     .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C); with several models, the run folder (default runs/train-<hash>): rerun the command to resume')
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
     .option('--no-bench', 'do not measure inference throughput after evaluation (a few seconds per model)')
-    .option('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', PROGRESS), 'auto')
-    .option('--json', 'print the result as JSON on stdout')
+    .option('--json', 'print the result as JSON on stdout');
+  addProgressOption(cmd)
     .action(async (names: string[], o: TrainOptions) => {
       checkBeforeWork(o);
       const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
@@ -106,7 +107,7 @@ function checkBeforeWork(o: TrainOptions): void {
   if (o.checkpoint !== undefined) checkWritableDir(o.checkpoint, '--checkpoint');
   checkWritableDir(o.resultsDir, '--results-dir');
   if (o.recipe !== undefined) loadRecipe(o.recipe);
-  if (o.batchSize !== undefined && o.res !== undefined) checkBatchTensor(o.batchSize, o.inChans ?? 3, o.res, o.res, { batch: '--batch-size', res: '--res' });
+  if (o.batchSize !== undefined && o.imgSize !== undefined) checkBatchTensor(o.batchSize, o.inChans ?? 3, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
 }
 
 /** Flags -> TrainRequest; with --resume and no model, the checkpoint's own request is the base. */
@@ -126,7 +127,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
   if (fromCli('augment')) set('augment', o.augment);
   set('inChans', o.inChans);
   set('stem', o.stem);
-  set('res', o.res);
+  set('res', o.imgSize);
   if (o.inChans !== undefined && o.inChans !== 1 && o.inChans !== 3) throw new UsageError(`--in-chans must be 1 or 3, got ${o.inChans}`);
 
   const common = {

@@ -27,3 +27,22 @@ export interface Dataset {
   /** where the files were read from */
   source?: string;
 }
+
+/** What a dataset's images and labels look like, known from its name alone (without reading it). */
+export interface DatasetGeometry {
+  /** stored image side (px); image folders are resized to this by default */
+  imgSize: number;
+  channels: number;
+  /** undefined where the data decides (image folders: one class per sub-folder) */
+  numClasses?: number;
+}
+
+/** The datasets `regnet train` reads, and ImageNet (timm weights evaluated by `regnet eval --weights`). */
+export const DATASET_GEOMETRY: Readonly<Record<string, DatasetGeometry>> = {
+  imagenet: { imgSize: 224, channels: 3, numClasses: 1000 },
+  mnist: { imgSize: 28, channels: 1, numClasses: 10 },
+  'fashion-mnist': { imgSize: 28, channels: 1, numClasses: 10 },
+  cifar10: { imgSize: 32, channels: 3, numClasses: 10 },
+  cifar100: { imgSize: 32, channels: 3, numClasses: 100 },
+  folder: { imgSize: 128, channels: 3 },
+};

@@ -1,13 +1,10 @@
 /**
  * Published ImageNet top-1 of reference weights (configs/reference/imagenet-top1.json, every number with
- * its source), and the top-1 a user's own results-*.csv files hold for a model.
+ * its source). The user's own results are read by own-results.ts.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { UsageError } from '../util/errors.js';
 import { configPath } from '../util/paths.js';
-import { readCsv } from './csv.js';
 
 export const RefKindSchema = z.enum(['original', 'modern', 'paper']);
 export type RefKind = z.infer<typeof RefKindSchema>;
@@ -68,32 +65,4 @@ export function referenceTop1(model: string): ModelReference {
 export function primaryTop1(model: string): number | undefined {
   const r = referenceTop1(model);
   return (r.original ?? r.paper)?.top1;
-}
-
-export interface UserTop1 {
-  top1: number;
-  img_size: number;
-  /** results-<dataset>.csv file name */
-  file: string;
-  dataset: string;
-}
-
-/**
- * Every row for `model` in dir/results-*.csv (timm format). A missing directory gives none; a file
- * without the model/top1 columns is a usage error naming it.
- */
-export function userTop1(dir: string, model: string): UserTop1[] {
-  if (!existsSync(dir)) return [];
-  const out: UserTop1[] = [];
-  for (const f of readdirSync(dir).filter((n) => /^results-.+\.csv$/.test(n)).sort()) {
-    const rows = readCsv(join(dir, f));
-    if (rows.length && !('model' in rows[0]! && 'top1' in rows[0]!)) throw new UsageError(`${join(dir, f)}: expected timm results columns model,top1,...`);
-    for (const r of rows) {
-      if (r.model !== model) continue;
-      const top1 = Number(r.top1);
-      if (!Number.isFinite(top1)) continue;
-      out.push({ top1, img_size: Number(r.img_size), file: f, dataset: f.replace(/^results-/, '').replace(/\.csv$/, '') });
-    }
-  }
-  return out;
 }

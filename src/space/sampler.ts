@@ -44,8 +44,11 @@ export interface SampleOptions {
   acts?: [number, number];
   res?: number;
   numClasses?: number;
+  stem?: 'imagenet' | 'small';
   /** bound on raw draws before giving up (default max(100000, 5000 * n)) */
   maxDraws?: number;
+  /** when maxDraws runs out with at least one sample, return what was found instead of failing */
+  allowFewer?: boolean;
 }
 
 export interface SampleReport {
@@ -97,7 +100,7 @@ function* samplingSteps(space: Space, opts: SampleOptions): Generator<SampleRepo
     res: opts.res ?? space.res,
     numClasses: opts.numClasses ?? space.num_classes,
     inChans: space.in_chans,
-    stem: space.stem,
+    stem: opts.stem ?? space.stem,
     stemWidth: 32,
   };
   const maxDraws = opts.maxDraws ?? Math.max(100000, 5000 * opts.n);
@@ -108,11 +111,8 @@ function* samplingSteps(space: Space, opts: SampleOptions): Generator<SampleRepo
 
   while (report.samples.length < opts.n) {
     if (report.draws >= maxDraws) {
-      throw new UsageError(
-        `only ${report.samples.length} of --n ${opts.n} samples found in ${maxDraws} draws ` +
-          `(${report.rejectedStages} broke the stage rule, ${report.rejectedRange} fell outside the flops/params/acts ranges, ` +
-          `${report.duplicates} duplicates): widen the ranges or lower --n`,
-      );
+      if (opts.allowFewer && report.samples.length > 0) break;
+      throw new UsageError(`${shortfall(report, opts.n)}: widen the ranges or lower --n`);
     }
     report.draws++;
     if (report.draws % DRAWS_PER_TURN === 0) yield report;
@@ -135,6 +135,15 @@ function* samplingSteps(space: Space, opts: SampleOptions): Generator<SampleRepo
     report.samples.push(toSample(report.samples.length, space.kind, candidate, measured));
   }
   return report;
+}
+
+/** `only K of --n N samples found in D draws (why the others were rejected)`. */
+export function shortfall(report: SampleReport, n: number): string {
+  return (
+    `only ${report.samples.length} of --n ${n} samples found in ${report.draws} draws ` +
+    `(${report.rejectedStages} broke the stage rule, ${report.rejectedRange} fell outside the flops/params/acts ranges, ` +
+    `${report.duplicates} duplicates)`
+  );
 }
 
 /** What makes two candidates the same network: stage widths, depths, group widths, bottlenecks and SE. */

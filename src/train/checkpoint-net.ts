@@ -4,7 +4,7 @@
  * the weights checked against it. What `regnet predict` and `regnet eval --weights` run.
  */
 import type { Network } from '../arch/ir.js';
-import type { BuildOptions, ModelSpec } from '../arch/spec.js';
+import { defaultStem, type BuildOptions, type ModelSpec, type Stem } from '../arch/spec.js';
 import type { WeightMap } from '../arch/weights.js';
 import { buildFromSpec } from '../arch/zoo.js';
 import { checkpointNumClasses, fitWeights, readTimmCheckpoint, type Checkpoint } from '../io/timm-weights.js';
@@ -13,7 +13,8 @@ import { UsageError } from '../util/errors.js';
 export interface NetForCheckpointOptions {
   /** classifier outputs; default: the checkpoint's classifier rows, else 1000 */
   numClasses?: number;
-  stem?: 'imagenet' | 'small';
+  /** default: the shared rule on the input width (src/arch/spec.ts defaultStem) */
+  stem?: Stem;
   /** false: report name/shape differences through onWarn and load what fits */
   strict: boolean;
   /** default: a line on stderr */
@@ -40,7 +41,7 @@ export function netForCheckpoint(
   o: NetForCheckpointOptions,
 ): { net: Network; weights: WeightMap; ckpt: Checkpoint } {
   const ckpt = readTimmCheckpoint(weightsPath);
-  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans, stem: o.stem ?? 'imagenet' };
+  const geo = { res: input.w, resH: input.h !== input.w ? input.h : undefined, inChans: input.chans, stem: o.stem ?? defaultStem(input.w) };
   let numClasses = o.numClasses;
   if (numClasses === undefined) {
     const probe = build(model, { ...geo, numClasses: 1000 });

@@ -1,6 +1,6 @@
 /** A TrainRequest + its recipe + the dataset -> every number a run uses (recorded in checkpoints). */
 import { z } from 'zod';
-import { ModelSpecSchema } from '../arch/spec.js';
+import { defaultStem, ModelSpecSchema } from '../arch/spec.js';
 import { defaultAugment } from '../data/pipeline.js';
 import type { Dataset } from '../data/types.js';
 import { ENGINE_CHOICES } from '../engine/types.js';
@@ -122,7 +122,7 @@ export function resolveConfig(req: TrainRequest, ds: Dataset, trainSizeOf: (limi
     labelSmoothing: pick(o.labelSmoothing, r.labelSmoothing),
     augment,
     res,
-    stem: o.stem ?? (res < 64 ? 'small' : 'imagenet'),
+    stem: o.stem ?? defaultStem(res),
     inChans,
     numClasses: ds.numClasses,
     interpolation: res === ds.height && res === ds.width ? 'none' : 'bilinear',
