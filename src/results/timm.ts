@@ -22,6 +22,8 @@ export const ResultRowSchema = z.object({
   params: z.number().int().nonnegative(),
   crop_pct: z.number().positive(),
   interpolation: z.string().min(1),
+  /** images evaluated; written (as an extra last column) in the files of subset runs (subset.ts) */
+  n_images: z.number().int().positive().optional(),
 });
 export type ResultRow = z.infer<typeof ResultRowSchema>;
 
@@ -37,6 +39,7 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
     param_count: (r.params / 1e6).toFixed(2),
     crop_pct: r.crop_pct.toFixed(3),
     interpolation: r.interpolation,
+    ...(r.n_images !== undefined ? { n_images: String(r.n_images) } : {}),
   };
 }
 
@@ -61,7 +64,9 @@ function mergeLocked(path: string, rows: ResultRow[]): void {
   const all = [...byKey.values()].sort(
     (a, b) => Number(b.top1) - Number(a.top1) || Number(b.top5) - Number(a.top5) || (a.model! < b.model! ? -1 : a.model! > b.model! ? 1 : 0),
   );
-  writeFileAtomic(path, toCsv([...RESULTS_COLUMNS], all));
+  const columns: string[] = [...RESULTS_COLUMNS];
+  if (all.some((r) => r.n_images !== undefined && r.n_images !== '')) columns.push('n_images');
+  writeFileAtomic(path, toCsv(columns, all));
 }
 
 export type BenchMode = 'infer' | 'train';
