@@ -43,9 +43,9 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.ok(Number.isFinite(r.finalLoss) && r.finalLoss < 1.5, `loss ${r.finalLoss}`);
   assert.equal(r.imgSize, 28);
 
-  // a --limit-val subset goes to its own file, never into results-mnist.csv
+  // a --limit-val subset goes to its own file, never into results-mnist.csv, and records n_images
   const lines = readFileSync(join(dir, 'results-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
-  assert.equal(lines[0], 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation');
+  assert.equal(lines[0], 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,n_images');
   assert.equal(lines.length, 2);
   const f = lines[1]!.split(',');
   assert.equal(f[0], 'tiny_anynet');
@@ -55,7 +55,7 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.equal(f[4], r.top5.toFixed(3));
   assert.equal(f[5], (100 - r.top5).toFixed(3));
   assert.equal(f[6], (r.params / 1e6).toFixed(2));
-  assert.deepEqual(f.slice(7), ['1.000', 'none']);
+  assert.deepEqual(f.slice(7), ['1.000', 'none', '1000']);
   // 1000 images: every accuracy is a multiple of 0.1
   assert.match(f[2]!, /^\d+\.\d00$/);
 
@@ -73,5 +73,5 @@ test('Fashion-MNIST: 2,000 images, 2 epochs -> well above chance', { skip: fashi
   assert.ok(r.top1 > 60, `top1 ${r.top1}`);
   const lines = readFileSync(join(dir, 'results-fashion-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
   assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none$/);
+  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,1000$/);
 });

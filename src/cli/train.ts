@@ -22,6 +22,7 @@ import { parseSchemaNumber } from './schema-option.js';
 interface TrainOptions extends ModelArgOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
   dataset?: string;
   dataDir?: string;
+  classMap?: string;
   engine: EngineChoice;
   threads?: number;
   device?: string;
@@ -32,6 +33,7 @@ interface TrainOptions extends ModelArgOptions, Partial<Pick<Hyper, 'epochs' | '
   inChans?: number;
   stem?: 'small' | 'imagenet';
   res?: number;
+  imgSize?: number;
   checkpoint?: string;
   resume?: boolean;
   resultsDir: string;
@@ -48,8 +50,9 @@ export function register(program: Command): void {
     .description('train a model on a dataset (MNIST by default), evaluate top-1/top-5, record results')
     .argument('[model]', 'zoo name, e.g. regnetx_002 or resnet18');
   addModelParamOptions(cmd)
-    .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder (default: mnist)')
-    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)');
+    .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder, imagenet (default: mnist)')
+    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, IDX files, or ImageNet with train/ and val/)')
+    .option('--class-map <file>', "imagenet: timm's class map (one class name per line, index = line number) instead of the 1000 sorted wnids");
   addEngineOptions(cmd)
     .option('--recipe <name|file>', 'digits, cifar, quick, imagenet, or a JSON file (default: by dataset)')
     .option('--epochs <n>', 'epochs (overrides the recipe)', parseSchemaNumber('--epochs', H.epochs))
@@ -67,7 +70,8 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', 'small (3x3 s1, default below 64 px) or imagenet', parseChoice('--stem', ['small', 'imagenet'] as const))
-    .option('--res <n>', 'input resolution (default: the dataset image size; others are resized bilinearly)', parseIntOption('--res', 8))
+    .option('--res <n>', 'input resolution (default: the dataset image size; others are resized bilinearly; imagenet: 224)', parseIntOption('--res', 8))
+    .option('--img-size <n>', 'the same as --res (timm\'s name)', parseIntOption('--img-size', 8))
     .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C)')
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
@@ -102,7 +106,8 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
   if (fromCli('augment')) set('augment', o.augment);
   set('inChans', o.inChans);
   set('stem', o.stem);
-  set('res', o.res);
+  if (o.res !== undefined && o.imgSize !== undefined && o.res !== o.imgSize) throw new UsageError(`--res ${o.res} and --img-size ${o.imgSize} disagree (they are one setting)`);
+  set('res', o.res ?? o.imgSize);
   if (o.inChans !== undefined && o.inChans !== 1 && o.inChans !== 3) throw new UsageError(`--in-chans must be 1 or 3, got ${o.inChans}`);
 
   const hasModel = Boolean(model) || o.depth !== undefined || o.config !== undefined || o.w0 !== undefined;
@@ -124,6 +129,7 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
       model: { name: saved.model.name, spec: ModelSpecSchema.parse(saved.model.spec) },
       dataset: o.dataset ?? saved.dataset,
       dataDir: o.dataDir ?? saved.dataDir,
+      classMap: o.classMap ?? saved.classMap,
       recipe: o.recipe ?? saved.recipe,
       overrides: { ...(saved.overrides as Overrides | undefined), ...overrides },
       engine: fromCli('engine') ? o.engine : saved.engine,
@@ -140,6 +146,7 @@ export function buildRequest(model: string | undefined, o: TrainOptions, fromCli
     model: { name: m.name, spec: m.spec },
     dataset: o.dataset ?? 'mnist',
     dataDir: o.dataDir,
+    classMap: o.classMap,
     recipe: o.recipe,
     overrides,
     seed: o.seed ?? 0,

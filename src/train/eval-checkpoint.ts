@@ -3,12 +3,13 @@ import { join } from 'node:path';
 import { complexity } from '../arch/complexity.js';
 import { compileOn } from '../engine/select.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
+import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
 import { evaluate, requireSamples } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
-import { buildTrainNet, evalPipeline, loadDataset, resultGeometry, resultsFileName } from './run.js';
+import { buildTrainNet, evalScope, loadDataset, resultGeometry, testSource } from './run.js';
 
 export interface CheckpointEvalOptions {
   checkpointDir: string;
@@ -48,18 +49,19 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const cfg = { ...state.config };
   if (o.batchSize !== undefined) cfg.evalBatchSize = o.batchSize;
   if (o.limitVal !== undefined) cfg.limitVal = o.limitVal;
-  const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res);
-  const pipe = evalPipeline(ds, cfg);
-  requireSamples(pipe.size, ds.source ?? req.dataset); // before compiling anything
+  const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res, req.classMap);
+  const test = testSource(ds, cfg);
+  requireSamples(test.size, ds.source ?? req.dataset); // before compiling anything
   const net = buildTrainNet(req, cfg);
   const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
   const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
   try {
-    const ev = await evaluate(compiled, pipe, { progress: o.progress ?? 'auto', label: 'test' });
+    const ev = await evaluate(compiled, test.source, { progress: o.progress ?? 'auto', label: 'test', total: test.size });
     const params = complexity(net).params;
     if (o.resultsDir) {
-      mergeResults(join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n)), [
-        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, ...resultGeometry(ds, cfg) },
+      const target = resultsTarget(req.dataset, evalScope(ds, cfg, ev.n));
+      mergeResults(join(o.resultsDir, target.file), [
+        { model: req.model.name, img_size: cfg.res, top1: ev.top1, top5: ev.top5, params, ...resultGeometry(ds, cfg), ...(target.subset ? { n_images: ev.n } : {}) },
       ]);
     }
     return {
