@@ -87,7 +87,6 @@ export class ImageLoader {
   private active = 0;
   private closed = false;
   private failure: Error | null = null;
-  private readonly started: Promise<void>;
 
   constructor(opts: LoaderOptions = {}) {
     const n = opts.workers ?? availableParallelism();
@@ -97,16 +96,11 @@ export class ImageLoader {
     const onMessage = (m: LaneMessage) => this.onMessage(m);
     if (n === 0) {
       this.local = new LaneRunner(lanes, onMessage);
-      this.started = Promise.resolve();
       return;
     }
-    const online: Array<Promise<void>> = [];
     for (let i = 0; i < n; i++) {
       const w = new Worker(workerUrl(), { workerData: { lanes } });
-      online.push(new Promise((resolve) => w.once('message', () => resolve())));
-      w.on('message', (m: LaneMessage | { type: 'ready' }) => {
-        if (m.type !== 'ready') onMessage(m);
-      });
+      w.on('message', onMessage);
       w.on('error', (e) => this.fail(new Error(`image loader worker failed: ${e.message}`)));
       w.on('exit', (code) => {
         if (!this.closed) this.fail(new Error(`image loader worker exited (code ${code})`));
@@ -114,13 +108,6 @@ export class ImageLoader {
       w.unref();
       this.threads.push(w);
     }
-    this.started = Promise.all(online).then(() => undefined);
-  }
-
-  /** Resolves when every worker has started (loaded its modules); batches may be requested before. */
-  ready(): Promise<void> {
-    if (this.failure) return Promise.reject(this.failure);
-    return Promise.race([this.started, new Promise<void>((_, reject) => this.onFailure.push(reject))]);
   }
 
   private onMessage(m: LaneMessage): void {
@@ -131,11 +118,8 @@ export class ImageLoader {
     else w.reject(m.usage ? new UsageError(m.message) : new Error(m.message));
   }
 
-  private readonly onFailure: Array<(e: Error) => void> = [];
-
   private fail(e: Error): void {
     this.failure ??= e;
-    for (const f of this.onFailure.splice(0)) f(e);
     for (const w of this.waiting.values()) w.reject(e);
     this.waiting.clear();
   }
