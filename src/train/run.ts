@@ -71,12 +71,12 @@ export const FILE_EVAL_GEOMETRY = { crop_pct: 0.875, interpolation: 'bicubic' } 
 
 /**
  * Training transform of image-file datasets: with augmentation timm's default train transform
- * (RandomResizedCrop 0.08-1, 3/4-4/3, bilinear; flip p = 0.5), without it a bilinear resize of the shorter
- * side and centre crop.
+ * (RandomResizedCrop 0.08-1, 3/4-4/3, bilinear; flip p = 0.5 unless the recipe turns flips off), without
+ * it a bilinear resize of the shorter side and centre crop.
  */
 export function fileTrainTransform(ds: FileDataset, cfg: Pick<TrainConfig, 'augment' | 'res'>): ImageTransform {
   const augment = cfg.augment.flip || cfg.augment.padCrop > 0;
-  if (augment) return timmTrainTransform(cfg.res, ds.mean, ds.std);
+  if (augment) return { ...timmTrainTransform(cfg.res, ds.mean, ds.std), hflip: cfg.augment.flip ? 0.5 : 0 };
   return { kind: 'eval', imgSize: cfg.res, cropPct: 1, interpolation: 'bilinear', mean: ds.mean, std: ds.std };
 }
 
