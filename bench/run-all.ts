@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in turn, each in its own process so one engine's threads and memory
  * do not disturb the next. Medians and ratios are printed by each script; results/*.md keep past runs.
- *   REGNET_BENCH=sample,tfjs,torch,onnx   choose a subset
+ *   REGNET_BENCH=sample,tfjs,torch,onnx,loader   choose a subset
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +12,7 @@ const all: Array<[string, string[], string]> = [
   ['tfjs', ['bench/tfjs-wasm.ts', '3'], 'tfjs on wasm: train/infer samples/s, batch 64, 32 px, 10 classes'],
   ['torch', ['bench/torch-vs-pytorch.ts'], 'torch engine vs PyTorch (needs python3-torchvision), same threads, alternating runs'],
   ['onnx', ['bench/onnx-vs-pytorch.ts'], 'onnx engine vs torch engine vs PyTorch inference (needs onnxruntime-node), same threads, alternating runs'],
+  ['loader', ['bench/loader.ts'], "image loader vs timm's DataLoader (needs python3-torchvision, python3-skimage), alternating runs"],
 ];
 const want = new Set((process.env.REGNET_BENCH ?? all.map((a) => a[0]).join(',')).split(','));
 let failed = 0;

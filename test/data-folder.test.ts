@@ -4,7 +4,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { decodeImage, evalGeometry, evalPreprocess, folderEvalBatches, listImageFolder, loadImageFolder, roundHalfEven } from '../src/data/folder.js';
+import { decodeImage, evalGeometry, evalPreprocess, listImageFolder, loadImageFolder, roundHalfEven } from '../src/data/folder.js';
+import { loadBatches, sequentialPlans } from '../src/data/loader.js';
 import { resolveDataset } from '../src/data/resolve.js';
 import { UsageError } from '../src/util/errors.js';
 
@@ -127,7 +128,9 @@ test('streamed eval batches and bad folders', async () => {
   const root = join(tmp, 'set2');
   await makeFolder(root);
   const seen: number[] = [];
-  for await (const b of folderEvalBatches(join(root, 'val'), 4, { imgSize: 8 })) {
+  const val = listImageFolder(join(root, 'val'));
+  const transform = { kind: 'eval' as const, imgSize: 8, cropPct: 0.875, interpolation: 'bicubic' as const, mean: [0, 0, 0], std: [1, 1, 1] };
+  for await (const b of loadBatches(sequentialPlans(val.files, val.labels, 4), { transform, maxBatch: 4, workers: 0 })) {
     assert.equal(b.x.length, b.n * 3 * 64);
     seen.push(...b.y);
   }

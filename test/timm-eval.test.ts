@@ -203,22 +203,25 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
   assert.equal(rep.correct1, c1);
   assert.equal(rep.correct5, c5);
 
-  const csv = readFileSync(join(resultsDir, 'results-imagenet.csv'), 'utf8').trim().split('\n');
+  // 7 class folders for a 1000-class model: a subset, never the plain results-imagenet.csv
+  assert.equal(existsSync(join(resultsDir, 'results-imagenet.csv')), false);
+  assert.equal(rep.resultsFile, join(resultsDir, 'results-imagenet-subset-7c.csv'));
+  const csv = readFileSync(join(resultsDir, 'results-imagenet-subset-7c.csv'), 'utf8').trim().split('\n');
   assert.ok(csv[0]!.startsWith('model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,flops,acts,infer_samples_per_sec,'));
   const t1 = (100 * c1) / 16, t5 = (100 * c5) / 16;
   assert.ok(csv[1]!.startsWith(`regnetx_002,32,${t1.toFixed(3)},${(100 - t1).toFixed(3)},${t5.toFixed(3)},${(100 - t5).toFixed(3)},2.68,0.875,bicubic,`), csv[1]);
-  // flops and inference throughput of the evaluated network, and the weights file where a recipe would be
+  // flops and inference throughput of the evaluated network, the weights file where a recipe would be, the subset's size
   const [row] = parseCsv(csv.join('\n'), 'results');
   assert.equal(row!.flops, String(complexity(buildModel('regnetx_002', { res: 32 })).flops));
   assert.ok(Number(row!.infer_samples_per_sec) > 0);
-  assert.deepEqual([row!.stem, row!.in_chans, row!.recipe, row!.engine], ['imagenet', '3', `weights=${basename(opts.weights)}`, 'wasm']);
+  assert.deepEqual([row!.stem, row!.in_chans, row!.recipe, row!.engine, row!.n_images], ['imagenet', '3', `weights=${basename(opts.weights)}`, 'wasm', '16']);
 
   // --limit evaluates a prefix and leaves the results alone; --results-name picks the file
   const lim = await runWeightsEval('regnetx_002', { ...opts, limit: 3, resultsName: 'colours' }, (t) => out.push(t));
   assert.equal(lim.n, 3);
-  assert.equal(existsSync(join(resultsDir, 'results-colours.csv')), false);
+  assert.equal(existsSync(join(resultsDir, 'results-colours-subset-7c.csv')), false);
   await runWeightsEval('regnetx_002', { ...opts, resultsName: 'colours', json: true }, (t) => out.push(t));
-  assert.equal(readFileSync(join(resultsDir, 'results-colours.csv'), 'utf8').trim().split('\n').length, 2);
+  assert.equal(readFileSync(join(resultsDir, 'results-colours-subset-7c.csv'), 'utf8').trim().split('\n').length, 2);
   const j = JSON.parse(out.at(-1)!) as { model: string; n: number; num_classes: number };
   assert.deepEqual([j.model, j.n, j.num_classes], ['regnetx_002', 16, 7]);
 });

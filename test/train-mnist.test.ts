@@ -45,7 +45,7 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.ok(Number.isFinite(r.finalLoss) && r.finalLoss < 1.5, `loss ${r.finalLoss}`);
   assert.equal(r.imgSize, 28);
 
-  // a --limit-val subset goes to its own file, never into results-mnist.csv
+  // a --limit-val subset goes to its own file, never into results-mnist.csv, and records n_images
   const text = readFileSync(join(dir, 'results-mnist-val1000.csv'), 'utf8');
   const lines = text.trimEnd().split('\n');
   // timm's nine columns first, unchanged, then ours
@@ -65,8 +65,8 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.match(f[2]!, /^\d+\.\d00$/);
   const [row] = parseCsv(text, 'results');
   assert.deepEqual(
-    [row!.flops, row!.acts, row!.train_batch_size, row!.engine, row!.threads, row!.stem, row!.in_chans, row!.epochs, row!.recipe, row!.seed],
-    [String(r.flops), String(r.acts), '32', engine, '1', 'small', '3', '2', 'digits[epochs=2,batch_size=32,lr=0.5,warmup_epochs=0.2,limit_train=2000]', '1'],
+    [row!.flops, row!.acts, row!.train_batch_size, row!.engine, row!.threads, row!.stem, row!.in_chans, row!.epochs, row!.recipe, row!.seed, row!.n_images],
+    [String(r.flops), String(r.acts), '32', engine, '1', 'small', '3', '2', 'digits[epochs=2,batch_size=32,lr=0.5,warmup_epochs=0.2,limit_train=2000]', '1', '1000'],
   );
   assert.ok(Number(row!.infer_samples_per_sec) > 0 && Number(row!.train_samples_per_sec) > 0);
   assert.deepEqual(JSON.parse(row!.arch!), TINY);
@@ -85,5 +85,5 @@ test('Fashion-MNIST: 2,000 images, 2 epochs -> well above chance', { skip: fashi
   assert.ok(r.top1 > 60, `top1 ${r.top1}`);
   const lines = readFileSync(join(dir, 'results-fashion-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
   assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,/);
+  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,.*,1000$/);
 });

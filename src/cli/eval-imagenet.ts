@@ -35,6 +35,7 @@ export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptio
   bench?: boolean;
   /** auto: bar on a terminal, plain lines otherwise */
   progress?: 'auto' | 'plain' | 'none';
+  classMap?: string;
   /** regnet eval's stratified --limit-val is for --checkpoint only */
   limitVal?: number;
   json?: boolean;
@@ -49,7 +50,8 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   };
   if (!has('--depth')) addModelParamOptions(cmd);
   opt('--weights <file.safetensors>', 'timm state_dict (safetensors) to evaluate');
-  opt('--data-dir <dir>', 'validation split: one sub-folder per class (sorted names = class indices)');
+  opt('--data-dir <dir>', 'validation split: one sub-folder per class (ImageNet wnids, or sorted names = class indices)');
+  opt('--class-map <file>', "timm's class map: one class name per line, index = line number (default: ImageNet's 1000 wnids when every folder is one, else sorted folders)");
   addPreprocessOptions(cmd);
   if (!has('--batch-size')) opt('--batch <n>', 'images per forward pass (default 64)', parseIntOption('--batch', 1));
   opt('--limit <n>', 'only the first N images (results are then not merged)', parseIntOption('--limit', 1));
@@ -97,6 +99,7 @@ export async function runWeightsEval(
     numClasses: o.numClasses,
     stem: o.stem,
     strict: o.strict,
+    classMap: o.classMap,
   });
   if (o.json) {
     const { classes, ...rest } = r;

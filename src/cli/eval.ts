@@ -61,6 +61,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
   }
   if (o.checkpoint) {
     if (o.resultsDir !== undefined) checkWritableDir(o.resultsDir, '--results-dir');
+    if ((o as { classMap?: string }).classMap) throw new UsageError('--class-map goes with --weights; a checkpoint keeps the class map it was trained with');
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
       checkpointDir: o.checkpoint,

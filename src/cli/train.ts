@@ -27,6 +27,7 @@ import { parseSchemaNumber } from './schema-option.js';
 export interface TrainOptions extends ModelListOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
   dataset?: string;
   dataDir?: string;
+  classMap?: string;
   engine: EngineChoice;
   threads?: number;
   device?: string;
@@ -54,8 +55,9 @@ export function register(program: Command): void {
     .description('train models on a dataset (MNIST by default), evaluate top-1/top-5, record results; several models train one after another, resumably')
     .argument('[models...]', 'zoo names, e.g. regnetx_002 resnet18 (add --configs FILE.csv for sampled configs)');
   addModelListOptions(addModelParamOptions(cmd))
-    .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder (default: mnist)')
-    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, or IDX files)');
+    .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder, imagenet (default: mnist)')
+    .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, IDX files, or ImageNet with train/ and val/)')
+    .option('--class-map <file>', "imagenet: timm's class map (one class name per line, index = line number) instead of the 1000 sorted wnids");
   addEngineOptions(cmd)
     .option('--recipe <name|file>', 'digits, cifar, quick, imagenet, or a JSON file (default: by dataset)')
     .option('--epochs <n>', 'epochs (overrides the recipe)', parseSchemaNumber('--epochs', H.epochs))
@@ -71,7 +73,7 @@ export function register(program: Command): void {
     .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseSchemaNumber('--limit-train', H.limitTrain))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', H.limitVal))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
-    .option('--img-size <n>', 'input image size (px) (default: the dataset image size; others are resized bilinearly)', parseIntOption('--img-size', 8))
+    .option('--img-size <n>', 'input image size (px) (default: the dataset image size, imagenet 224; others are resized bilinearly)', parseIntOption('--img-size', 8))
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
@@ -149,6 +151,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
       model: { name: canonicalName(ModelSpecSchema.parse(saved.model.spec)), spec: ModelSpecSchema.parse(saved.model.spec) },
       dataset: o.dataset ?? saved.dataset,
       dataDir: o.dataDir ?? saved.dataDir,
+      classMap: o.classMap ?? saved.classMap,
       recipe: o.recipe ?? saved.recipe,
       overrides: { ...(saved.overrides as Overrides | undefined), ...overrides },
       engine: fromCli('engine') ? o.engine : saved.engine,
@@ -165,6 +168,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
     model: { name: model.name, spec: model.spec },
     dataset: o.dataset ?? 'mnist',
     dataDir: o.dataDir,
+    classMap: o.classMap,
     recipe: o.recipe,
     overrides,
     seed: o.seed ?? 0,

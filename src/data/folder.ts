@@ -1,17 +1,19 @@
 /**
  * Image folders in the ImageNet / Imagenette layout: one sub-folder per class, class index = position
- * of the folder name in sorted (code-point) order, as torchvision's ImageFolder does. JPEG and PNG are
+ * of the folder name in sorted (code-point) order, as torchvision's ImageFolder does, or its index in a
+ * label set (labels.ts: ImageNet's 1000 wnids, a class map). JPEG and PNG are
  * decoded as PIL decodes them (pil-decode.ts: sharp for the codec, PIL's conversions to RGB) and resized
  * with PIL's resampling (pil-resize.ts), so the crops equal those of PIL + torchvision bit for bit. Two uses:
  *  - loading a whole split as bytes at a fixed size (training and small evals),
  *  - timm-style eval preprocessing: resize the shorter side to floor(img_size / crop_pct), centre-crop
- *    img_size, then normalise to float CHW.
+ *    img_size, then normalise to float CHW (per image here; streamed in parallel by loader.ts).
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join, extname } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { decodeRgbLikePil } from './pil-decode.js';
 import { pilResize, type Image8 } from './pil-resize.js';
+import type { LabelSet } from './labels.js';
 import type { Split } from './types.js';
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -20,6 +22,7 @@ export type Interpolation = 'bicubic' | 'bilinear' | 'nearest';
 
 export interface FolderListing {
   dir: string;
+  /** the class folders present, sorted */
   classes: string[];
   files: string[];
   labels: Int32Array;
@@ -57,8 +60,8 @@ export function expandImagePaths(paths: string[]): string[] {
   return out;
 }
 
-/** Class folders and their image files (sorted, so the listing is deterministic). */
-export function listImageFolder(dir: string): FolderListing {
+/** The class sub-folders of a split folder, sorted (refused when there are none). */
+export function classFolders(dir: string): string[] {
   let st;
   try {
     st = statSync(dir);
@@ -71,15 +74,29 @@ export function listImageFolder(dir: string): FolderListing {
     .map((e) => e.name)
     .sort(byCodePoint);
   if (classes.length === 0) throw new UsageError(`${dir}: no class sub-folders`);
+  return classes;
+}
+
+/**
+ * Class folders and their image files (sorted, so the listing is deterministic). Labels are the sorted
+ * position of the folder (torchvision's ImageFolder), or with `labels` the folder's index in that label
+ * set (labels.ts: ImageNet's 1000 wnids, a class map); a folder outside the set is refused.
+ */
+export function listImageFolder(dir: string, labels?: LabelSet): FolderListing {
+  const classes = classFolders(dir);
   const files: string[] = [];
-  const labels: number[] = [];
+  const out: number[] = [];
   classes.forEach((c, i) => {
+    const label = labels ? labels.index.get(c) : i;
+    if (label === undefined) {
+      throw new UsageError(`${join(dir, c)}: class folder '${c}' is not one of ${labels!.source}${labels!.hint ? `; ${labels!.hint}` : ''}`);
+    }
     const before = files.length;
     walkImages(join(dir, c), files);
-    for (let k = before; k < files.length; k++) labels.push(i);
+    for (let k = before; k < files.length; k++) out.push(label);
   });
   if (files.length === 0) throw new UsageError(`${dir}: no .jpg/.jpeg/.png images in its ${classes.length} class folders`);
-  return { dir, classes, files, labels: Int32Array.from(labels) };
+  return { dir, classes, files, labels: Int32Array.from(out) };
 }
 
 /** Python's round() (half to even), which torchvision's CenterCrop uses for the crop offset. */
@@ -201,10 +218,15 @@ export async function evalPreprocess(input: string | Buffer, opts: EvalPreproces
 export function normaliseChw(bytes: Uint8Array, channels: number, mean: number[], std: number[], out?: Float32Array, outOffset = 0): Float32Array {
   const plane = bytes.length / channels;
   const dst = out ?? new Float32Array(bytes.length);
+  const f = Math.fround;
+  const lut = new Float32Array(256);
   for (let c = 0; c < channels; c++) {
-    const m = Math.fround(mean[c]!), sd = Math.fround(std[c]!);
-    const f = Math.fround;
-    for (let i = 0; i < plane; i++) dst[outOffset + c * plane + i] = f(f(bytes[c * plane + i]! / 255) - m) / sd;
+    // a byte has 256 values: compute each once, then look them up
+    const m = f(mean[c]!), sd = f(std[c]!);
+    for (let b = 0; b < 256; b++) lut[b] = f(f(b / 255) - m) / sd;
+    const src = bytes.subarray(c * plane, (c + 1) * plane);
+    const base = outOffset + c * plane;
+    for (let i = 0; i < plane; i++) dst[base + i] = lut[src[i]!]!;
   }
   return dst;
 }
@@ -255,30 +277,4 @@ export async function loadImageFolder(dir: string, opts: LoadFolderOptions): Pro
     opts.onProgress?.(++done, list.files.length);
   });
   return { split: { images, labels: list.labels, n: list.files.length }, classes: list.classes };
-}
-
-export interface EvalBatch {
-  x: Float32Array;
-  y: Int32Array;
-  n: number;
-  files: string[];
-}
-
-/** Streamed timm-style eval over a (possibly large) folder, batch by batch, in listing order. */
-export async function* folderEvalBatches(
-  dir: string,
-  batchSize: number,
-  opts: EvalPreprocessOptions & { concurrency?: number; limit?: number },
-): AsyncGenerator<EvalBatch> {
-  const list = listImageFolder(dir);
-  const total = Math.min(list.files.length, opts.limit ?? Infinity);
-  const per = 3 * opts.imgSize * opts.imgSize;
-  for (let start = 0; start < total; start += batchSize) {
-    const files = list.files.slice(start, Math.min(total, start + batchSize));
-    const x = new Float32Array(files.length * per);
-    await mapLimit(files, opts.concurrency ?? 8, async (f, i) => {
-      x.set(await evalPreprocess(f, opts), i * per);
-    });
-    yield { x, y: list.labels.slice(start, start + files.length), n: files.length, files };
-  }
 }

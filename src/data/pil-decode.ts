@@ -69,6 +69,20 @@ function toRgb(src: Uint8Array | Uint16Array, channels: number, n: number, grey:
   return out;
 }
 
+/** 8-bit samples to RGB without a per-sample call (the common case: every JPEG, most PNGs). */
+function toRgb8(src: Uint8Array, channels: number, n: number, grey: boolean): Uint8Array {
+  // already RGB: the decoder's buffer is the image
+  if (!grey && channels === 3) return src;
+  const out = new Uint8Array(n * 3);
+  for (let i = 0, s = 0, o = 0; i < n; i++, s += channels, o += 3) {
+    const r = src[s]!;
+    out[o] = r;
+    out[o + 1] = grey ? r : src[s + 1]!;
+    out[o + 2] = grey ? r : src[s + 2]!;
+  }
+  return out;
+}
+
 /** PIL-identical 8-bit RGB pixels (HWC) of a JPEG or PNG file or buffer. */
 export async function decodeRgbLikePil(input: string | Buffer): Promise<Image8> {
   const opts = { failOn: 'error' as const, ignoreIcc: true, autoOrient: false };
@@ -93,8 +107,8 @@ export async function decodeRgbLikePil(input: string | Buffer): Promise<Image8> 
     rgb = cmykToRgb(samples, ch, n);
   } else {
     const grey = space === 'b-w' || space === 'grey16' || ch <= 2;
-    const map = !wide ? (v: number) => v : grey && ch === 1 ? (v: number) => Math.min(v, 255) : (v: number) => v >> 8;
-    rgb = toRgb(samples, ch, n, grey, map);
+    if (!wide) rgb = toRgb8(samples as Uint8Array, ch, n, grey);
+    else rgb = toRgb(samples, ch, n, grey, grey && ch === 1 ? (v: number) => Math.min(v, 255) : (v: number) => v >> 8);
   }
   return { data: rgb, width: info.width, height: info.height, channels: 3 };
 }

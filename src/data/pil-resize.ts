@@ -17,6 +17,8 @@
  * a = -0.5 (support 2), as in PIL.
  */
 
+import { simdResizeRgb } from './pil-resize-simd.js';
+
 export type PilFilter = 'nearest' | 'bilinear' | 'bicubic';
 
 /** An 8-bit image, pixels interleaved row by row (HWC). */
@@ -213,8 +215,19 @@ export interface Region {
 /**
  * PIL's `img.resize((outW, outH), filter)` of an 8-bit image (any number of channels); with `region`, only
  * that rectangle of the result (the same pixels, computed without the rest: a centre crop costs less).
+ * RGB images are resampled with the WebAssembly SIMD passes of pil-resize-simd.ts where available (the
+ * same integers as the JavaScript passes, which pilResizeScalar always uses).
  */
 export function pilResize(src: Image8, outW: number, outH: number, filter: PilFilter, region?: Region): Image8 {
+  return resize(src, outW, outH, filter, region, true);
+}
+
+/** pilResize on the JavaScript passes only (the reference the SIMD passes are tested against). */
+export function pilResizeScalar(src: Image8, outW: number, outH: number, filter: PilFilter, region?: Region): Image8 {
+  return resize(src, outW, outH, filter, region, false);
+}
+
+function resize(src: Image8, outW: number, outH: number, filter: PilFilter, region: Region | undefined, simd: boolean): Image8 {
   if (!(Number.isInteger(outW) && Number.isInteger(outH) && outW > 0 && outH > 0)) {
     throw new RangeError(`resize target ${outW}x${outH} must be positive integers`);
   }
@@ -236,9 +249,11 @@ export function pilResize(src: Image8, outW: number, outH: number, filter: PilFi
     r1 = 0;
     for (let y = r.top; y < r.top + r.height; y++) r1 = Math.max(r1, cy.first[y]! + cy.count[y]!);
   }
-  const rows =
-    outW !== src.width
-      ? resizeRows(src, r0, r1, r.left, r.width, resizeCoefficients(src.width, outW, kernel))
-      : cropRows(src, r0, r1, r.left, r.width);
+  const cx = outW !== src.width ? resizeCoefficients(src.width, outW, kernel) : null;
+  if (simd && (cx || cy)) {
+    const out = simdResizeRgb(src, cx, cy, r0, r1, r);
+    if (out) return out;
+  }
+  const rows = cx ? resizeRows(src, r0, r1, r.left, r.width, cx) : cropRows(src, r0, r1, r.left, r.width);
   return cy ? resizeColumns(rows, r0, r.top, r.height, cy) : rows;
 }

@@ -310,6 +310,8 @@ export function datasetPipeline(
 /** Augmentation a recipe turns on: crop+flip for natural images, nothing for digits (a flipped 2 is not a 2). */
 export function defaultAugment(datasetName: string, height: number): AugmentOptions {
   if (datasetName === 'mnist') return {};
+  // image files: the flip, and (src/train/run.ts) timm's random-resized crop instead of a padded crop
+  if (datasetName === 'imagenet') return { flip: true };
   if (datasetName === 'fashion-mnist') return { padCrop: 2, flip: true };
   return { padCrop: Math.max(1, Math.round(height / 8)), flip: true };
 }

@@ -8,9 +8,10 @@ import { dirname, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
 import { readIdxFolder } from './idx.js';
 import { readCifar10, readCifar100, type Cifar100Label } from './cifar.js';
-import { loadImageFolder, type Interpolation } from './folder.js';
+import { listImageFolder, loadImageFolder, type Interpolation } from './folder.js';
+import { imagenetLabelSet, readClassMap } from './labels.js';
 import { DATASET_NORMALISATION } from './norm.js';
-import { DATASET_NAMES, type Dataset, type DatasetName, type Split } from './types.js';
+import { DATASET_NAMES, type Dataset, type DatasetName, type FileDataset, type FileSplit, type Split } from './types.js';
 
 export const FASHION_MNIST_DIRS = ['/usr/share/datasets/fashion-mnist'];
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
@@ -108,7 +109,41 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
         ...DATASET_NORMALISATION.folder, classNames: tr.classes, source: dir,
       };
     }
+    case 'imagenet':
+      throw new Error('imagenet is read from files as it is used: resolveFileDataset');
     default:
       throw new UsageError(`unknown dataset "${name as string}" (allowed: ${DATASET_NAMES.join(', ')})`);
   }
+}
+
+export interface FileDatasetOptions {
+  /** side of the crops (default 224) */
+  imgSize?: number;
+  /** timm class map (one class name per line, index = line number) instead of ImageNet's 1000 wnids */
+  classMap?: string;
+}
+
+/**
+ * ImageNet in the standard layout: DIR/train/<wnid>/*.JPEG and DIR/val/<wnid>/*.JPEG (or validation/).
+ * Class index = the wnid's line in the 1000 sorted ImageNet synsets (or in --class-map), whichever
+ * folders are present; a folder not in the label set is a UsageError. train/ may be absent (evaluation).
+ */
+export function resolveFileDataset(name: DatasetName, dir: string | undefined, opts: FileDatasetOptions = {}): FileDataset {
+  if (name !== 'imagenet') throw new Error(`${name} is not a file dataset`);
+  if (!dir) throw new UsageError('imagenet: not bundled; pass --data-dir DIR with DIR/train/<wnid>/ and DIR/val/<wnid>/ (the standard layout)');
+  const size = opts.imgSize ?? 224;
+  if (!Number.isInteger(size) || size < 1) throw new UsageError(`img-size ${size} must be a positive integer`);
+  if (!existsSync(dir)) throw new UsageError(`${dir}: no such folder (imagenet: DIR/train/<wnid>/ and DIR/val/<wnid>/)`);
+  const labels = opts.classMap ? readClassMap(opts.classMap) : imagenetLabelSet();
+  const split = (d: string): FileSplit => {
+    const l = listImageFolder(d, labels);
+    return { dir: d, files: l.files, labels: l.labels, n: l.files.length, classesPresent: l.classes.length };
+  };
+  const test = split(firstExisting(dir, ['val', 'validation']));
+  const trainDir = join(dir, 'train');
+  return {
+    kind: 'files', name, train: existsSync(trainDir) ? split(trainDir) : undefined, test,
+    numClasses: labels.classes.length, channels: 3, height: size, width: size, ...DATASET_NORMALISATION.imagenet,
+    classNames: labels.classes, source: dir,
+  };
 }

@@ -9,8 +9,10 @@ export interface Split {
   n: number;
 }
 
-export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder';
-export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'folder'];
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder' | 'imagenet';
+export const DATASET_NAMES: readonly DatasetName[] = ['mnist', 'fashion-mnist', 'cifar10', 'cifar100', 'folder', 'imagenet'];
+/** Datasets read from image files as they are used (too large to hold in memory): a FileDataset. */
+export const FILE_DATASET_NAMES: readonly DatasetName[] = ['imagenet'];
 
 export interface Dataset {
   name: string;
@@ -46,3 +48,42 @@ export const DATASET_GEOMETRY: Readonly<Record<string, DatasetGeometry>> = {
   cifar100: { imgSize: 32, channels: 3, numClasses: 100 },
   folder: { imgSize: 128, channels: 3 },
 };
+
+/** A split of image files, decoded batch by batch (src/data/loader.ts). */
+export interface FileSplit {
+  dir: string;
+  files: string[];
+  /** class index of each file in the dataset's label set */
+  labels: Int32Array;
+  n: number;
+  /** class folders present (may be fewer than the label set: a part of ImageNet) */
+  classesPresent: number;
+}
+
+/** An image-file dataset (ImageNet layout): listings only; the pixels are read as batches are needed. */
+export interface FileDataset {
+  kind: 'files';
+  name: string;
+  /** absent when the folder has no train/ split (evaluation only) */
+  train?: FileSplit;
+  test: FileSplit;
+  /** size of the label set (1000 for ImageNet, the lines of a --class-map) */
+  numClasses: number;
+  channels: 3;
+  /** the resolution images are cropped to */
+  height: number;
+  width: number;
+  mean: number[];
+  std: number[];
+  classNames: string[];
+  source: string;
+}
+
+export function isFileDataset(ds: Dataset | FileDataset): ds is FileDataset {
+  return (ds as FileDataset).kind === 'files';
+}
+
+/** Images in the training split (0 for an image-file dataset without train/). */
+export function trainSize(ds: Dataset | FileDataset): number {
+  return isFileDataset(ds) ? (ds.train?.n ?? 0) : ds.train.n;
+}

@@ -20,7 +20,7 @@ export const RESULTS_COLUMNS = ['model', 'img_size', 'top1', 'top1_err', 'top5',
  */
 export const RESULTS_EXTRA_COLUMNS = [
   'flops', 'acts', 'infer_samples_per_sec', 'infer_batch_size', 'train_samples_per_sec', 'train_batch_size',
-  'engine', 'device', 'threads', 'stem', 'in_chans', 'epochs', 'recipe', 'seed', 'arch',
+  'engine', 'device', 'threads', 'stem', 'in_chans', 'epochs', 'recipe', 'seed', 'arch', 'n_images',
 ] as const;
 
 /**
@@ -58,6 +58,8 @@ export const ResultRowSchema = z.object({
   seed: z.number().int().optional(),
   /** the model spec as JSON */
   arch: z.string().optional(),
+  /** images evaluated; empty except in the files of subset runs (subset.ts) */
+  n_images: z.number().int().positive().optional(),
 });
 export type ResultRow = z.input<typeof ResultRowSchema>;
 
@@ -91,6 +93,7 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
     recipe: text(r.recipe),
     seed: text(r.seed),
     arch: text(r.arch),
+    n_images: text(r.n_images),
   };
 }
 

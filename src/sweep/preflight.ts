@@ -9,7 +9,7 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { DATASET_NAMES } from '../data/types.js';
+import { DATASET_NAMES, trainSize } from '../data/types.js';
 import type { TrainRequest } from '../train/types.js';
 import { asSetupError, SetupError } from '../util/errors.js';
 import { baseRequest, type ResolvedSweep } from './config.js';
@@ -71,7 +71,8 @@ async function fullChecks(sweep: ResolvedSweep): Promise<void> {
   if (first && c.dataset !== 'folder') {
     const request: TrainRequest = { ...base, model: { name: first.name, spec: first.spec }, seed: 0 };
     const ds = await loadDataset(c.dataset, c.data_dir, base.overrides?.res);
-    resolveConfig(request, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n)));
+    const trainN = trainSize(ds);
+    resolveConfig(request, ds, (limit) => (limit === undefined ? trainN : Math.min(limit, trainN)));
   }
   const engine = await selectEngine(c.engine, { threads: c.threads, device: c.device });
   engine.close?.();

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { defaultStem, ModelSpecSchema } from '../arch/spec.js';
 import { defaultAugment } from '../data/pipeline.js';
-import type { Dataset } from '../data/types.js';
+import type { Dataset, FileDataset } from '../data/types.js';
 import { ENGINE_CHOICES } from '../engine/types.js';
 import { UsageError } from '../util/errors.js';
 import { firstIssue, HyperOverridesSchema, HyperSchema } from './hyper.js';
@@ -45,6 +45,7 @@ export const SavedRequestSchema = z.object({
   model: z.object({ name: z.string(), spec: ModelSpecSchema }),
   dataset: z.string(),
   dataDir: z.string().optional(),
+  classMap: z.string().optional(),
   recipe: z.string().optional(),
   overrides: z.record(z.string(), z.unknown()).optional(),
   engine: z.enum(ENGINE_CHOICES),
@@ -59,6 +60,7 @@ export type SavedRequest = z.infer<typeof SavedRequestSchema>;
 export function savedRequest(req: TrainRequest): SavedRequest {
   const out: SavedRequest = { model: req.model, dataset: req.dataset, engine: req.engine, seed: req.seed };
   if (req.dataDir !== undefined) out.dataDir = req.dataDir;
+  if (req.classMap !== undefined) out.classMap = req.classMap;
   if (req.recipe !== undefined) out.recipe = req.recipe;
   if (req.overrides && Object.keys(req.overrides).length) out.overrides = { ...req.overrides };
   if (req.threads !== undefined) out.threads = req.threads;
@@ -73,7 +75,7 @@ function pick<T>(override: T | undefined, recipe: T): T {
 }
 
 /** Resolve the run's configuration; `trainSize` is the number of training samples after --limit-train. */
-export function resolveConfig(req: TrainRequest, ds: Dataset, trainSizeOf: (limit: number | undefined) => number): TrainConfig {
+export function resolveConfig(req: TrainRequest, ds: Dataset | FileDataset, trainSizeOf: (limit: number | undefined) => number): TrainConfig {
   const recipeName = req.recipe ?? defaultRecipeFor(ds.name);
   const { name, recipe } = loadRecipe(recipeName);
   const o = req.overrides ?? {};

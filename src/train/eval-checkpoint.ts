@@ -6,13 +6,15 @@ import type { ModelSpec } from '../arch/spec.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn } from '../engine/select.js';
 import type { EngineChoice, EngineName } from '../engine/types.js';
+import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
+import { median } from '../util/median.js';
 import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
 import { evaluate, requireSamples } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
 import { recipeLabel, trainedResultRow } from './results-row.js';
-import { buildTrainNet, evalPipeline, loadDataset, resultGeometry, resultsFileName } from './run.js';
+import { buildTrainNet, evalScope, loadDataset, resultGeometry, testSource } from './run.js';
 import type { TrainRequest } from './types.js';
 
 export interface CheckpointEvalOptions {
@@ -49,13 +51,6 @@ export interface CheckpointEvalResult {
   resultsFile?: string;
 }
 
-function median(a: number[]): number {
-  if (!a.length) return NaN;
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<CheckpointEvalResult> {
   const state = readCheckpointState(o.checkpointDir);
   const req = state.request;
@@ -67,25 +62,29 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const cfg = { ...state.config };
   if (o.batchSize !== undefined) cfg.evalBatchSize = o.batchSize;
   if (o.limitVal !== undefined) cfg.limitVal = o.limitVal;
-  const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res);
-  const pipe = evalPipeline(ds, cfg);
-  requireSamples(pipe.size, ds.source ?? req.dataset); // before compiling anything
+  const ds = await loadDataset(req.dataset, o.dataDir ?? req.dataDir, cfg.res, req.classMap);
+  const test = testSource(ds, cfg);
+  requireSamples(test.size, ds.source ?? req.dataset); // before compiling anything
   const net = buildTrainNet(req, cfg);
   const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
   const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
   try {
-    const ev = await evaluate(compiled, pipe, { progress: o.progress ?? 'auto', label: 'test' });
+    const ev = await evaluate(compiled, test.source, { progress: o.progress ?? 'auto', label: 'test', total: test.size });
     const infer = (o.bench ?? Boolean(o.resultsDir)) ? await inferenceThroughput(compiled, cfg.evalBatchSize) : undefined;
     const cx = complexity(net);
     let resultsFile: string | undefined;
     if (o.resultsDir) {
-      resultsFile = join(o.resultsDir, resultsFileName(req.dataset, ev.n, ds.test.n));
+      const target = resultsTarget(req.dataset, evalScope(ds, cfg, ev.n));
+      resultsFile = join(o.resultsDir, target.file);
       mergeResults(resultsFile, [
-        trainedResultRow({
-          model, cfg, recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config), seed: state.seed,
-          top1: ev.top1, top5: ev.top5, params: cx.params, flops: cx.flops, acts: cx.acts, trainSamplesPerSec: median(state.stepRates),
-          infer, engine: engine.info, geometry: resultGeometry(ds, cfg),
-        }),
+        {
+          ...trainedResultRow({
+            model, cfg, recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config), seed: state.seed,
+            top1: ev.top1, top5: ev.top5, params: cx.params, flops: cx.flops, acts: cx.acts, trainSamplesPerSec: median(state.stepRates),
+            infer, engine: engine.info, geometry: resultGeometry(ds, cfg),
+          }),
+          ...(target.subset ? { n_images: ev.n } : {}),
+        },
       ]);
     }
     return {

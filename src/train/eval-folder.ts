@@ -8,61 +8,50 @@ import { basename, join } from 'node:path';
 import { complexity } from '../arch/complexity.js';
 import { numel, paramSpecs } from '../arch/params.js';
 import type { ModelSpec } from '../arch/spec.js';
-import { folderEvalBatches, listImageFolder, type EvalBatch, type EvalPreprocessOptions, type Interpolation } from '../data/folder.js';
+import { classFolders, IMAGENET_MEAN, IMAGENET_STD, listImageFolder, type EvalPreprocessOptions, type Interpolation } from '../data/folder.js';
+import { labelSetForFolders, readClassMap, type LabelSet } from '../data/labels.js';
+import { loadBatches, sequentialPlans, type LoaderOptions } from '../data/loader.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn, type EngineSelection } from '../engine/select.js';
 import type { CompiledNet } from '../engine/types.js';
+import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { makeDir } from '../util/atomic.js';
 import { UsageError } from '../util/errors.js';
 import { netForCheckpoint, type NetForCheckpointOptions } from './checkpoint-net.js';
-import { evaluate, requireSamples } from './evaluate.js';
+import { evaluate, requireSamples, type EvalBatchLike } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
 
 export interface ImageFolderSource {
-  /** normalised batches in listing order; the next one decodes while the engine runs the current one */
-  batches: AsyncIterable<EvalBatch>;
+  /** normalised batches in listing order, decoded on worker threads ahead of the engine (src/data/loader.ts) */
+  batches: AsyncIterable<EvalBatchLike>;
   /** images the batches cover */
   total: number;
-  /** class folder names; class index = position */
+  /** class folder names present (sorted) */
   classes: string[];
 }
 
 /**
- * Read one batch ahead of the consumer: sharp decodes on libuv threads, so the next batch is decoded
- * while the (synchronous) forward pass of this one runs.
- */
-async function* readAhead<T>(source: AsyncIterable<T>): AsyncGenerator<T> {
-  const it = source[Symbol.asyncIterator]();
-  let pending = it.next();
-  try {
-    for (;;) {
-      const r = await pending;
-      if (r.done) return;
-      pending = it.next();
-      yield r.value;
-    }
-  } finally {
-    // the consumer stopped early: a failure of the batch read ahead is no longer anyone's concern
-    pending.catch(() => undefined);
-    await it.return?.();
-  }
-}
-
-/**
  * An image folder as an evaluation source: timm's eval transform (resize the shorter side to
- * floor(imgSize / cropPct), centre crop, normalise) on the first `limit` images of the sorted listing.
- * An empty split is refused here, naming the folder.
+ * floor(imgSize / cropPct), centre crop, normalise; PIL-exact) on the first `limit` images of the sorted
+ * listing, through the parallel loader. Labels: the folder's index in `labels` (labels.ts), or its sorted
+ * position. An empty split is refused here, naming the folder.
  */
 export function imageFolderSource(
   dir: string,
   batchSize: number,
-  opts: EvalPreprocessOptions & { limit?: number; concurrency?: number },
+  opts: EvalPreprocessOptions & LoaderOptions & { limit?: number; labels?: LabelSet },
 ): ImageFolderSource {
-  const listing = listImageFolder(dir);
+  const listing = listImageFolder(dir, opts.labels);
   const total = Math.min(listing.files.length, opts.limit ?? Infinity);
   requireSamples(total, dir);
-  return { batches: readAhead(folderEvalBatches(dir, batchSize, opts)), total, classes: listing.classes };
+  const transform = {
+    kind: 'eval' as const, imgSize: opts.imgSize, cropPct: opts.cropPct ?? 0.875, interpolation: opts.interpolation ?? 'bicubic',
+    mean: opts.mean ?? IMAGENET_MEAN, std: opts.std ?? IMAGENET_STD,
+  };
+  const plans = sequentialPlans(listing.files.slice(0, total), listing.labels, batchSize);
+  const batches = loadBatches(plans, { transform, maxBatch: batchSize, workers: opts.workers, lanes: opts.lanes });
+  return { batches, total, classes: listing.classes };
 }
 
 export interface ImageFolderEvalOptions {
@@ -83,6 +72,10 @@ export interface ImageFolderEvalOptions {
   label?: string;
   /** called after each batch */
   onProgress?: (done: number, total: number, top1: number) => void;
+  /** timm class map (one class name per line, index = line number); default: labelSetForFolders */
+  classMap?: string;
+  /** loader worker threads (default: the number of cores; 0 = this thread) */
+  workers?: number;
 }
 
 export interface ImageFolderEvalResult {
@@ -93,23 +86,31 @@ export interface ImageFolderEvalResult {
   top1: number;
   top5: number;
   classes: string[];
+  /** where the class indices came from (labels.ts) */
+  labels: string;
   seconds: number;
 }
 
-/** Streamed, batched eval over a class-folder split (class index = sorted folder position). */
+/**
+ * Streamed, batched eval over a class-folder split. Class index: the folder's line in --class-map; its
+ * index among ImageNet's 1000 wnids when the model has 1000 outputs and every folder is a wnid; else its
+ * sorted position (labels.ts, labelSetForFolders).
+ */
 export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageFolderEvalResult> {
   const net = o.model.net;
   if (net.res[0] !== o.imgSize || net.res[1] !== o.imgSize) {
     throw new UsageError(`eval: the network is built for ${net.res[0]}x${net.res[1]} but --img-size is ${o.imgSize}`);
   }
   if (net.inChans !== 3) throw new UsageError(`eval: image folders are RGB; the network takes ${net.inChans} channels`);
-  const src = imageFolderSource(o.dataDir, o.batch, {
-    imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, mean: o.mean, std: o.std, limit: o.limit,
-  });
   const k = net.numClasses;
-  if (src.classes.length > k) {
-    throw new UsageError(`${o.dataDir}: ${src.classes.length} class folders but the model has ${k} outputs (use --num-classes or a matching checkpoint)`);
+  const labels = labelSetForFolders(classFolders(o.dataDir), o.dataDir, k, o.classMap);
+  if (labels.classes.length > k) {
+    const what = o.classMap ? `--class-map ${o.classMap} names ${labels.classes.length} classes` : `${o.dataDir}: ${labels.classes.length} class folders`;
+    throw new UsageError(`${what} but the model has ${k} outputs (use --num-classes or a matching checkpoint)`);
   }
+  const src = imageFolderSource(o.dataDir, o.batch, {
+    imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, mean: o.mean, std: o.std, limit: o.limit, labels, workers: o.workers,
+  });
   const onProgress = o.onProgress;
   const ev = await evaluate(o.model, src.batches, {
     total: src.total,
@@ -117,7 +118,9 @@ export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageF
     label: o.label ?? `eval ${net.name}`,
     onBatch: onProgress && ((done, top1) => onProgress(done, src.total, top1)),
   });
-  return { n: ev.n, correct1: ev.correct1, correct5: ev.correct5, top1: ev.top1, top5: ev.top5, classes: src.classes, seconds: ev.seconds };
+  return {
+    n: ev.n, correct1: ev.correct1, correct5: ev.correct5, top1: ev.top1, top5: ev.top5, classes: src.classes, labels: labels.source, seconds: ev.seconds,
+  };
 }
 
 export interface WeightsFolderEvalOptions extends NetForCheckpointOptions, EngineSelection {
@@ -134,11 +137,17 @@ export interface WeightsFolderEvalOptions extends NetForCheckpointOptions, Engin
   batch: number;
   /** the first N images only; the results CSV is then left alone */
   limit?: number;
-  /** merge the row into <resultsDir>/results-<resultsName>.csv (full splits only) */
+  /**
+   * merge the row into <resultsDir>/results-<resultsName>.csv; a folder holding fewer classes than the
+   * model scores goes to results-<resultsName>-subset-<k>c.csv (results/subset.ts)
+   */
   results?: { dir: string; name: string };
   progress?: ProgressMode;
   /** measure inference throughput after evaluation for the results row (default true) */
   bench?: boolean;
+  /** timm class map (one class name per line) */
+  classMap?: string;
+  workers?: number;
 }
 
 export interface WeightsEvalReport extends ImageFolderEvalResult {
@@ -157,6 +166,7 @@ export interface WeightsEvalReport extends ImageFolderEvalResult {
 export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Promise<WeightsEvalReport> {
   // fail on a bad folder or an empty split before compiling anything
   requireSamples(Math.min(listImageFolder(o.dataDir).files.length, o.limit ?? Infinity), o.dataDir);
+  if (o.classMap) listImageFolder(o.dataDir, readClassMap(o.classMap)); // a folder outside the map: refused now
   const { net, weights } = netForCheckpoint(o.model, o.weights, { chans: 3, h: o.imgSize, w: o.imgSize }, o);
   const { engine, model: compiled } = await compileOn(o, net, weights);
   let r: ImageFolderEvalResult;
@@ -164,7 +174,7 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
   try {
     r = await evalImageFolder({
       model: compiled, dataDir: o.dataDir, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation,
-      mean: o.mean, std: o.std, batch: o.batch, limit: o.limit, progress: o.progress ?? 'auto',
+      mean: o.mean, std: o.std, batch: o.batch, limit: o.limit, progress: o.progress ?? 'auto', classMap: o.classMap, workers: o.workers,
     });
     if (o.bench !== false && o.results && o.limit === undefined) infer = await inferenceThroughput(compiled, o.batch);
   } finally {
@@ -178,7 +188,8 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
   };
   if (o.results && o.limit === undefined) {
     makeDir(o.results.dir);
-    report.resultsFile = join(o.results.dir, `results-${o.results.name}.csv`);
+    const target = resultsTarget(o.results.name, { evaluated: r.n, testSize: r.n, classesPresent: r.classes.length, numClasses: net.numClasses });
+    report.resultsFile = join(o.results.dir, target.file);
     const cx = complexity(net);
     mergeResults(report.resultsFile, [
       {
@@ -188,6 +199,7 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
         engine: engine.info.engine, device: engine.info.device, threads: engine.info.threads, stem: net.stem, in_chans: net.inChans,
         // not trained here: the weights file stands where a recipe would
         recipe: `weights=${basename(o.weights)}`, arch: JSON.stringify(o.model.spec),
+        ...(target.subset ? { n_images: r.n } : {}),
       },
     ]);
   }

@@ -3,7 +3,7 @@
  * timm's columns, then complexity, both throughputs, where it ran, and what identifies the run (stem,
  * input channels, recipe with its overrides, seed, the spec as JSON).
  */
-import type { Dataset } from '../data/types.js';
+import { trainSize, type Dataset, type FileDataset } from '../data/types.js';
 import type { ResultRow } from '../results/timm.js';
 import { resolveConfig, type TrainConfig } from './config.js';
 import type { TrainRequest } from './types.js';
@@ -37,11 +37,12 @@ export function describeRecipe(cfg: Described, base: Described): string {
 }
 
 /** The recipe label of a run: its config against the recipe's own settings at the same input shape. */
-export function recipeLabel(req: Pick<TrainRequest, 'recipe' | 'overrides'>, ds: Dataset, cfg: TrainConfig): string {
+export function recipeLabel(req: Pick<TrainRequest, 'recipe' | 'overrides'>, ds: Dataset | FileDataset, cfg: TrainConfig): string {
+  const trainN = trainSize(ds);
   const o = req.overrides ?? {};
   const shape = { ...(o.res !== undefined ? { res: o.res } : {}), ...(o.stem !== undefined ? { stem: o.stem } : {}), ...(o.inChans !== undefined ? { inChans: o.inChans } : {}) };
   const plain = resolveConfig({ model: { name: '', spec: { kind: 'resnet', block: 'basic', layers: [1] } }, dataset: ds.name, engine: 'auto', seed: 0, recipe: req.recipe, overrides: shape }, ds, (limit) =>
-    limit === undefined ? ds.train.n : Math.min(limit, ds.train.n),
+    limit === undefined ? trainN : Math.min(limit, trainN),
   );
   return describeRecipe(cfg, plain);
 }

@@ -8,19 +8,23 @@ import { initWeights } from '../arch/init.js';
 import type { Network } from '../arch/ir.js';
 import { buildFromSpec } from '../arch/zoo.js';
 import { complexity } from '../arch/complexity.js';
+import { FilePipeline } from '../data/file-pipeline.js';
+import { ImageLoader, loadBatches, type LoadedBatch } from '../data/loader.js';
 import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
-import { resolveDataset } from '../data/resolve.js';
-import { DATASET_NAMES, type Dataset, type DatasetName } from '../data/types.js';
+import { resolveDataset, resolveFileDataset } from '../data/resolve.js';
+import { timmTrainTransform, type ImageTransform } from '../data/transforms.js';
+import { DATASET_NAMES, FILE_DATASET_NAMES, isFileDataset, type Dataset, type DatasetName, type FileDataset, type FileSplit } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
 import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { inferenceThroughput } from '../bench/bench.js';
+import { resultsTarget, type EvalScope } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
 import { checkBatchTensor } from '../util/limits.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
-import { evaluate } from './evaluate.js';
+import { evaluate, type EvalBatchLike, type EvalSource } from './evaluate.js';
 import { Progress } from './progress.js';
 import { recipeLabel, trainedResultRow } from './results-row.js';
 import { appendRun } from './runs.js';
@@ -28,15 +32,20 @@ import { lrAt } from './schedule.js';
 import type { TrainRequest, TrainResult, TrainStatus } from './types.js';
 
 /** The dataset read last: models trained one after another (train with several models, sweeps) share it. */
-let lastDataset: { key: string; dataset: Promise<Dataset> } | undefined;
+let lastDataset: { key: string; dataset: Promise<Dataset | FileDataset> } | undefined;
 
-export async function loadDataset(name: string, dir?: string, imgSize?: number): Promise<Dataset> {
+/** A dataset by name: in memory, or (imagenet) listed and read from files as batches are needed. */
+export async function loadDataset(name: string, dir?: string, imgSize?: number, classMap?: string): Promise<Dataset | FileDataset> {
   if (!(DATASET_NAMES as readonly string[]).includes(name)) {
     throw new UsageError(`--dataset: '${name}' is not one of ${DATASET_NAMES.join(', ')}`);
   }
-  const key = JSON.stringify([name, dir ?? null, imgSize ?? null]);
+  const fromFiles = FILE_DATASET_NAMES.includes(name as DatasetName);
+  if (!fromFiles && classMap !== undefined) throw new UsageError(`--class-map applies to image-file datasets (${FILE_DATASET_NAMES.join(', ')}), not ${name}`);
+  const key = JSON.stringify([name, dir ?? null, imgSize ?? null, classMap ?? null]);
   if (lastDataset?.key !== key) {
-    const dataset = resolveDataset(name as DatasetName, dir, { imgSize });
+    const dataset: Promise<Dataset | FileDataset> = fromFiles
+      ? Promise.resolve().then(() => resolveFileDataset(name as DatasetName, dir, { imgSize, classMap }))
+      : resolveDataset(name as DatasetName, dir, { imgSize });
     lastDataset = { key, dataset };
     // a failed read is not kept
     dataset.catch(() => {
@@ -74,16 +83,67 @@ export function evalPipeline(ds: Dataset, cfg: Pick<TrainConfig, 'evalBatchSize'
   });
 }
 
-/** results-<dataset>.csv for a full test split; results-<dataset>-val<N>.csv for a --limit-val subset. */
-export function resultsFileName(dataset: string, evaluated: number, testSize: number): string {
-  return evaluated < testSize ? `results-${dataset}-val${evaluated}.csv` : `results-${dataset}.csv`;
+/** Eval transform of image-file datasets: timm's default for RegNets (crop_pct 0.875, bicubic), PIL-exact. */
+export const FILE_EVAL_GEOMETRY = { crop_pct: 0.875, interpolation: 'bicubic' } as const;
+
+/**
+ * Training transform of image-file datasets: with augmentation timm's default train transform
+ * (RandomResizedCrop 0.08-1, 3/4-4/3, bilinear; flip p = 0.5 unless the recipe turns flips off), without
+ * it a bilinear resize of the shorter side and centre crop.
+ */
+export function fileTrainTransform(ds: FileDataset, cfg: Pick<TrainConfig, 'augment' | 'res'>): ImageTransform {
+  const augment = cfg.augment.flip || cfg.augment.padCrop > 0;
+  if (augment) return { ...timmTrainTransform(cfg.res, ds.mean, ds.std), hflip: cfg.augment.flip ? 0.5 : 0 };
+  return { kind: 'eval', imgSize: cfg.res, cropPct: 1, interpolation: 'bilinear', mean: ds.mean, std: ds.std };
+}
+
+export function trainSplitOf(ds: FileDataset): FileSplit {
+  if (!ds.train) throw new UsageError(`${ds.source}: no train/ folder (${ds.name}: DIR/train/<wnid>/ and DIR/val/<wnid>/)`);
+  return ds.train;
+}
+
+/** The test split of an image-file dataset in a fixed order, --limit-val as a fixed stratified subset. */
+export function fileEvalPipeline(ds: FileDataset, cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal'>): FilePipeline {
+  return new FilePipeline(ds.test, { batchSize: cfg.evalBatchSize, seed: 0, shuffle: false, limit: cfg.limitVal, limitMode: 'stratified', limitSeed: 0 });
+}
+
+/**
+ * The test split as an evaluation source, and its size: the in-memory pipeline, or for image files the
+ * parallel loader (a given one, or one of its own closed at the end of the stream).
+ */
+export function testSource(
+  ds: Dataset | FileDataset,
+  cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal' | 'inChans' | 'interpolation' | 'res'>,
+  loader?: ImageLoader,
+): { source: EvalSource; size: number } {
+  if (!isFileDataset(ds)) {
+    const pipe = evalPipeline(ds, cfg);
+    return { source: pipe, size: pipe.size };
+  }
+  const pipe = fileEvalPipeline(ds, cfg);
+  const transform: ImageTransform = {
+    kind: 'eval', imgSize: cfg.res, cropPct: FILE_EVAL_GEOMETRY.crop_pct, interpolation: FILE_EVAL_GEOMETRY.interpolation, mean: ds.mean, std: ds.std,
+  };
+  const opts = { transform, maxBatch: cfg.evalBatchSize };
+  const stream = loader ? loader.stream(pipe.from(0, 0, 1), opts) : loadBatches(pipe.from(0, 0, 1), opts);
+  return { source: stream as AsyncIterable<EvalBatchLike>, size: pipe.size };
+}
+
+/** What a results row covers (results/subset.ts picks the file from it). */
+export function evalScope(ds: Dataset | FileDataset, cfg: Pick<TrainConfig, 'limitTrain'>, evaluated: number): EvalScope {
+  if (!isFileDataset(ds)) return { evaluated, testSize: ds.test.n };
+  const present = Math.min(ds.test.classesPresent, ds.train?.classesPresent ?? Infinity);
+  const cut = cfg.limitTrain !== undefined && ds.train !== undefined && cfg.limitTrain < ds.train.n;
+  return { evaluated, testSize: ds.test.n, classesPresent: present, numClasses: ds.numClasses, limitTrain: cut ? cfg.limitTrain : undefined };
 }
 
 /**
  * crop_pct / interpolation of the evaluated images, as timm records them: in-memory datasets are used
- * whole (1.0; 'none' unless resized to --res); image folders are decoded with a 0.875 bilinear centre crop.
+ * whole (1.0; 'none' unless resized to --res); image folders are decoded with a 0.875 bilinear centre
+ * crop; image-file datasets (imagenet) with timm's eval transform, FILE_EVAL_GEOMETRY.
  */
 export function resultGeometry(ds: Pick<Dataset, 'name'>, cfg: Pick<TrainConfig, 'interpolation'>): { crop_pct: number; interpolation: string } {
+  if (FILE_DATASET_NAMES.includes(ds.name as DatasetName)) return { ...FILE_EVAL_GEOMETRY };
   if (ds.name === 'folder') return { crop_pct: 0.875, interpolation: 'bilinear' };
   return { crop_pct: 1, interpolation: cfg.interpolation };
 }
@@ -97,6 +157,7 @@ function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainCon
   const diff: string[] = [];
   if (JSON.stringify(state.request.model.spec) !== JSON.stringify(req.model.spec)) diff.push('model');
   if (state.request.dataset !== req.dataset) diff.push('dataset');
+  if (state.request.classMap !== req.classMap) diff.push('class-map');
   if (state.seed !== req.seed) diff.push('seed');
   for (const k of CONFIG_KEYS_THAT_MUST_MATCH) if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
   if (JSON.stringify(state.config.augment) !== JSON.stringify(cfg.augment)) diff.push('augment');
@@ -123,8 +184,9 @@ async function setup<T>(fn: () => T | Promise<T>): Promise<T> {
 
 export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   if (req.resume && !req.checkpointDir) throw new UsageError('--resume needs --checkpoint DIR');
-  const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res));
-  const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? ds.train.n : Math.min(limit, ds.train.n))));
+  const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res, req.classMap));
+  const trainN = await setup(() => (isFileDataset(ds) ? trainSplitOf(ds).n : ds.train.n));
+  const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? trainN : Math.min(limit, trainN))));
   checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
   let state: CheckpointState | undefined;
   if (req.resume && hasCheckpoint(req.checkpointDir!)) {
@@ -138,6 +200,8 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   const info = engine.info;
   say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
   let compiled: CompiledNet | undefined;
+  // image files are decoded on worker threads, ahead of the training steps (one pool for train and test)
+  const loader = isFileDataset(ds) ? new ImageLoader() : undefined;
   try {
     if (state) {
       const t = readCheckpointTensors(req.checkpointDir!, state);
@@ -147,8 +211,9 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
     }
-    return await runLoop({ request: req, dataset: ds, config: cfg, netComplexity: cx, engine, compiled, resumed: state });
+    return await runLoop({ request: req, dataset: ds, config: cfg, netComplexity: cx, engine, compiled, resumed: state, loader });
   } finally {
+    await loader?.close();
     compiled?.dispose();
     engine.close?.();
   }
@@ -172,7 +237,7 @@ function savedResult(req: TrainRequest, state: CheckpointState & { result: NonNu
 
 interface LoopOptions {
   request: TrainRequest;
-  dataset: Dataset;
+  dataset: Dataset | FileDataset;
   config: TrainConfig;
   /** params, flops and acts of the network, for the result */
   netComplexity: ReturnType<typeof complexity>;
@@ -180,6 +245,44 @@ interface LoopOptions {
   compiled: CompiledNet;
   /** the checkpoint training resumes from */
   resumed?: CheckpointState;
+  /** the image loader of a FileDataset */
+  loader?: ImageLoader;
+}
+
+interface TrainBatch {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+}
+
+/** Training batches from (epoch, step) to the end of the run, and the number of samples per epoch. */
+interface TrainBatches {
+  size: number;
+  batches: AsyncIterator<TrainBatch>;
+}
+
+/** In memory: one reused batch buffer. Image files: the loader, `prefetch` batches ahead of the steps. */
+function trainBatches(options: LoopOptions, epoch: number, step: number): TrainBatches {
+  const { dataset: ds, config, request } = options;
+  if (isFileDataset(ds)) {
+    const transform = fileTrainTransform(ds, config);
+    const pipe = new FilePipeline(trainSplitOf(ds), {
+      batchSize: config.batchSize, seed: request.seed, limit: config.limitTrain, limitMode: 'stratified', sampleSeeds: transform.kind === 'train',
+    });
+    const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), { transform, maxBatch: config.batchSize });
+    return { size: pipe.size, batches: stream };
+  }
+  const pipeline = trainPipeline(ds, config, request.seed);
+  const buffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
+  async function* gen(): AsyncGenerator<TrainBatch> {
+    for (let e = epoch; e < config.epochs; e++) {
+      for (let s = e === epoch ? step : 0; s < pipeline.stepsPerEpoch; s++) {
+        const b = pipeline.batch(e, s, buffer);
+        yield { x: b.x, y: b.y, n: b.n };
+      }
+    }
+  }
+  return { size: pipeline.size, batches: gen() };
 }
 
 /** Where training stands: what checkpoints record and the result reports. */
@@ -196,8 +299,6 @@ interface LoopState {
 
 async function runLoop(options: LoopOptions): Promise<TrainResult> {
   const { request, config, resumed } = options;
-  const pipeline = trainPipeline(options.dataset, config, request.seed);
-  const batchBuffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
   const loop: LoopState = {
     globalStep: resumed?.globalStep ?? 0,
     trainSeconds: resumed?.trainSeconds ?? 0,
@@ -206,11 +307,17 @@ async function runLoop(options: LoopOptions): Promise<TrainResult> {
     status: 'ok',
     divergedAt: -1,
   };
-  while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
-    await trainEpoch(options, pipeline, batchBuffer, loop);
-    if (loop.status === 'ok' && request.checkpointDir && loop.globalStep < config.totalSteps) {
-      saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
+  const source = trainBatches(options, Math.floor(loop.globalStep / config.stepsPerEpoch), loop.globalStep % config.stepsPerEpoch);
+  try {
+    while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
+      await trainEpoch(options, source, loop);
+      if (loop.status === 'ok' && request.checkpointDir && loop.globalStep < config.totalSteps) {
+        saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
+      }
     }
+  } finally {
+    // stop reading ahead (the loader cancels the batches in flight)
+    await source.batches.return?.();
   }
   if (loop.status === 'interrupted') return finishInterrupted(options, loop);
   if (loop.status === 'diverged') return finishDiverged(options, loop);
@@ -237,12 +344,12 @@ function stopRequested(request: TrainRequest, globalStep: number): boolean {
  * The rest of the current epoch, one SGD step at a time with a progress bar. Stops early, setting
  * loop.status, when asked to stop ('interrupted') or on a non-finite loss ('diverged').
  */
-async function trainEpoch(options: LoopOptions, pipeline: BatchPipeline, batchBuffer: Float32Array, loop: LoopState): Promise<void> {
+async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: LoopState): Promise<void> {
   const { request, config } = options;
   const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
   const firstStep = loop.globalStep % config.stepsPerEpoch;
   const steps = Math.min(config.stepsPerEpoch, config.totalSteps - epoch * config.stepsPerEpoch);
-  const epochImages = Math.min(pipeline.size, steps * config.batchSize);
+  const epochImages = Math.min(source.size, steps * config.batchSize);
   const bar = new Progress(request.progress ?? 'auto', `epoch ${epoch + 1}/${config.epochs}`, epochImages, 'img', Math.min(epochImages, firstStep * config.batchSize));
   let seen = 0, correct = 0, lossSum = 0, stepsDone = 0;
   for (let step = firstStep; step < steps; step++) {
@@ -251,7 +358,9 @@ async function trainEpoch(options: LoopOptions, pipeline: BatchPipeline, batchBu
       break;
     }
     const startedAt = performance.now();
-    const batch = pipeline.batch(epoch, step, batchBuffer);
+    const next = await source.batches.next();
+    if (next.done) throw new Error(`training batches ended at epoch ${epoch}, step ${step}`);
+    const batch = next.value;
     const lr = lrAt(loop.globalStep, config.totalSteps, config.warmupSteps, config.lr);
     const result = options.compiled.trainStep(batch.x, batch.y, batch.n, {
       lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, labelSmoothing: config.labelSmoothing,
@@ -313,7 +422,8 @@ function finishDiverged(options: LoopOptions, loop: LoopState): TrainResult {
  */
 async function finishTrained(options: LoopOptions, loop: LoopState): Promise<TrainResult> {
   const { request, config, dataset, compiled } = options;
-  const evaluation = await evaluate(compiled, evalPipeline(dataset, config), { progress: request.progress ?? 'auto', label: 'test' });
+  const test = testSource(dataset, config, options.loader);
+  const evaluation = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total: test.size });
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
   const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
   if (infer) say(request, `inference: ${infer.samplesPerSec.toFixed(1)} samples/s at batch ${infer.batch}`);
@@ -328,13 +438,17 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     saveCheckpoint(request.checkpointDir, compiled, snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }));
   }
   if (request.resultsDir) {
-    result.resultsFile = join(request.resultsDir, resultsFileName(request.dataset, evaluation.n, dataset.test.n));
+    const target = resultsTarget(request.dataset, evalScope(dataset, config, evaluation.n));
+    result.resultsFile = join(request.resultsDir, target.file);
     mergeResults(result.resultsFile, [
-      trainedResultRow({
-        model: request.model, cfg: config, recipe, seed: request.seed, top1: evaluation.top1, top5: evaluation.top5,
-        params: options.netComplexity.params, flops: options.netComplexity.flops, acts: options.netComplexity.acts,
-        trainSamplesPerSec: result.imagesPerSec, infer, engine: info, geometry: resultGeometry(dataset, config),
-      }),
+      {
+        ...trainedResultRow({
+          model: request.model, cfg: config, recipe, seed: request.seed, top1: evaluation.top1, top5: evaluation.top5,
+          params: options.netComplexity.params, flops: options.netComplexity.flops, acts: options.netComplexity.acts,
+          trainSamplesPerSec: result.imagesPerSec, infer, engine: info, geometry: resultGeometry(dataset, config),
+        }),
+        ...(target.subset ? { n_images: evaluation.n } : {}),
+      },
     ]);
     // a finished run evaluated again (on other test images) is no new training run
     if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));

@@ -12,6 +12,8 @@ export interface TrainRequest {
   /** 'mnist' (embedded default) | 'fashion-mnist' | 'cifar10' | 'cifar100' | 'folder' */
   dataset: string;
   dataDir?: string;
+  /** image-file datasets: a timm class map (one class name per line) instead of ImageNet's 1000 wnids */
+  classMap?: string;
   /** recipe name in configs/recipes/ or a path; `overrides` replace its fields (bounds: HyperSchema) */
   recipe?: string;
   overrides?: HyperOverrides &
