@@ -159,34 +159,33 @@ test('compare --configs FILE --rows I --dataset fashion-mnist --in-chans 1 --img
   mkdirSync(res);
   const cfg = join(dir, 'samples.csv');
   writeFileSync(cfg, 'id,depth,w0,wa,wm,group_size\n2,12,16,20.5,2.3,8\n3,13,24,36.44,2.49,8\n');
-  // the network as train builds it (28 px, 1 channel, small stem, 10 classes), counted by another command
+  // the networks as train builds them (28 px, 1 channel, small stem, 10 classes), counted by another command
   const d = runCli(['describe', '--configs', cfg, '--img-size', '28', '--in-chans', '1', '--num-classes', '10', '--json']);
   assert.equal(d.code, 0, d.stderr);
-  const described = JSON.parse(d.stdout) as Array<{ id: string; params: number; flops: number }>;
-  const net = described.find((x) => x.id === '3')!;
+  const [other, net] = JSON.parse(d.stdout) as Array<{ model: string; params: number; flops: number }>;
   // results rows with identity columns (as the extended results table writes them): only the first is this network
   const header = 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,flops,acts,stem,in_chans';
-  const pc = (net.params / 1e6).toFixed(2);
+  const pc = (net!.params / 1e6).toFixed(2);
   writeFileSync(
     join(res, 'results-fashion-mnist-val200.csv'),
     [
       header,
-      `samples#3,28,14.500,85.500,60.000,40.000,${pc},1.000,none,${net.flops},1,small,1`,
-      `samples#3,28,55.000,45.000,90.000,10.000,${pc},1.000,none,${net.flops * 4},1,imagenet,1`,
-      `samples#3,28,66.000,34.000,95.000,5.000,${pc},1.000,none,${net.flops},1,small,3`,
-      `samples#2,28,70.000,30.000,97.000,3.000,0.10,1.000,none,1,1,small,1`,
+      `${net!.model},28,14.500,85.500,60.000,40.000,${pc},1.000,none,${net!.flops},1,small,1`,
+      `${net!.model},28,55.000,45.000,90.000,10.000,${pc},1.000,none,${net!.flops * 4},1,imagenet,1`,
+      `${net!.model},28,66.000,34.000,95.000,5.000,${pc},1.000,none,${net!.flops},1,small,3`,
+      `${other!.model},28,70.000,30.000,97.000,3.000,0.10,1.000,none,1,1,small,1`,
     ].join('\n') + '\n',
   );
-  writeFileSync(join(res, 'results-mnist.csv'), `${header}\nsamples#3,28,99.000,1.000,100.000,0.000,${pc},1.000,none,${net.flops},1,small,1\n`);
+  writeFileSync(join(res, 'results-mnist.csv'), `${header}\n${net!.model},28,99.000,1.000,100.000,0.000,${pc},1.000,none,${net!.flops},1,small,1\n`);
   const r = runCli(['compare', '--configs', cfg, '--rows', '3', '--dataset', 'fashion-mnist', '--in-chans', '1', '--img-size', '28', '--no-bench', '--format', 'csv', '--results-dir', res]);
   assert.equal(r.code, 0, r.stderr);
   const rows = parse(r.stdout, { columns: true }) as Array<Record<string, string>>;
   assert.equal(rows.length, 1);
   const row = rows[0]!;
   assert.deepEqual(Object.keys(row).slice(0, 8), ['model', 'params', 'flops', 'acts', 'infer_samples_per_sec', 'train_samples_per_sec', 'top1', 'top5']);
-  assert.equal(row.model, 'samples#3');
-  assert.equal(Number(row.flops), net.flops);
-  assert.equal(Number(row.params), net.params);
+  assert.equal(row.model, net!.model);
+  assert.equal(Number(row.flops), net!.flops);
+  assert.equal(Number(row.params), net!.params);
   assert.equal(Number(row.top1), 14.5);
   assert.equal(Number(row.top5), 60);
   assert.deepEqual([row.stem, row.in_chans, row.img_size, row.num_classes, row.results_file], ['small', '1', '28', '10', 'results-fashion-mnist-val200.csv']);
@@ -195,9 +194,9 @@ test('compare --configs FILE --rows I --dataset fashion-mnist --in-chans 1 --img
   const all = runCli(['compare', '--configs', cfg, '--dataset', 'fashion-mnist', '--in-chans', '1', '--no-bench', '--json', '--results-dir', res]);
   assert.equal(all.code, 0, all.stderr);
   const both = JSON.parse(all.stdout);
-  assert.deepEqual(both.map((x: { model: string }) => x.model), ['samples#2', 'samples#3']);
+  assert.deepEqual(both.map((x: { model: string }) => x.model), [other!.model, net!.model]);
   assert.equal(both[1].top1, 14.5);
-  // samples#2's row records other counts (param_count 0.10, flops 1): another network of that name
+  // the other row records other counts (param_count 0.10, flops 1): another network under that name
   assert.equal(both[0].top1, null);
 });
 

@@ -99,7 +99,7 @@ const CHECKS: Array<{ match: RegExp; check: (stdout: string) => void }> = [
   // the network trained by the tour, compared as trained: its own top-1 is found
   { match: /^regnet compare --configs samples\.csv --rows 3 --dataset fashion-mnist/, check: (out) => assert.match(out, /top1 own results\s+\d+\.\d{3}/) },
   { match: /^regnet compare resnet50 regnetx_032\s*(#|$)/, check: (out) => assert.match(out, /25,557,032\s+15,296,552[\s\S]*4,089,185,256\s+3,176,622,952/) },
-  { match: /^regnet predict /, check: (out) => assert.equal((JSON.parse(out) as { logits: number[][] }).logits.length, 2) },
+  { match: /^regnet predict .*--input .*--json/, check: (out) => assert.equal((JSON.parse(out) as { logits: number[][] }).logits.length, 2) },
 ];
 
 /** The files the README's lines assume: timm weights, an input batch, an ImageNet-style val folder. */
@@ -108,14 +108,22 @@ async function provideInputs(dir: string): Promise<void> {
   // tensor 'input' [2, 3, 224, 224] (and the reference logits, unused here)
   copyFileSync(join(FIXTURES, 'timm-weights', 'regnetx_002.io.safetensors'), join(dir, 'batch.safetensors'));
   writeTimmCheckpoint(join(dir, 'regnetx_032.safetensors'), initWeights(buildModel('regnetx_032'), 0));
-  for (const [c, cls] of ['n01440764', 'n01443537'].entries()) {
-    const folder = join(dir, 'imagenet', 'val', cls);
-    mkdirSync(folder, { recursive: true });
-    for (let i = 0; i < 2; i++) {
-      const pixels = Buffer.alloc(48 * 40 * 3, (c * 97 + i * 31) % 256).map((v, k) => (v + k * 7) % 256);
-      await sharp(pixels, { raw: { width: 48, height: 40, channels: 3 } }).png().toFile(join(folder, `img${i}.png`));
+  writeTimmCheckpoint(join(dir, 'resnet18.safetensors'), initWeights(buildModel('resnet18'), 0));
+  const image = (seed: number) => {
+    const pixels = Buffer.alloc(48 * 40 * 3, seed % 256).map((v, k) => (v + k * 7) % 256);
+    return sharp(pixels, { raw: { width: 48, height: 40, channels: 3 } });
+  };
+  // ImageNet layout (train/ and val/ of wnid folders), a folder of photos and one photo
+  for (const split of ['train', 'val']) {
+    for (const [c, cls] of ['n01440764', 'n01443537'].entries()) {
+      const folder = join(dir, 'imagenet', split, cls);
+      mkdirSync(folder, { recursive: true });
+      for (let i = 0; i < 2; i++) await image(c * 97 + i * 31).png().toFile(join(folder, `img${i}.png`));
     }
   }
+  mkdirSync(join(dir, 'photos'));
+  await image(5).jpeg().toFile(join(dir, 'photos', 'a.jpg'));
+  await image(9).jpeg().toFile(join(dir, 'cat.jpg'));
 }
 
 const TSX = import.meta.resolve('tsx');

@@ -56,8 +56,8 @@ export function register(program: Command): void {
   const cmd = program
     .command('bench')
     .description('measure inference or training throughput (timm benchmark CSV format)')
-    .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or --configs FILE.csv [--rows 0,3-5], --depth/--w0/..., --config/--row)');
-  addModelListOptions(addModelParamOptions(cmd))
+    .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or --configs FILE.csv [--rows 0,3-5], or --depth/--w0/...)');
+  addModelListOptions(addModelParamOptions(cmd, 'list'))
     .option('--mode <m>', 'infer (forward, eval mode) or train (full SGD step)', parseChoice('--mode', ['infer', 'train'] as const), 'infer')
     .option('--batch-size <n[,n...]>', 'batch size(s)', '32');
   addAlias(cmd, '--batch <n[,n...]>', 'batchSize');

@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .command('describe')
     .description('describe models by name, by RegNet parameters, or the rows of configs CSVs')
     .argument('[models...]', 'zoo names, e.g. regnetx_032 resnet50');
-  addModelListOptions(addModelParamOptions(cmd));
+  addModelListOptions(addModelParamOptions(cmd, 'list'));
   addNetworkOptions(cmd)
     .option('--json', 'print JSON (an array for several models or --configs)')
     .action((names: string[], o: DescribeOptions) => {

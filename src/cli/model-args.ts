@@ -12,6 +12,7 @@ import { buildFromSpec, zooEntry } from '../arch/zoo.js';
 import { parseRowSelection, readConfigRow, selectConfigs } from '../results/samples.js';
 import { REGNET_PARAM_RULES, regnetParamError, validateRegNetParams, type RegNetParamKey } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
+import { AliasOption } from './options.js';
 import { numberText } from './schema-option.js';
 
 export interface ModelArgOptions {
@@ -48,13 +49,21 @@ function parseRegNetParam(flag: string, key: RegNetParamKey) {
   };
 }
 
-export function addModelParamOptions(cmd: Command): Command {
+/**
+ * The RegNet parameter flags and one configs row. `rows: 'one'` (commands that take one network):
+ * `--configs FILE --rows ID` names the row; `'list'` (train, describe, bench): addModelListOptions owns
+ * --configs/--rows. Either way the old spellings --config/--row work, hidden.
+ */
+export function addModelParamOptions(cmd: Command, rows: 'one' | 'list' = 'one'): Command {
   for (const [flags, key, what] of PARAM_FLAGS) {
     cmd.option(flags, `${what} (${REGNET_PARAM_RULES[key].rule.replace(/^must be /, '')})`, parseRegNetParam(flags.split(' ')[0]!, key));
   }
-  return cmd
-    .option('--config <file.csv>', 'a sampled-configs CSV (from regnet sample)')
-    .option('--row <id>', 'row id in --config');
+  if (rows === 'one') {
+    cmd
+      .addOption(new AliasOption('--configs <file.csv>', 'config', 'a sampled-configs CSV (from regnet sample); --rows picks the row'))
+      .addOption(new AliasOption('--rows <id>', 'row', 'row id in --configs'));
+  }
+  return cmd.addOption(new AliasOption('--config <file.csv>', 'config')).addOption(new AliasOption('--row <id>', 'row'));
 }
 
 export interface ResolvedModel {

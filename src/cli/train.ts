@@ -54,7 +54,7 @@ export function register(program: Command): void {
     .command('train')
     .description('train models on a dataset (MNIST by default), evaluate top-1/top-5, record results; several models train one after another, resumably')
     .argument('[models...]', 'zoo names, e.g. regnetx_002 resnet18 (add --configs FILE.csv for sampled configs)');
-  addModelListOptions(addModelParamOptions(cmd))
+  addModelListOptions(addModelParamOptions(cmd, 'list'))
     .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder, imagenet (default: mnist)')
     .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, IDX files, or ImageNet with train/ and val/)')
     .option('--class-map <file>', "imagenet: timm's class map (one class name per line, index = line number) instead of the 1000 sorted wnids");

@@ -99,7 +99,8 @@ export class ImageLoader {
       return;
     }
     for (let i = 0; i < n; i++) {
-      const w = new Worker(workerUrl(), { workerData: { lanes } });
+      // the boot module registers tsx itself; the parent's `--import tsx` would be resolved from the cwd
+      const w = new Worker(workerUrl(), { workerData: { lanes }, execArgv: process.execArgv.filter((a, k, all) => a !== '--import' && all[k - 1] !== '--import') });
       w.on('message', onMessage);
       w.on('error', (e) => this.fail(new Error(`image loader worker failed: ${e.message}`)));
       w.on('exit', (code) => {

@@ -92,7 +92,9 @@ class OnnxNet implements CompiledNet {
     const [c, h, w] = this.inShape;
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`batch size must be a positive integer, got ${n}`);
     if (input.length !== n * c * h * w) throw new UsageError(`input: expected ${n}x${c}x${h}x${w} = ${n * c * h * w} floats, got ${input.length}`);
-    const x = new this.ort.Tensor('float32', input, [n, c, h, w]);
+    // onnxruntime-node takes no view of a SharedArrayBuffer (the image loader's batches): copy those
+    const data = input.buffer instanceof ArrayBuffer ? input : new Float32Array(input);
+    const x = new this.ort.Tensor('float32', data, [n, c, h, w]);
     const out = this.session.run({ [INPUT_NAME]: x }, { [OUTPUT_NAME]: null }, {})[OUTPUT_NAME];
     const k = this.net.numClasses;
     if (!out || !(out.data instanceof Float32Array) || out.data.length !== n * k) {
