@@ -12,7 +12,15 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { backend_util } from '@tensorflow/tfjs';
-import type { KernelBackend, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs';
+import {
+  BatchMatMul, Concat, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNative, DepthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput, Fill, PadV2, Reshape, Reverse, Slice, StridedSlice, Sum, Transpose,
+} from '@tensorflow/tfjs';
+import type {
+  Conv2DAttrs, Conv2DBackpropFilterAttrs, Conv2DBackpropFilterInputs, Conv2DBackpropInputAttrs, Conv2DBackpropInputInputs,
+  DepthwiseConv2dNativeBackpropFilterAttrs, DepthwiseConv2dNativeBackpropFilterInputs, DepthwiseConv2dNativeBackpropInputAttrs,
+  DepthwiseConv2dNativeBackpropInputInputs, KernelBackend, NamedAttrMap, TensorInfo,
+} from '@tensorflow/tfjs';
 
 const BACKEND = 'wasm';
 
@@ -28,31 +36,27 @@ class Ctx {
     return out;
   }
   reshape(x: TensorInfo, shape: number[]): TensorInfo {
-    return this.run('Reshape', { x }, { shape });
+    return this.run(Reshape, { x }, { shape });
   }
   transpose(x: TensorInfo, perm: number[]): TensorInfo {
-    return this.run('Transpose', { x }, { perm });
+    return this.run(Transpose, { x }, { perm });
   }
   sum(x: TensorInfo, axis: number[]): TensorInfo {
-    return this.run('Sum', { x }, { axis, keepDims: false });
+    return this.run(Sum, { x }, { axis, keepDims: false });
   }
   slice(x: TensorInfo, begin: number[], size: number[]): TensorInfo {
     if (begin.every((b) => b === 0) && size.every((s, i) => s === x.shape[i])) return x;
-    return this.run('Slice', { x }, { begin, size });
+    return this.run(Slice, { x }, { begin, size });
   }
   pad(x: TensorInfo, paddings: [number, number][]): TensorInfo {
     if (paddings.every(([a, b]) => a === 0 && b === 0)) return x;
-    return this.run('PadV2', { x }, { paddings, constantValue: 0 });
+    return this.run(PadV2, { x }, { paddings, constantValue: 0 });
   }
   /** NHWC conv with explicit non-negative padding */
   conv(x: TensorInfo, filter: TensorInfo, stride: [number, number], dil: [number, number], pad: number[][], depthwise: boolean): TensorInfo {
-    return this.run(depthwise ? 'DepthwiseConv2dNative' : 'Conv2D', { x, filter }, {
-      strides: stride,
-      dilations: dil,
-      pad: pad as unknown as number,
-      dataFormat: 'NHWC',
-      dimRoundingMode: undefined as unknown as string,
-    } as unknown as NamedAttrMap);
+    // explicit padding is [[0, 0], [top, bottom], [left, right], [0, 0]] (tfjs's ExplicitPadding)
+    const attrs: Conv2DAttrs = { strides: stride, dilations: dil, pad: pad as Conv2DAttrs['pad'], dataFormat: 'NHWC' };
+    return this.run(depthwise ? DepthwiseConv2dNative : Conv2D, { x, filter }, attrs as unknown as NamedAttrMap);
   }
   /** dispose every temporary except `keep` */
   finish(keep: TensorInfo): TensorInfo {
@@ -124,12 +128,9 @@ function dilateAndPad(c: Ctx, g: Geometry, dy: TensorInfo): TensorInfo | null {
   return c.pad(cropped, [[0, 0], [pT, needH - pT - availH], [pL, needW - pL - availW], [0, 0]]);
 }
 
-function conv2DBackpropFilter(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: NamedAttrMap }): TensorInfo {
+function conv2DBackpropFilter(args: KernelArgs<Conv2DBackpropFilterInputs, Conv2DBackpropFilterAttrs>): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs as unknown as {
-    strides: [number, number] | number; pad: 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
-  };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = args.attrs;
   if (dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropFilter supports NHWC only');
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const g = geometry(info);
@@ -140,12 +141,9 @@ function conv2DBackpropFilter(args: { inputs: Record<string, TensorInfo>; backen
   return c.finish(c.transpose(out, [1, 2, 0, 3]));
 }
 
-function conv2DBackpropInput(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: NamedAttrMap }): TensorInfo {
+function conv2DBackpropInput(args: KernelArgs<Conv2DBackpropInputInputs, Conv2DBackpropInputAttrs>): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs as unknown as {
-    strides: [number, number] | number; pad: 'same' | 'valid' | number; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
-  };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = args.attrs;
   if (dataFormat === 'NCHW') throw new Error('wasm Conv2DBackpropInput supports NHWC only');
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   const g = geometry(info);
@@ -158,21 +156,18 @@ function conv2DBackpropInput(args: { inputs: Record<string, TensorInfo>; backend
   }
   // flipped kernel, in/out swapped: [KH, KW, Co, Ci]
   const fT = c.transpose(filter, [0, 1, 3, 2]);
-  const fR = c.run('Reverse', { x: fT }, { dims: [0, 1] });
+  const fR = c.run(Reverse, { x: fT }, { dims: [0, 1] });
   const out = c.conv(z, fR, [1, 1], [g.dh, g.dw], [[0, 0], [0, 0], [0, 0], [0, 0]], false);
   return c.finish(out);
 }
 
 function zeros(backend: KernelBackend, shape: number[]): TensorInfo {
-  return tf.getKernel('Fill', BACKEND)!.kernelFunc({ inputs: {}, backend, attrs: { shape, value: 0, dtype: 'float32' } }) as TensorInfo;
+  return tf.getKernel(Fill, BACKEND)!.kernelFunc({ inputs: {}, backend, attrs: { shape, value: 0, dtype: 'float32' } }) as TensorInfo;
 }
 
-function depthwiseBackpropInput(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: NamedAttrMap }): TensorInfo {
+function depthwiseBackpropInput(args: KernelArgs<DepthwiseConv2dNativeBackpropInputInputs, DepthwiseConv2dNativeBackpropInputAttrs>): TensorInfo {
   const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, dilations, pad, dimRoundingMode, inputShape } = args.attrs as unknown as {
-    strides: [number, number] | number; dilations: [number, number] | number; pad: 'same' | 'valid' | number;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
-  };
+  const { strides, dilations, pad, dimRoundingMode, inputShape } = args.attrs;
   const fs = filter.shape as [number, number, number, number];
   const info = backend_util.computeConv2DInfo(inputShape, fs, strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
   const g = geometry(info);
@@ -184,7 +179,7 @@ function depthwiseBackpropInput(args: { inputs: Record<string, TensorInfo>; back
     return zeros(args.backend, inputShape);
   }
   // each of the C*M dy channels convolved with its own flipped tap set, then summed over M
-  const fR = c.run('Reverse', { x: filter }, { dims: [0, 1] });
+  const fR = c.run(Reverse, { x: filter }, { dims: [0, 1] });
   const f1 = c.reshape(fR, [fs[0], fs[1], fs[2] * mult, 1]);
   const out = c.conv(z, f1, [1, 1], [g.dh, g.dw], [[0, 0], [0, 0], [0, 0], [0, 0]], true);
   if (mult === 1) return c.finish(out);
@@ -192,12 +187,9 @@ function depthwiseBackpropInput(args: { inputs: Record<string, TensorInfo>; back
   return c.finish(c.sum(r, [4]));
 }
 
-function depthwiseBackpropFilter(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: NamedAttrMap }): TensorInfo {
+function depthwiseBackpropFilter(args: KernelArgs<DepthwiseConv2dNativeBackpropFilterInputs, DepthwiseConv2dNativeBackpropFilterAttrs>): TensorInfo {
   const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, dilations, pad, dimRoundingMode, filterShape } = args.attrs as unknown as {
-    strides: [number, number] | number; dilations: [number, number] | number; pad: 'same' | 'valid' | number;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
-  };
+  const { strides, dilations, pad, dimRoundingMode, filterShape } = args.attrs;
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, dilations, pad, dimRoundingMode, true, 'channelsLast');
   const g = geometry(info);
   const mult = filterShape[3];
@@ -216,40 +208,41 @@ function depthwiseBackpropFilter(args: { inputs: Record<string, TensorInfo>; bac
   const taps: TensorInfo[] = [];
   for (let i = 0; i < g.kh; i++) {
     for (let j = 0; j < g.kw; j++) {
-      const win = c.run('StridedSlice', { x: xp }, {
+      const win = c.run(StridedSlice, { x: xp }, {
         begin: [0, i * g.dh, j * g.dw, 0],
         end: [g.n, i * g.dh + (g.oh - 1) * g.sh + 1, j * g.dw + (g.ow - 1) * g.sw + 1, g.ci],
         strides: [1, g.sh, g.sw, 1],
         beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
       });
       const xt = c.transpose(c.reshape(win, [1, p, g.ci]), [2, 0, 1]); // [C, 1, P]
-      taps.push(c.run('BatchMatMul', { a: xt, b: dyc }, { transposeA: false, transposeB: false })); // [C, 1, M]
+      taps.push(c.run(BatchMatMul, { a: xt, b: dyc }, { transposeA: false, transposeB: false })); // [C, 1, M]
     }
   }
-  const cat = taps.length === 1 ? taps[0]! : c.run('Concat', taps as unknown as Record<string, TensorInfo>, { axis: 1 }); // [C, T, M]
+  const cat = taps.length === 1 ? taps[0]! : c.run(Concat, taps as unknown as Record<string, TensorInfo>, { axis: 1 }) /* Concat takes its inputs as an array */; // [C, T, M]
   const out = c.transpose(cat, [1, 0, 2]); // [T, C, M]
   return c.finish(c.reshape(out, filterShape));
 }
 
-type KernelFn = (args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: NamedAttrMap }) => TensorInfo;
+/** A kernel's arguments with tfjs-core's input and attribute types for that kernel. */
+interface KernelArgs<I, A> {
+  inputs: I;
+  backend: KernelBackend;
+  attrs: A;
+}
 
-function register(kernelName: string, fn: KernelFn): void {
+function register<I, A>(kernelName: string, fn: (args: KernelArgs<I, A>) => TensorInfo): void {
   if (tf.getKernel(kernelName, BACKEND)) tf.unregisterKernel(kernelName, BACKEND);
+  // tfjs calls a kernel with untyped maps; this one cast is where they meet the kernel's typed arguments (as tfjs's own kernels do)
   tf.registerKernel({ kernelName, backendName: BACKEND, kernelFunc: fn as unknown as tf.KernelFunc });
 }
 
 /** Kernels replaced or added on wasm (the stock Conv2DBackpropInput is replaced: it is a naive loop). */
-export const WASM_TRAINING_KERNELS = [
-  'Conv2DBackpropFilter',
-  'Conv2DBackpropInput',
-  'DepthwiseConv2dNativeBackpropInput',
-  'DepthwiseConv2dNativeBackpropFilter',
-] as const;
+export const WASM_TRAINING_KERNELS = [Conv2DBackpropFilter, Conv2DBackpropInput, DepthwiseConv2dNativeBackpropInput, DepthwiseConv2dNativeBackpropFilter] as const;
 
 /** Register the wasm training kernels (idempotent). Needs @tensorflow/tfjs-backend-wasm imported. */
 export function registerWasmTrainingKernels(): void {
-  register('Conv2DBackpropFilter', conv2DBackpropFilter);
-  register('Conv2DBackpropInput', conv2DBackpropInput);
-  register('DepthwiseConv2dNativeBackpropInput', depthwiseBackpropInput);
-  register('DepthwiseConv2dNativeBackpropFilter', depthwiseBackpropFilter);
+  register(Conv2DBackpropFilter, conv2DBackpropFilter);
+  register(Conv2DBackpropInput, conv2DBackpropInput);
+  register(DepthwiseConv2dNativeBackpropInput, depthwiseBackpropInput);
+  register(DepthwiseConv2dNativeBackpropFilter, depthwiseBackpropFilter);
 }
