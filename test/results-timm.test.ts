@@ -7,7 +7,7 @@ import { parseCsv } from '../src/results/csv.js';
 import { mergeResults, writeBenchCsv } from '../src/results/timm.js';
 
 const HEADER = 'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,' +
-  'flops,acts,infer_samples_per_sec,infer_batch_size,train_samples_per_sec,train_batch_size,engine,device,threads,stem,in_chans,epochs,recipe,seed,arch';
+  'flops,acts,infer_samples_per_sec,infer_batch_size,train_samples_per_sec,train_batch_size,engine,device,threads,stem,in_chans,epochs,recipe,seed,arch,n_images';
 
 test('results CSV: timm header first, formatting, merge by identity, timm sort order', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-res-'));
@@ -18,7 +18,7 @@ test('results CSV: timm header first, formatting, merge by identity, timm sort o
     { model: 'c', img_size: 28, top1: 98, top5: 99.9, params: 1000, crop_pct: 0.875, interpolation: 'bicubic' },
   ]);
   mergeResults(f, [{ model: 'c', img_size: 28, top1: 99.5, top5: 99.9, params: 1000, crop_pct: 0.875, interpolation: 'bicubic' }]);
-  const blanks = ','.repeat(15);
+  const blanks = ','.repeat(16);
   assert.equal(
     readFileSync(f, 'utf8'),
     HEADER + '\n' +
