@@ -18,7 +18,7 @@ import { runSweep, sweepModels, trainSeed, type TrainFn } from '../src/sweep/run
 import { loadSpace } from '../src/space/space-config.js';
 import type { TrainRequest, TrainResult } from '../src/train/types.js';
 import { tempPathFor } from '../src/util/atomic.js';
-import { SetupError, UsageError } from '../src/util/errors.js';
+import { isUsageError, SetupError, UsageError } from '../src/util/errors.js';
 import { trainEngine } from './helpers/fixtures.js';
 
 /** torch where its addon is built, else the embedded wasm engine: the sweep logic is the same on both. */
@@ -267,7 +267,7 @@ test('environment errors stop the sweep before the model: no failed row, the che
   const d = tmp();
   const t = fakeTrainer();
   const broken: TrainFn = async (req) => {
-    if (req.model.name === 'fake-2') {
+    if (idOf(req) === 2) {
       mkdirSync(req.checkpointDir!, { recursive: true });
       writeFileSync(join(req.checkpointDir!, 'state.json'), JSON.stringify({ step: 1 }));
       throw new SetupError('cifar10: not bundled; pass --data-dir');
@@ -276,7 +276,7 @@ test('environment errors stop the sweep before the model: no failed row, the che
   };
   await assert.rejects(runSweep({ sweep: s, outDir: d, trainer: broken, retries: 3 }), (e: unknown) => e instanceof SetupError && /not bundled/.test(e.message));
   assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'ok']]);
-  assert.ok(existsSync(join(d, 'checkpoints', '2', 'state.json')), 'an environment error is no reason to drop the checkpoint');
+  assert.ok(existsSync(join(d, 'checkpoints', nameOf(2), 'state.json')), 'an environment error is no reason to drop the checkpoint');
   assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.lock')), []);
 
   // the preflight runs once, before anything is written, and not at all when every model is done
@@ -294,16 +294,16 @@ test('environment errors stop the sweep before the model: no failed row, the che
   // fixed: everything trains, all ok
   const fixed = fakeTrainer();
   const sum = await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: async () => void checks++ });
-  assert.deepEqual(fixed.calls.map((c) => [c.model.name, c.resume]), [['fake-2', true], ['fake-3', false]]);
+  assert.deepEqual(fixed.calls.map((c) => [idOf(c), c.resume]), [[2, true], [3, false]]);
   assert.deepEqual([sum.ok, sum.failed], [4, 0]);
   assert.equal(checks, 2);
   await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: failing });
   assert.equal(checks, 2, 'nothing to train: no preflight');
 
-  // the real trainer: an unknown dataset is a SetupError, not a failed row
+  // the real trainer: a dataset that cannot be read here is a SetupError, not a failed row
   const { trainModel } = await import('../src/train/run.js');
   const f = tmp();
-  await assert.rejects(runSweep({ sweep: sweep(2, { dataset: 'imagenet-21k' }), outDir: f, trainer: trainModel }), (x: unknown) => x instanceof SetupError);
+  await assert.rejects(runSweep({ sweep: sweep(2, { dataset: 'cifar10', data_dir: tmp() }), outDir: f, trainer: trainModel }), (x: unknown) => x instanceof SetupError);
   assert.deepEqual(readRows(join(f, 'sweep.csv')), []);
 });
 
@@ -314,11 +314,12 @@ test('the preflight refuses what no model could train with: dataset, data_dir, r
   mkdirSync(join(empty, 'train', 'cat'), { recursive: true });
   writeFileSync(join(empty, 'train', 'cat', 'a.png'), '');
   const unavailable = (await listEngines()).find((e) => !e.available)?.engine;
+  // an unknown dataset or recipe is refused with the config itself, naming the field
+  assert.throws(() => sweep(2, { dataset: 'svhn' }), (e: unknown) => isUsageError(e) && /invalid field 'dataset'/.test((e as Error).message));
+  assert.throws(() => sweep(2, { recipe: 'no-such-recipe' }), (e: unknown) => isUsageError(e) && /invalid field 'recipe': 'no-such-recipe' is neither a built-in recipe/.test((e as Error).message));
   const cases: Array<[object, RegExp]> = [
-    [{ dataset: 'svhn' }, /dataset 'svhn' is not one of mnist/],
     [{ data_dir: join(empty, 'missing') }, /data_dir '.*missing' is not a folder here/],
     [{ data_dir: empty }, /mnist|idx|no such|not found/i],
-    [{ recipe: 'no-such-recipe' }, /'no-such-recipe' is neither a built-in recipe/],
     [{ dataset: 'folder' }, /needs data_dir/],
     [{ dataset: 'folder', data_dir: empty }, /has no val\//],
     ...(unavailable ? [[{ engine: unavailable }, new RegExp(`engine ${unavailable} is not available`)] as [object, RegExp]] : []),
@@ -337,8 +338,8 @@ test('leftovers of killed runs: temp files of killed writes and checkpoints of f
   const d = tmp();
   await runSweep({ sweep: s, outDir: d, trainer: fakeTrainer().fn });
   // a run killed after model 1's row was written, before its checkpoint was removed
-  mkdirSync(join(d, 'checkpoints', '1'), { recursive: true });
-  writeFileSync(join(d, 'checkpoints', '1', 'state.json'), '{}');
+  mkdirSync(join(d, 'checkpoints', nameOf(1)), { recursive: true });
+  writeFileSync(join(d, 'checkpoints', nameOf(1), 'state.json'), '{}');
   // a writer killed between its temp file and the rename (same host, its process gone)
   const stale = tempPathFor(join(d, 'sweep.csv')).replace(`.${process.pid}.`, `.${deadPid()}.`);
   writeFileSync(stale, 'id,status\n');

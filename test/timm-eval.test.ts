@@ -212,9 +212,9 @@ test('runWeightsEval: regnetx_002 checkpoint at 32 px, batched; row merged in ti
   assert.ok(csv[1]!.startsWith(`regnetx_002,32,${t1.toFixed(3)},${(100 - t1).toFixed(3)},${t5.toFixed(3)},${(100 - t5).toFixed(3)},2.68,0.875,bicubic,`), csv[1]);
   // flops and inference throughput of the evaluated network, the weights file where a recipe would be, the subset's size
   const [row] = parseCsv(csv.join('\n'), 'results');
-  assert.equal(row!.flops, String(complexity(buildModel('regnetx_002', { res: 32 })).flops));
+  assert.equal(row!.flops, String(complexity(net).flops));
   assert.ok(Number(row!.infer_samples_per_sec) > 0);
-  assert.deepEqual([row!.stem, row!.in_chans, row!.recipe, row!.engine, row!.n_images], ['imagenet', '3', `weights=${basename(opts.weights)}`, 'wasm', '16']);
+  assert.deepEqual([row!.stem, row!.in_chans, row!.recipe, row!.engine, row!.n_images], ['small', '3', `weights=${basename(opts.weights)}`, 'wasm', '16']);
 
   // --limit evaluates a prefix and leaves the results alone; --results-name picks the file
   const lim = await runWeightsEval('regnetx_002', { ...opts, limit: 3, resultsName: 'colours' }, (t) => out.push(t));
