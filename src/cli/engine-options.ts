@@ -3,7 +3,7 @@
  * that runs an engine: train, eval, predict, bench, compare and sweep. A command states only where its
  * default differs from the shared one.
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ENGINE_CHOICES, type EngineChoice } from '../engine/types.js';
 import { parseChoice, parseIntOption } from './options.js';
 
@@ -23,6 +23,13 @@ export interface EngineOptionDefaults {
   device?: string | false;
 }
 
+/** cpu, cuda or cuda:N, checked before any engine loads (whether CUDA is there is the engine's check). */
+export function parseDevice(text: string): string {
+  const d = text.trim().toLowerCase();
+  if (d === 'cpu' || /^cuda(:\d+)?$/.test(d)) return d;
+  throw new InvalidArgumentError(`--device: '${text}' is not one of cpu, cuda, cuda:N.`);
+}
+
 /** Add the engine options the command does not have yet (so option groups that share them compose). */
 export function addEngineOptions(cmd: Command, d: EngineOptionDefaults = {}): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
@@ -34,7 +41,7 @@ export function addEngineOptions(cmd: Command, d: EngineOptionDefaults = {}): Co
   }
   if (!has('--threads')) cmd.option('--threads <n>', `engine threads (torch; default: ${d.threadsUnset ?? 'all cores'})`, parseIntOption('--threads', 1));
   if (d.device !== false && !has('--device')) {
-    const device = new Option('--device <d>', 'torch device: cpu, cuda, cuda:N');
+    const device = new Option('--device <d>', 'torch device: cpu, cuda, cuda:N').argParser(parseDevice);
     cmd.addOption(d.device === undefined ? device : device.default(d.device));
   }
   return cmd;

