@@ -16,9 +16,9 @@ import { reportError } from '../src/cli/index.js';
 import { regnetStages } from '../src/space/regnet.js';
 import { UsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'analyze-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('analyze-test-');
 
 interface GenRow {
   id: string;

@@ -12,14 +12,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { BAD_INPUT_CASES, COMMANDS, type BadInputCase } from './fixtures/bad-input/cases.js';
 import { Workdir } from './fixtures/bad-input/files.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, spawnCli } from './helpers/cli.js';
 import type { InProcessResult } from './helpers/in-process.js';
 
 /** Every file and folder under `dir`, with a digest of each file's bytes. */
@@ -164,7 +164,7 @@ function snapshotTop(root: string): Map<string, string> {
  */
 function killWhen(args: string[], ready: (stderr: string) => boolean, signal: NodeJS.Signals, afterMs: number): Promise<{ code: number | null; exitMs: number; stderr: string }> {
   return new Promise((resolvePromise) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnCli(args);
     const startedAt = performance.now();
     let stderr = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));

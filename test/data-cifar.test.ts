@@ -1,14 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveDataset } from '../src/data/resolve.js';
 import { readCifar100 } from '../src/data/cifar.js';
 import { UsageError } from '../src/util/errors.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'cifar-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('cifar-test-');
 
 /** Pixel value of record k (global index g), channel c, row y, column x: unique enough to catch mixups. */
 const pix = (g: number, c: number, y: number, x: number) => (g * 37 + c * 100 + y * 3 + x) % 256;

@@ -1,16 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { decodeImage, evalGeometry, evalPreprocess, listImageFolder, loadImageFolder, roundHalfEven } from '../src/data/folder.js';
 import { loadBatches, sequentialPlans } from '../src/data/loader.js';
 import { resolveDataset } from '../src/data/resolve.js';
 import { UsageError } from '../src/util/errors.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'folder-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('folder-test-');
 
 /** Write an RGB image whose pixels come from f(x, y) -> [r, g, b]. */
 async function writeImage(path: string, w: number, h: number, f: (x: number, y: number) => number[], format: 'png' | 'jpeg', channels = 3) {

@@ -1,15 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { resolveDataset, fashionMnistDir } from '../src/data/resolve.js';
 import { findIdxFile, readIdx, readIdxSplit, readIdxFolder } from '../src/data/idx.js';
 import { UsageError } from '../src/util/errors.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'idx-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('idx-test-');
 
 function histogram(labels: ArrayLike<number>, k: number): number[] {
   const h = new Array<number>(k).fill(0);

@@ -4,8 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FilePipeline } from '../src/data/file-pipeline.js';
@@ -16,9 +15,9 @@ import { randomResizedCropBox } from '../src/data/transforms.js';
 import { resultsTarget } from '../src/results/subset.js';
 import { UsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'imagenet-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('imagenet-test-');
 
 // three classes spread over the list: tench (0), a dog (217), and a chain saw (491)
 const WNIDS = ['n01440764', 'n02102040', 'n03000684'];

@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { evalPreprocess, IMAGENET_MEAN, IMAGENET_STD, normaliseChw } from '../src/data/folder.js';
@@ -17,9 +16,9 @@ import { simdAvailable } from '../src/data/pil-resize-simd.js';
 import { timmTrainTransform, trainCropBytes, type EvalTransform } from '../src/data/transforms.js';
 import { UsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'loader-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('loader-test-');
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
 
 /** A few photographs as JPEGs of different sizes (scikit-image's when installed, else a synthetic scene). */

@@ -6,13 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeImage, evalPreprocess, type Interpolation } from '../src/data/folder.js';
 import { decodeRgbLikePil } from '../src/data/pil-decode.js';
 import { nearestIndices, pilResize, type Image8 } from '../src/data/pil-resize.js';
 import { FIXTURES, findPython } from './helpers/fixtures.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 const INTERPOLATIONS: Interpolation[] = ['bilinear', 'bicubic', 'nearest'];
 /** (img_size, crop_pct): timm's default, a tighter crop, an upscaling one, and one that pads (crop > resized image) */
@@ -26,8 +26,7 @@ const NORM = { mean: [0.5, 0.4, 0.3], std: [0.2, 0.25, 0.3] };
 const IMAGENET = { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 
 const python = findPython(['PIL', 'torchvision', 'numpy']);
-const tmp = mkdtempSync(join(tmpdir(), 'pil-ref-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('pil-ref-');
 
 interface RefImage {
   file: string;

@@ -15,6 +15,7 @@ import { createTfjsEngine } from '../src/engine/tfjs/engine.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
 import { Rng } from '../src/util/rng.js';
+import { maxAbs, maxDiff } from './helpers/numeric.js';
 
 function randomized(net: Network, seed: number): WeightMap {
   const w = initWeights(net, seed);
@@ -29,17 +30,6 @@ function randomized(net: Network, seed: number): WeightMap {
     if (p.role === 'bn_var') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
   }
   return w;
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 // betas ~2.5 with gammas in [0.5, 1.5]: a few percent of ReLU inputs stay negative, few sit on the kink

@@ -7,8 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { initWeights } from '../src/arch/init.js';
 import type { Network } from '../src/arch/ir.js';
@@ -29,13 +28,13 @@ import { isUsageError } from '../src/util/errors.js';
 import { Rng } from '../src/util/rng.js';
 import { runCli, ROOT } from './helpers/cli.js';
 import { findPython, timmReference, torchSkip, trainEngine, type TimmReference } from './helpers/fixtures.js';
-import { maxRel } from './helpers/numeric.js';
+import { maxAbs, maxRel } from './helpers/numeric.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 const ort = loadOrt();
 const ortSkip = ort.ok ? false : ort.reason;
 const python = findPython(['onnx']);
-const tmp = mkdtempSync(join(tmpdir(), 'regnet-onnx-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('regnet-onnx-');
 /** every .onnx file written here, for the checker test at the end */
 const exported: string[] = [];
 
@@ -65,12 +64,6 @@ function randomInput(net: Network, n: number, seed: number): Float32Array {
   const x = new Float32Array(n * c * h * w);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
   return x;
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
 }
 
 const TOL = 1e-5;

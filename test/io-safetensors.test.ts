@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   f16ToF32, f32ToF16, parseSafetensors, readSafetensors, readSafetensorsF32, serializeSafetensors, writeSafetensors,
@@ -9,9 +8,9 @@ import {
 } from '../src/io/safetensors.js';
 import { UsageError } from '../src/util/errors.js';
 import { readKeys, timmReference } from './helpers/fixtures.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'st-test-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('st-test-');
 
 for (const model of ['resnet18', 'regnetx_002'] as const) {
   const ref = timmReference(model);

@@ -8,7 +8,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,7 +17,7 @@ import { buildModel } from '../src/arch/zoo.js';
 import { fashionMnistDir } from '../src/data/resolve.js';
 import { writeTimmCheckpoint } from '../src/io/timm-weights.js';
 import { FIXTURES, torchSkip } from './helpers/fixtures.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
 
 export interface ReadmeCommand {
   /** 1-based line number in README.md */
@@ -126,8 +125,6 @@ async function provideInputs(dir: string): Promise<void> {
   await image(9).jpeg().toFile(join(dir, 'cat.jpg'));
 }
 
-const TSX = import.meta.resolve('tsx');
-
 test('README: the command lines are found and parsed', () => {
   const cmds = readmeCommands(readFileSync(join(ROOT, 'README.md'), 'utf8'));
   assert.ok(cmds.length >= 20, String(cmds.length));
@@ -150,13 +147,8 @@ test('README: every regnet line runs as written (small limits appended), exit 0'
     await t.test(`README.md:${cmd.line} ${cmd.text.replace(/\s+#.*$/, '')}`, { skip: reason }, () => {
       const extra = LIMITS.filter((l) => l.match.test(cmd.text)).flatMap((l) => l.add);
       const args = [...cmd.args, ...extra, ...engineFallback(cmd.text)];
-      const r = spawnSync(process.execPath, ['--import', TSX, join(ROOT, 'src', 'cli', 'main.ts'), ...args], {
-        cwd: dir,
-        encoding: 'utf8',
-        timeout: 120_000,
-        maxBuffer: 64 * 1024 * 1024,
-      });
-      assert.equal(r.status, 0, `regnet ${args.join(' ')}\n${r.stderr}`);
+      const r = runCli(args, { cwd: dir });
+      assert.equal(r.code, 0, `regnet ${args.join(' ')}\n${r.stderr}`);
       for (const c of CHECKS) if (c.match.test(cmd.text)) c.check(r.stdout);
     });
   }

@@ -9,19 +9,16 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
 import { Rng } from '../src/util/rng.js';
-import { ROOT } from './helpers/cli.js';
+import { spawnCli } from './helpers/cli.js';
 import { trainEngine } from './helpers/fixtures.js';
 import { groupEnded } from './helpers/procs.js';
 
 const ENGINE = trainEngine();
-const NODE_ARGS = ['--import', fileURLToPath(import.meta.resolve('tsx')), join(ROOT, 'src/cli/main.ts')];
 const dir = mkdtempSync(join(tmpdir(), 'sweep-crash-'));
 const cfg = join(dir, 'crash.json');
 writeFileSync(
@@ -59,9 +56,7 @@ after(() => {
  */
 async function sweep(out: string, extra: string[], opts: { env?: NodeJS.ProcessEnv; killAfterMs?: number; killGroup?: boolean } = {}): Promise<Outcome> {
   const t0 = Date.now();
-  const child = spawn(process.execPath, [...NODE_ARGS, 'sweep', cfg, '--out', out, ...extra], {
-    cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REGNET_TEST_CRASH_AT: '', ...opts.env },
-  });
+  const child = spawnCli(['sweep', cfg, '--out', out, ...extra], { detached: true, env: { REGNET_TEST_CRASH_AT: '', ...opts.env } });
   const pgid = child.pid!;
   groups.push(pgid);
   let stderr = '';

@@ -7,21 +7,16 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readRows } from '../src/sweep/rows.js';
 import { readCheckpointState } from '../src/train/checkpoint.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, runCli, spawnCli } from './helpers/cli.js';
 import { trainEngine } from './helpers/fixtures.js';
 import { groupEnded } from './helpers/procs.js';
 
 const ENGINE = trainEngine();
-const ENTRY = join(ROOT, 'src/cli/main.ts');
-// an absolute loader path, so the CLI also runs from a working folder outside the repository
-const NODE_ARGS = ['--import', fileURLToPath(import.meta.resolve('tsx')), ENTRY];
 const dir = mkdtempSync(join(tmpdir(), 'sweep-lock-'));
 
 const BASE = {
@@ -35,10 +30,7 @@ function config(file: string, extra: object): string {
   return path;
 }
 
-function cli(args: string[], cwd = ROOT) {
-  const r = spawnSync(process.execPath, [...NODE_ARGS, ...args], { cwd, encoding: 'utf8', timeout: 90_000 });
-  return { code: r.status, stderr: r.stderr };
-}
+const cli = (args: string[], cwd = ROOT) => runCli(args, { cwd, timeoutMs: 90_000 });
 
 const groups: number[] = [];
 // whatever a failed test left running
@@ -54,11 +46,11 @@ after(() => {
 
 /** A CLI process in its own process group, with its stderr collected. */
 function start(args: string[]) {
-  const child: ChildProcess = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnCli(args, { detached: true });
   groups.push(child.pid!);
   let err = '';
   const waiters: Array<() => void> = [];
-  child.stderr!.on('data', (c: Buffer) => {
+  child.stderr.on('data', (c: Buffer) => {
     err += c.toString();
     for (const w of waiters) w();
   });

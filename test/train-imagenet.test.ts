@@ -6,8 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import type { ModelSpec } from '../src/arch/spec.js';
@@ -17,9 +16,9 @@ import { MODEL_FILE } from '../src/train/checkpoint.js';
 import { trainModel } from '../src/train/run.js';
 import type { TrainRequest } from '../src/train/types.js';
 import { runCli } from './helpers/cli.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
-const tmp = mkdtempSync(join(tmpdir(), 'train-imagenet-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('train-imagenet-');
 const ENGINE = (await resolveAuto()) === 'torch' ? 'torch' : 'wasm';
 const WNIDS = ['n01440764', 'n02102040', 'n03000684'];
 

@@ -20,6 +20,7 @@ import { buildModel } from '../src/arch/zoo.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { Rng } from '../src/util/rng.js';
 import { findPython, torchSkip } from './helpers/fixtures.js';
+import { maxRel } from './helpers/numeric.js';
 
 const python = findPython(['torch', 'torchvision', 'numpy']);
 const skip = torchSkip() || (!python && 'python3 with torch, torchvision and numpy not found (optional independent reference)');
@@ -134,18 +135,6 @@ function runPython(net: Network, w: WeightMap, x: Float32Array, xShape: number[]
   }
 }
 
-/** max |a - b| relative to max |b|. */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / Math.max(m, 1e-12);
-}
-
 function compare(net: Network, ref: 'torchvision' | 'ir', n: number): void {
   const [c, h, wd] = net.nodes[0]!.out;
   const rng = new Rng(7);
@@ -157,14 +146,14 @@ function compare(net: Network, ref: 'torchvision' | 'ir', n: number): void {
   const compiled = createTorchEngine({ threads: 2 }).compile(net, w);
   try {
     const logits = compiled.predict(x, n);
-    const eLogits = relErr(logits, py.logits);
+    const eLogits = maxRel(logits, py.logits);
     assert.ok(eLogits < 1e-4, `${net.name}: eval logits differ by ${eLogits} of the max logit`);
     const { loss, grads } = compiled.lossAndGrads(x, y, n, ls);
     assert.ok(Math.abs(loss - py.loss) < 1e-4 * Math.max(1, py.loss), `${net.name}: loss ${loss} vs ${py.loss}`);
     let worst = 0;
     let worstName = '';
     for (const [name, g] of Object.entries(py.grads)) {
-      const e = relErr(grads.get(name)!.data, g);
+      const e = maxRel(grads.get(name)!.data, g);
       if (e > worst) [worst, worstName] = [e, name];
     }
     assert.equal(grads.size, Object.keys(py.grads).length);

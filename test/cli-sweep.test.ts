@@ -5,18 +5,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
+import { runCli, spawnCli } from './helpers/cli.js';
 import { trainEngine } from './helpers/fixtures.js';
 
 /** torch where its addon is built, else the embedded wasm engine: the sweep logic is the same on both. */
 const ENGINE = trainEngine();
 
-const root = new URL('..', import.meta.url).pathname;
-const entry = join(root, 'src/cli/main.ts');
 const dir = mkdtempSync(join(tmpdir(), 'sweep-cli-'));
 const cfg = join(dir, 'tiny.json');
 writeFileSync(
@@ -27,10 +25,8 @@ writeFileSync(
   }),
 );
 
-function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
-  return { code: r.status, signal: r.signal, stderr: r.stderr, stdout: r.stdout };
-}
+/** `regnet ARGS` with extra environment variables, without a time limit. */
+const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { env, timeoutMs: 0 });
 
 /** Everything but the wall-clock columns. */
 const stable = (rows: SweepRow[]) => rows.map(({ train_seconds: _t, images_per_sec: _i, ...rest }) => rest);
@@ -77,8 +73,7 @@ test('kill -9 after the second model, rerun: exactly 4 rows, distinct ids, first
 test('Ctrl-C stops cleanly with exit 130; the rerun finishes without duplicates', async () => {
   const out = join(dir, 'sigint');
   // longer models so the interrupt lands inside one
-  const args = ['--import', 'tsx', entry, 'sweep', cfg, '--out', out, '--steps', '40'];
-  const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawnCli(['sweep', cfg, '--out', out, '--steps', '40']);
   let err = '';
   let sent = false;
   child.stderr.on('data', (c: Buffer) => {

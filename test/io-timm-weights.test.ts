@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildModel } from '../src/arch/zoo.js';
 import type { FcNode } from '../src/arch/ir.js';
@@ -17,6 +16,8 @@ import {
 import { UsageError } from '../src/util/errors.js';
 import { initWeights } from '../src/arch/init.js';
 import { readKeys, timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
+import { maxRel } from './helpers/numeric.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 /** The committed timm reference (always present). */
 const X002 = timmReference('regnetx_002') as TimmReference;
@@ -28,19 +29,7 @@ function ownResnet18(): string {
   return path;
 }
 
-const tmp = mkdtempSync(join(tmpdir(), 'timm-w-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
-
-/** max |a - b| / max |b| */
-function relErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let d = 0, m = 0;
-  for (let i = 0; i < a.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
+const tmp = tempDirUntilExit('timm-w-');
 
 for (const model of ['regnetx_002', 'resnet18'] as const) {
   const reference = timmReference(model);
@@ -59,14 +48,14 @@ for (const model of ['regnetx_002', 'resnet18'] as const) {
       const c = e.compile(net, weights);
       try {
         const logits = c.predict(x, 2);
-        const err = relErr(logits, ref);
+        const err = maxRel(logits, ref);
         assert.ok(err < 1e-4, `${engine} ${model}: relative error ${err}`);
         // setWeights path too: scramble, reload, same logits
         const fc = net.nodes[net.output] as FcNode;
         c.setWeights(new Map([[`${fc.name}.bias`, { shape: [1000], data: new Float32Array(1000).fill(3) }]]));
-        assert.ok(relErr(c.predict(x, 2), ref) > 1e-3, 'changing the fc bias changes the logits');
+        assert.ok(maxRel(c.predict(x, 2), ref) > 1e-3, 'changing the fc bias changes the logits');
         c.setWeights(weights);
-        assert.ok(relErr(c.predict(x, 2), ref) < 1e-4, 'setWeights restores the checkpoint');
+        assert.ok(maxRel(c.predict(x, 2), ref) < 1e-4, 'setWeights restores the checkpoint');
       } finally {
         c.dispose();
         e.close?.();

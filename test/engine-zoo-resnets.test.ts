@@ -19,7 +19,7 @@ import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { fromFloat32, ops, tidy } from '../src/engine/torch/tensor.js';
 import { Rng } from '../src/util/rng.js';
 import { torchSkip } from './helpers/fixtures.js';
-import { maxRel } from './helpers/numeric.js';
+import { maxAbs, maxDiff, maxRel } from './helpers/numeric.js';
 
 const skipTorch = torchSkip();
 
@@ -146,17 +146,6 @@ function randomized(net: Network, seed: number): WeightMap {
     if (p.role === 'bn_var') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
   }
   return w;
-}
-
-function maxAbs(a: Float32Array): number {
-  let m = 0;
-  for (const v of a) m = Math.max(m, Math.abs(v));
-  return m;
-}
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /**

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { complexity } from '../src/arch/complexity.js';
@@ -20,11 +19,11 @@ import { evalImageFolder } from '../src/train/eval-folder.js';
 import { labelRank } from '../src/train/evaluate.js';
 import { parseCsv } from '../src/results/csv.js';
 import { timmReference, type TimmReference } from './helpers/fixtures.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 const X002 = timmReference('regnetx_002') as TimmReference;
 const torch = torchAvailable();
-const tmp = mkdtempSync(join(tmpdir(), 'timm-e-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('timm-e-');
 
 type RGB = [number, number, number];
 const COLOURS: Array<[string, RGB]> = [

@@ -5,20 +5,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { register } from '../src/cli/predict.js';
 import { imagenetClasses } from '../src/data/imagenet-classes.js';
 import { topK } from '../src/cli/predict-images.js';
 import { FIXTURES, findPython, timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 const X002 = timmReference('regnetx_002') as TimmReference;
 const resnet18 = timmReference('resnet18');
 const python = findPython(['PIL', 'torchvision', 'numpy']);
-const tmp = mkdtempSync(join(tmpdir(), 'predict-img-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('predict-img-');
 
 async function predict(args: string[]): Promise<string> {
   const program = new Command().exitOverride();

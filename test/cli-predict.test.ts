@@ -1,7 +1,5 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command } from 'commander';
 import { register } from '../src/cli/predict.js';
@@ -12,11 +10,12 @@ import { initWeights } from '../src/arch/init.js';
 import { selectEngine } from '../src/engine/select.js';
 import { UsageError } from '../src/util/errors.js';
 import { timmReference, torchSkip, type TimmReference } from './helpers/fixtures.js';
+import { maxRel } from './helpers/numeric.js';
+import { tempDirUntilExit } from './helpers/tmp.js';
 
 const X002 = timmReference('regnetx_002') as TimmReference;
 const resnet18 = timmReference('resnet18');
-const tmp = mkdtempSync(join(tmpdir(), 'timm-p-'));
-process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+const tmp = tempDirUntilExit('timm-p-');
 
 /** Run `regnet predict ...` in-process; returns what it wrote to stdout. */
 async function predict(args: string[]): Promise<string> {
@@ -28,15 +27,6 @@ async function predict(args: string[]): Promise<string> {
   return chunks.join('');
 }
 
-function relErr(a: ArrayLike<number>, b: Float32Array): number {
-  let d = 0, m = 0;
-  for (let i = 0; i < b.length; i++) {
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-    m = Math.max(m, Math.abs(b[i]!));
-  }
-  return d / m;
-}
-
 const ioRef = (ref: TimmReference) => readSafetensors(ref.io).tensors;
 
 test('predict --json (wasm) prints the reference logits of regnetx_002', async () => {
@@ -44,7 +34,7 @@ test('predict --json (wasm) prints the reference logits of regnetx_002', async (
   const j = JSON.parse(out) as { logits: number[][] };
   assert.equal(j.logits.length, 2);
   assert.equal(j.logits[0]!.length, 1000);
-  const err = relErr(j.logits.flat(), ioRef(X002).get('logits')!.data as Float32Array);
+  const err = maxRel(j.logits.flat(), ioRef(X002).get('logits')!.data as Float32Array);
   assert.ok(err < 1e-4, `relative error ${err}`);
 });
 
@@ -55,7 +45,7 @@ test('predict --out (torch) writes tensor logits matching resnet18 reference', {
   assert.match(out, /wrote logits \[2, 1000\] of resnet18 \(torch\)/);
   const t = readSafetensors(file).tensors.get('logits')!;
   assert.deepEqual(t.shape, [2, 1000]);
-  const err = relErr(t.data as Float32Array, ioRef(ref).get('logits')!.data as Float32Array);
+  const err = maxRel(t.data as Float32Array, ioRef(ref).get('logits')!.data as Float32Array);
   assert.ok(err < 1e-4, `relative error ${err}`);
 });
 
