@@ -44,7 +44,16 @@ const ROUNDS = Number(args.rounds);
 const WORKERS = args.workers !== undefined ? Number(args.workers) : availableParallelism();
 const BATCH = 32;
 const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
-const PHOTOS = ['astronaut.png', 'chelsea.png', 'coffee.png', 'rocket.jpg', 'hubble_deep_field.jpg', 'motorcycle_left.png', 'camera.png', 'horse.png'];
+const PHOTOS = [
+  'astronaut.png',
+  'chelsea.png',
+  'coffee.png',
+  'rocket.jpg',
+  'hubble_deep_field.jpg',
+  'motorcycle_left.png',
+  'camera.png',
+  'horse.png',
+];
 
 /** 10 class folders of full-size JPEGs cut from the sample photographs (seeded: the same folder every time). */
 async function makeFolder(dir: string, n: number): Promise<void> {
@@ -57,9 +66,12 @@ async function makeFolder(dir: string, n: number): Promise<void> {
     const k = i % photos.length;
     const { width: W = 0, height: H = 0 } = metas[k]!;
     // a crop of 55-100% of each side, scaled so the long side is 500-1024 px, 4:3 or 3:4
-    const cw = Math.round(W * rng.uniform(0.55, 1)), ch = Math.round(H * rng.uniform(0.55, 1));
-    const left = rng.int(0, W - cw), top = rng.int(0, H - ch);
-    const long = rng.int(500, 1024), short = Math.round((long * 3) / 4);
+    const cw = Math.round(W * rng.uniform(0.55, 1)),
+      ch = Math.round(H * rng.uniform(0.55, 1));
+    const left = rng.int(0, W - cw),
+      top = rng.int(0, H - ch);
+    const long = rng.int(500, 1024),
+      short = Math.round((long * 3) / 4);
     const portrait = rng.next() < 0.25;
     const [w, h] = portrait ? [short, long] : [long, short];
     const d = join(dir, wnids[i % wnids.length]!);
@@ -120,7 +132,14 @@ function timmPasses(dir: string): Passes {
 /** Ours on the same folder: the same two passes on one loader (its workers started inside pass 1). */
 async function ourPasses(dir: string): Promise<Passes> {
   const list = listImageFolder(dir);
-  const transform = { kind: 'eval' as const, imgSize: 224, cropPct: 0.875, interpolation: 'bicubic' as const, mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  const transform = {
+    kind: 'eval' as const,
+    imgSize: 224,
+    cropPct: 0.875,
+    interpolation: 'bicubic' as const,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+  };
   const out: Array<[number, number]> = [];
   let loader: ImageLoader | undefined;
   const cpu0 = process.cpuUsage();
@@ -150,10 +169,16 @@ async function main(): Promise<void> {
     }
     const list = listImageFolder(dir);
     for (const f of list.files) readFileSync(f); // both sides then read from the page cache
-    const up = () => loadavg().map((v) => v.toFixed(2)).join(' ');
+    const up = () =>
+      loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ');
     const load0 = up();
-    console.log(`${list.files.length} JPEGs, ${list.classes.length} classes; batch ${BATCH}, ${WORKERS} workers each (${availableParallelism()} cores), ${args.lanes} lane(s) per worker of ours; load average ${up()}`);
-    const ours: number[][] = [[], [], []], timm: number[][] = [[], [], []];
+    console.log(
+      `${list.files.length} JPEGs, ${list.classes.length} classes; batch ${BATCH}, ${WORKERS} workers each (${availableParallelism()} cores), ${args.lanes} lane(s) per worker of ours; load average ${up()}`,
+    );
+    const ours: number[][] = [[], [], []],
+      timm: number[][] = [[], [], []];
     const n = list.files.length;
     for (let r = 0; r < ROUNDS; r++) {
       const a = await ourPasses(dir);
@@ -164,18 +189,21 @@ async function main(): Promise<void> {
       }
       ours[2]!.push((1000 * a.cpu) / (2 * n));
       timm[2]!.push((1000 * b.cpu) / (2 * n));
-      const f = (x: Passes) => `${x.passes.map(([k, s]) => (k / s).toFixed(1)).join(' / ')} img/s, ${((1000 * x.cpu) / (2 * n)).toFixed(1)} CPU ms/img`;
+      const f = (x: Passes) =>
+        `${x.passes.map(([k, s]) => (k / s).toFixed(1)).join(' / ')} img/s, ${((1000 * x.cpu) / (2 * n)).toFixed(1)} CPU ms/img`;
       console.log(`round ${r + 1}: ours ${f(a)}; timm ${f(b)} (pass 1 / pass 2); load average ${up()}`);
     }
     const lines = [
       `| | ours | timm's DataLoader | ours vs timm (> 1: ours faster) |`,
       `|---|---:|---:|---:|`,
       ...[0, 1].map((p) => {
-        const o = median(ours[p]!), t = median(timm[p]!);
+        const o = median(ours[p]!),
+          t = median(timm[p]!);
         return `| pass ${p === 0 ? '1 (workers starting)' : '2 (steady state)'} | ${o.toFixed(1)} img/s | ${t.toFixed(1)} img/s | ${(o / t).toFixed(2)}x |`;
       }),
       (() => {
-        const o = median(ours[2]!), t = median(timm[2]!);
+        const o = median(ours[2]!),
+          t = median(timm[2]!);
         return `| CPU time per image, all threads and processes | ${o.toFixed(1)} ms | ${t.toFixed(1)} ms | ${(t / o).toFixed(2)}x |`;
       })(),
     ];

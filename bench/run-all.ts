@@ -11,7 +11,11 @@ const all: Array<[string, string[], string]> = [
   ['sample', ['bench/sample.ts'], 'sampler: accepted samples/s with flops ranges (one core)'],
   ['tfjs', ['bench/tfjs-wasm.ts', '3'], 'tfjs on wasm: train/infer samples/s, batch 64, 32 px, 10 classes'],
   ['torch', ['bench/torch-vs-pytorch.ts'], 'torch engine vs PyTorch (needs python3-torchvision), same threads, alternating runs'],
-  ['onnx', ['bench/onnx-vs-pytorch.ts'], 'onnx engine vs torch engine vs PyTorch inference (needs onnxruntime-node), same threads, alternating runs'],
+  [
+    'onnx',
+    ['bench/onnx-vs-pytorch.ts'],
+    'onnx engine vs torch engine vs PyTorch inference (needs onnxruntime-node), same threads, alternating runs',
+  ],
   ['loader', ['bench/loader.ts'], "image loader vs timm's DataLoader (needs python3-torchvision, python3-skimage), alternating runs"],
 ];
 const want = new Set((process.env.REGNET_BENCH ?? all.map((a) => a[0]).join(',')).split(','));

@@ -42,8 +42,20 @@ interface Workload {
   batch: number;
   classes: number;
 }
-const TV: Record<string, string> = { resnet18: 'resnet18', resnet50: 'resnet50', regnetx_016: 'regnet_x_1_6gf', regnetx_032: 'regnet_x_3_2gf' };
-const W = (model: string, mode: 'train' | 'infer', res: number, batch: number, classes: number): Workload => ({ model, tv: TV[model]!, mode, res, batch, classes });
+const TV: Record<string, string> = {
+  resnet18: 'resnet18',
+  resnet50: 'resnet50',
+  regnetx_016: 'regnet_x_1_6gf',
+  regnetx_032: 'regnet_x_3_2gf',
+};
+const W = (model: string, mode: 'train' | 'infer', res: number, batch: number, classes: number): Workload => ({
+  model,
+  tv: TV[model]!,
+  mode,
+  res,
+  batch,
+  classes,
+});
 const WORKLOADS: Workload[] = [
   W('resnet50', 'infer', 224, 8, 1000),
   W('regnetx_032', 'infer', 224, 8, 1000),

@@ -36,13 +36,21 @@ function findTorch() {
     const lib = join(base, 'lib');
     if (!existsSync(join(inc, 'ATen', 'ATen.h')) || !existsSync(join(lib, 'libtorch.so')))
       return { error: `LIBTORCH=${env} has no include/ATen/ATen.h and lib/libtorch.so` };
-    return { inc: [inc, join(inc, 'torch', 'csrc', 'api', 'include')], lib, cmake: join(base, 'share', 'cmake', 'Torch', 'TorchConfig.cmake') };
+    return {
+      inc: [inc, join(inc, 'torch', 'csrc', 'api', 'include')],
+      lib,
+      cmake: join(base, 'share', 'cmake', 'Torch', 'TorchConfig.cmake'),
+    };
   }
   for (const incRoot of ['/usr/include', '/usr/local/include']) {
     if (!existsSync(join(incRoot, 'ATen', 'ATen.h'))) continue;
     for (const lib of systemLibDirs()) {
       if (existsSync(join(lib, 'libtorch.so')))
-        return { inc: [incRoot, join(incRoot, 'torch', 'csrc', 'api', 'include')], lib, cmake: join(lib, 'cmake', 'Torch', 'TorchConfig.cmake') };
+        return {
+          inc: [incRoot, join(incRoot, 'torch', 'csrc', 'api', 'include')],
+          lib,
+          cmake: join(lib, 'cmake', 'Torch', 'TorchConfig.cmake'),
+        };
     }
   }
   return { error: 'libtorch not found: apt-get install libtorch-dev, or set LIBTORCH=/path/to/libtorch' };

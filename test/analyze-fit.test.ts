@@ -34,7 +34,8 @@ test('ResNet widths are not quantized-linear: a clearly larger e_fit', () => {
     // and no better than a brute-force check over a small independent grid
     let bestGrid = Infinity;
     for (let w0 = 8; w0 <= 512; w0 += 8) {
-      for (let wa = 1; wa <= 300; wa *= 1.1) for (let wm = 1.5; wm <= 3.0; wm += 0.05) bestGrid = Math.min(bestGrid, fitError(w, w0, wa, wm));
+      for (let wa = 1; wa <= 300; wa *= 1.1)
+        for (let wm = 1.5; wm <= 3.0; wm += 0.05) bestGrid = Math.min(bestGrid, fitError(w, w0, wa, wm));
     }
     assert.ok(fit.e_fit <= bestGrid + 1e-12, `${name}: fit ${fit.e_fit} worse than grid ${bestGrid}`);
   }
@@ -66,7 +67,10 @@ test('continuous fit recovers an exact straight line', () => {
 test('width lists: parsing, resampling and bad input', () => {
   assert.deepEqual(parseWidthList('48,48,96'), [48, 48, 96]);
   assert.deepEqual(parseWidthList('48x2, 96x3'), [48, 48, 96, 96, 96]);
-  assert.throws(() => parseWidthList('48,abc'), (e: unknown) => e instanceof UsageError && /abc/.test(e.message));
+  assert.throws(
+    () => parseWidthList('48,abc'),
+    (e: unknown) => e instanceof UsageError && /abc/.test(e.message),
+  );
   assert.throws(() => parseWidthList(''), UsageError);
   assert.throws(() => fitRegNet([]), UsageError);
   assert.throws(() => fitRegNet([48, -1]), UsageError);

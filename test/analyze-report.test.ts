@@ -54,7 +54,21 @@ function genSweep(path: string, n: number, seed: number, anynet = false): GenRow
     const ok = rows.length % 9 !== 4; // some failed runs that must not count
     const id = `${anynet ? 'a' : 'm'}${rows.length}`;
     const p = anynet ? ['', '', '', ''] : [depth, w0, wa, wm];
-    lines.push([id, anynet ? 'anynetx' : 'regnetx', ok ? 'ok' : 'failed', ok ? (100 - err).toFixed(3) : '', ...p, anynet ? st.groupWidths.join('-') : g, params, flops, acts, st.widths.join('-'), st.depths.join('-')].join(','));
+    lines.push(
+      [
+        id,
+        anynet ? 'anynetx' : 'regnetx',
+        ok ? 'ok' : 'failed',
+        ok ? (100 - err).toFixed(3) : '',
+        ...p,
+        anynet ? st.groupWidths.join('-') : g,
+        params,
+        flops,
+        acts,
+        st.widths.join('-'),
+        st.depths.join('-'),
+      ].join(','),
+    );
     rows.push({ id, ok, err, flops });
   }
   writeFileSync(path, lines.join('\n') + '\n');
@@ -92,7 +106,20 @@ test('analyze writes EDF, error-vs-parameter, widths SVGs and a report from a Re
   const out = join(dir, 'analysis');
   const res = analyzeSweeps([join(dir, 'rx.csv'), join(dir, 'ax.csv')], out, { bootstrap: 500, seed: 3 });
   const files = readdirSync(out).sort();
-  for (const f of ['edf.svg', 'err_vs_depth.svg', 'err_vs_w0.svg', 'err_vs_wa.svg', 'err_vs_wm.svg', 'err_vs_group_size.svg', 'err_vs_flops.svg', 'err_vs_params.svg', 'err_vs_acts.svg', 'widths.svg', 'report.html', 'summary.json']) {
+  for (const f of [
+    'edf.svg',
+    'err_vs_depth.svg',
+    'err_vs_w0.svg',
+    'err_vs_wa.svg',
+    'err_vs_wm.svg',
+    'err_vs_group_size.svg',
+    'err_vs_flops.svg',
+    'err_vs_params.svg',
+    'err_vs_acts.svg',
+    'widths.svg',
+    'report.html',
+    'summary.json',
+  ]) {
     assert.ok(files.includes(f), `missing ${f}`);
   }
   assert.ok(!files.some((f) => f.endsWith('.tmp')), 'no temp files left');
@@ -109,7 +136,13 @@ test('analyze writes EDF, error-vs-parameter, widths SVGs and a report from a Re
   assert.ok(Math.abs(sr!.summary.min - Math.min(...errsR)) < 1e-9);
   assert.ok(Math.abs(sr!.summary.mean - errsR.reduce((a, b) => a + b, 0) / errsR.length) < 1e-9);
   assert.equal(sa!.summary.n, okA.length);
-  assert.deepEqual(sr!.top.map((t) => t.id), [...okR].sort((a, b) => a.err - b.err).slice(0, 5).map((r) => r.id));
+  assert.deepEqual(
+    sr!.top.map((t) => t.id),
+    [...okR]
+      .sort((a, b) => a.err - b.err)
+      .slice(0, 5)
+      .map((r) => r.id),
+  );
   // the synthetic error falls with flops: strongly negative rank correlation
   assert.ok(sr!.spearman.flops! < -0.7, `rho ${sr!.spearman.flops}`);
 
@@ -140,7 +173,10 @@ test('analyze writes EDF, error-vs-parameter, widths SVGs and a report from a Re
   // the same seed gives the same report
   const again = analyzeSweeps([join(dir, 'rx.csv'), join(dir, 'ax.csv')], join(dir, 'again'), { bootstrap: 500, seed: 3 });
   assert.equal(readFileSync(join(dir, 'again', 'report.html'), 'utf8'), html);
-  assert.deepEqual(again.sweeps.map((s) => s.best), res.sweeps.map((s) => s.best));
+  assert.deepEqual(
+    again.sweeps.map((s) => s.best),
+    res.sweeps.map((s) => s.best),
+  );
 });
 
 test('AnyNet-only sweep: design-parameter plots without w0/wa/wm are skipped', () => {
@@ -158,13 +194,25 @@ test('AnyNet-only sweep: design-parameter plots without w0/wa/wm are skipped', (
 test('sweep CSV errors are one-line usage errors naming what is missing', () => {
   const bad = join(tmp, 'bad.csv');
   writeFileSync(bad, 'name,acc\nx,1\n');
-  assert.throws(() => readSweepCsv(bad), (e: unknown) => e instanceof UsageError && /id, status, top1_err \(or top1\)/.test(e.message) && !e.message.includes('\n'));
-  assert.throws(() => readSweepCsv(join(tmp, 'nope.csv')), (e: unknown) => e instanceof UsageError && /cannot read/.test(e.message));
+  assert.throws(
+    () => readSweepCsv(bad),
+    (e: unknown) => e instanceof UsageError && /id, status, top1_err \(or top1\)/.test(e.message) && !e.message.includes('\n'),
+  );
+  assert.throws(
+    () => readSweepCsv(join(tmp, 'nope.csv')),
+    (e: unknown) => e instanceof UsageError && /cannot read/.test(e.message),
+  );
   // top1 instead of top1_err, and rows that failed do not count
   const t1 = join(tmp, 't1.csv');
   writeFileSync(t1, 'id,status,top1\na,ok,75\nb,failed,\nc,OK,80.5\n');
   const [s] = readSweepCsv(t1);
-  assert.deepEqual(s!.rows.map((r) => [r.id, r.err]), [['a', 25], ['c', 19.5]]);
+  assert.deepEqual(
+    s!.rows.map((r) => [r.id, r.err]),
+    [
+      ['a', 25],
+      ['c', 19.5],
+    ],
+  );
   assert.equal(s!.skipped, 1);
   assert.equal(s!.name, 't1');
 });
@@ -231,32 +279,49 @@ test('cli: fit --json, fit a zoo model, analyze default output folder, usage err
 
 const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
 
-test('report.html renders in headless Chromium (non-blank screenshot)', { skip: !chromium && 'chromium not installed', timeout: 60_000 }, async () => {
-  const dir = join(tmp, 'shot');
-  mkdirSync(dir);
-  genSweep(join(dir, 'rx.csv'), 40, 11);
-  analyzeSweeps([join(dir, 'rx.csv')], join(dir, 'out'), { bootstrap: 200 });
-  const png = join(dir, 'shot.png');
-  const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
-  try {
-    execFileSync(chromium!, [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync',
-      '--no-first-run', `--user-data-dir=${profile}`, '--window-size=1200,2400', `--screenshot=${png}`, pathToFileURL(join(dir, 'out', 'report.html')).href,
-    ], { stdio: 'ignore', timeout: 50_000 });
-  } finally {
-    rmSync(profile, { recursive: true, force: true });
-  }
-  assert.ok(existsSync(png), 'screenshot written');
-  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  assert.equal(info.width, 1200);
-  let dark = 0;
-  let colored = 0;
-  for (let i = 0; i < data.length; i += 3) {
-    const [r, g, b] = [data[i]!, data[i + 1]!, data[i + 2]!];
-    if (r + g + b < 200) dark++;
-    if (Math.max(r, g, b) - Math.min(r, g, b) > 80) colored++; // plot colours, not grey text
-  }
-  const px = info.width * info.height;
-  assert.ok(dark / px > 0.002, `text/axes drawn (${dark} dark px)`);
-  assert.ok(colored / px > 0.002, `coloured plot marks drawn (${colored} px)`);
-});
+test(
+  'report.html renders in headless Chromium (non-blank screenshot)',
+  { skip: !chromium && 'chromium not installed', timeout: 60_000 },
+  async () => {
+    const dir = join(tmp, 'shot');
+    mkdirSync(dir);
+    genSweep(join(dir, 'rx.csv'), 40, 11);
+    analyzeSweeps([join(dir, 'rx.csv')], join(dir, 'out'), { bootstrap: 200 });
+    const png = join(dir, 'shot.png');
+    const profile = mkdtempSync(join(tmpdir(), 'chromium-profile-'));
+    try {
+      execFileSync(
+        chromium!,
+        [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+          '--no-first-run',
+          `--user-data-dir=${profile}`,
+          '--window-size=1200,2400',
+          `--screenshot=${png}`,
+          pathToFileURL(join(dir, 'out', 'report.html')).href,
+        ],
+        { stdio: 'ignore', timeout: 50_000 },
+      );
+    } finally {
+      rmSync(profile, { recursive: true, force: true });
+    }
+    assert.ok(existsSync(png), 'screenshot written');
+    const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    assert.equal(info.width, 1200);
+    let dark = 0;
+    let colored = 0;
+    for (let i = 0; i < data.length; i += 3) {
+      const [r, g, b] = [data[i]!, data[i + 1]!, data[i + 2]!];
+      if (r + g + b < 200) dark++;
+      if (Math.max(r, g, b) - Math.min(r, g, b) > 80) colored++; // plot colours, not grey text
+    }
+    const px = info.width * info.height;
+    assert.ok(dark / px > 0.002, `text/axes drawn (${dark} dark px)`);
+    assert.ok(colored / px > 0.002, `coloured plot marks drawn (${colored} px)`);
+  },
+);

@@ -41,7 +41,10 @@ test('bootstrap of the best model matches the order-statistic distribution', () 
   assert.ok(Math.abs(bb.err[1] - quant(0.5)) <= 1, `median ${bb.err[1]} vs ${quant(0.5)}`);
   assert.ok(Math.abs(bb.err[2] - quant(0.975)) <= 1, `97.5% ${bb.err[2]} vs ${quant(0.975)}`);
   // the design value of the best model follows the same draws
-  assert.deepEqual(bb.values.twice, bb.err.map((e) => 2 * e));
+  assert.deepEqual(
+    bb.values.twice,
+    bb.err.map((e) => 2 * e),
+  );
   // seeded: same seed, same answer
   assert.deepEqual(bootstrapBest(errs, values, { samples: 500, seed: 3 }), bootstrapBest(errs, values, { samples: 500, seed: 3 }));
 });

@@ -40,13 +40,30 @@ test('spec headline numbers', () => {
 
 test('zoo registers every named model and the resnets', () => {
   const names = new Set(zooNames());
-  for (const n of ['regnetx_002', 'regnetx_320', 'regnety_002', 'regnety_320', 'regnety_640', 'regnety_1280', 'regnety_2560',
-    'resnet18', 'resnet26', 'resnet34', 'resnet50', 'resnet101', 'resnet152', 'resnet200']) assert.ok(names.has(n), n);
+  for (const n of [
+    'regnetx_002',
+    'regnetx_320',
+    'regnety_002',
+    'regnety_320',
+    'regnety_640',
+    'regnety_1280',
+    'regnety_2560',
+    'resnet18',
+    'resnet26',
+    'resnet34',
+    'resnet50',
+    'resnet101',
+    'resnet152',
+    'resnet200',
+  ])
+    assert.ok(names.has(n), n);
 });
 
 /** Independent recount: walk the param list (not the layer formulas) and count elements. */
 function paramCountFromSpecs(net: Network): number {
-  return paramSpecs(net).filter((p) => p.trainable).reduce((a, p) => a + numel(p.shape), 0);
+  return paramSpecs(net)
+    .filter((p) => p.trainable)
+    .reduce((a, p) => a + numel(p.shape), 0);
 }
 
 test('param list, init and complexity agree; shapes consistent at other resolutions', () => {
@@ -85,22 +102,61 @@ test('conv output sizes follow (h - 1) // s + 1 and flops scale with resolution'
 });
 
 test('fast sampler complexity equals the IR count for sampled RegNets and AnyNets', () => {
-  for (const [file, res, classes] of [['regnetx', 224, 1000], ['regnety', 64, 10], ['regnetx_small', 28, 10], ['anynetx_small', 32, 10]] as const) {
+  for (const [file, res, classes] of [
+    ['regnetx', 224, 1000],
+    ['regnety', 64, 10],
+    ['regnetx_small', 28, 10],
+    ['anynetx_small', 32, 10],
+  ] as const) {
     const space = loadSpace(new URL(`../configs/spaces/${file}.json`, import.meta.url).pathname);
     const rep = sampleSpace(space, { n: 25, seed: 3, res, numClasses: classes, flops: [0, Infinity] });
     for (const s of rep.samples) {
-      const spec = space.kind === 'regnet'
-        ? { kind: 'regnet' as const, depth: s.depth, w0: s.w0, wa: s.wa, wm: s.wm, groupSize: s.group_size, bottleRatio: s.bottle_ratio, seRatio: s.se_ratio, groupMinRatio: 0, act: 'relu' as const, norm: 'bn' as const, stemWidth: 32 }
-        : { kind: 'anynet' as const, seRatio: s.se_ratio, act: 'relu' as const, norm: 'bn' as const, stemWidth: 32,
-            stages: s.stage_widths.map((w, i) => ({ width: w, depth: s.stage_depths[i]!, groupWidth: s.stage_group_widths[i]!, bottleRatio: s.stage_bottle_ratios[i]! })) };
+      const spec =
+        space.kind === 'regnet'
+          ? {
+              kind: 'regnet' as const,
+              depth: s.depth,
+              w0: s.w0,
+              wa: s.wa,
+              wm: s.wm,
+              groupSize: s.group_size,
+              bottleRatio: s.bottle_ratio,
+              seRatio: s.se_ratio,
+              groupMinRatio: 0,
+              act: 'relu' as const,
+              norm: 'bn' as const,
+              stemWidth: 32,
+            }
+          : {
+              kind: 'anynet' as const,
+              seRatio: s.se_ratio,
+              act: 'relu' as const,
+              norm: 'bn' as const,
+              stemWidth: 32,
+              stages: s.stage_widths.map((w, i) => ({
+                width: w,
+                depth: s.stage_depths[i]!,
+                groupWidth: s.stage_group_widths[i]!,
+                bottleRatio: s.stage_bottle_ratios[i]!,
+              })),
+            };
       const net = buildFromSpec(spec, { res, numClasses: classes, stem: space.stem });
       const c = complexity(net);
       assert.deepEqual([s.params, s.flops, s.acts], [c.params, c.flops, c.acts], `${file} sample ${s.id}`);
-      assert.deepEqual(net.stages.map((x) => x.width), s.stage_widths);
-      if (spec.kind === 'anynet') assert.deepEqual(anynetStages(spec).map((x) => x.width), s.stage_widths);
+      assert.deepEqual(
+        net.stages.map((x) => x.width),
+        s.stage_widths,
+      );
+      if (spec.kind === 'anynet')
+        assert.deepEqual(
+          anynetStages(spec).map((x) => x.width),
+          s.stage_widths,
+        );
       // and bodyComplexity directly
-      const f = bodyComplexity(net.stages.map((x) => ({ width: x.width, depth: x.depth, bottleneckWidth: x.bottleneckWidth, groups: x.groups })),
-        { res, numClasses: classes, inChans: 3, stem: space.stem, seRatio: s.se_ratio, stemWidth: 32 });
+      const f = bodyComplexity(
+        net.stages.map((x) => ({ width: x.width, depth: x.depth, bottleneckWidth: x.bottleneckWidth, groups: x.groups })),
+        { res, numClasses: classes, inChans: 3, stem: space.stem, seRatio: s.se_ratio, stemWidth: 32 },
+      );
       assert.equal(f.flops, c.flops);
     }
   }

@@ -24,7 +24,9 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'regnet-ident-'));
 
 /** What the builder makes of a spec, independent of any naming code: the graph's nodes. */
 function fingerprint(spec: ModelSpec): string {
-  return createHash('sha1').update(JSON.stringify(buildFromSpec(spec, { res: 32, numClasses: 10 }).nodes)).digest('hex');
+  return createHash('sha1')
+    .update(JSON.stringify(buildFromSpec(spec, { res: 32, numClasses: 10 }).nodes))
+    .digest('hex');
 }
 
 test('zoo models keep their zoo names, and no two zoo models build the same network', () => {
@@ -46,14 +48,25 @@ test('a zoo model described by flags, a configs row or an AnyNet with its stages
   assert.equal(resolveModel(undefined, { ...flags, wa: 36.5 }).name, 'regnetx_002');
   const st = regnetStages({ depth: 13, w0: 24, wa: 36.44, wm: 2.49, groupSize: 8 });
   const asAnyNet: ModelSpec = {
-    kind: 'anynet', stages: st.widths.map((w, i) => ({ width: w, depth: st.depths[i]!, groupWidth: st.groupWidths[i]!, bottleRatio: 1 })),
-    seRatio: 0, act: 'relu', norm: 'bn', stemWidth: 32,
+    kind: 'anynet',
+    stages: st.widths.map((w, i) => ({ width: w, depth: st.depths[i]!, groupWidth: st.groupWidths[i]!, bottleRatio: 1 })),
+    seRatio: 0,
+    act: 'relu',
+    norm: 'bn',
+    stemWidth: 32,
   };
   assert.equal(canonicalName(asAnyNet), 'regnetx_002');
   const d = tmp();
   writeFileSync(join(d, 'c.csv'), 'id,depth,w0,wa,wm,group_size,se_ratio\nm7,13,24,36.44,2.49,8,0\nm8,13,24,36.44,2.49,8,0.25\n');
-  assert.deepEqual(readConfigs(join(d, 'c.csv')).map((r) => r.name), ['regnetx_002', 'regnety_002']);
-  assert.deepEqual(resolveModelList(['regnetx_002'], { configs: [{ file: join(d, 'c.csv') }] }).map((m) => m.name), ['regnetx_002', 'regnety_002'], 'the same network listed twice is kept once');
+  assert.deepEqual(
+    readConfigs(join(d, 'c.csv')).map((r) => r.name),
+    ['regnetx_002', 'regnety_002'],
+  );
+  assert.deepEqual(
+    resolveModelList(['regnetx_002'], { configs: [{ file: join(d, 'c.csv') }] }).map((m) => m.name),
+    ['regnetx_002', 'regnety_002'],
+    'the same network listed twice is kept once',
+  );
 });
 
 test('names of many sampled configs (two seeds) are equal exactly when the networks are', () => {
@@ -107,11 +120,23 @@ test('sample writes the canonical name in a model column; a configs row may name
   const rep = sampleSpace(loadSpace(spaceFile('regnetx_small')), { n: 5, seed: 9 });
   writeFileSync(join(d, 's.csv'), formatSamples(rep.samples));
   const rows = readConfigs(join(d, 's.csv'));
-  assert.deepEqual(rows.map((r) => r.name), rep.samples.map((s) => canonicalName(sampleSpec(s))));
-  writeFileSync(join(d, 'r.csv'), `model,top1,arch\nresnet18,50,\nx,40,"${JSON.stringify(zooEntry('regnetx_004').spec).replace(/"/g, '""')}"\n`);
-  assert.deepEqual(readConfigs(join(d, 'r.csv')).map((r) => r.name), ['resnet18', 'regnetx_004']);
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    rep.samples.map((s) => canonicalName(sampleSpec(s))),
+  );
+  writeFileSync(
+    join(d, 'r.csv'),
+    `model,top1,arch\nresnet18,50,\nx,40,"${JSON.stringify(zooEntry('regnetx_004').spec).replace(/"/g, '""')}"\n`,
+  );
+  assert.deepEqual(
+    readConfigs(join(d, 'r.csv')).map((r) => r.name),
+    ['resnet18', 'regnetx_004'],
+  );
   writeFileSync(join(d, 'bad.csv'), 'model\nnot_a_model\n');
-  assert.throws(() => readConfigs(join(d, 'bad.csv')), (e: Error) => e instanceof UsageError && /bad\.csv row 1/.test(e.message));
+  assert.throws(
+    () => readConfigs(join(d, 'bad.csv')),
+    (e: Error) => e instanceof UsageError && /bad\.csv row 1/.test(e.message),
+  );
 });
 
 test('--rows: ids and ranges select rows of a configs file, in order; unknown ids are usage errors', () => {

@@ -34,7 +34,16 @@ function extraRows(): ExtraRow[] {
   assert.equal(lines[0], 'model,res,param_count,macs,flops,acts,state_dict_sha256,shapes_sha256');
   return lines.slice(1).map((l) => {
     const [model, res, params, macs, flops, acts, namesSha, shapesSha] = l.split(',');
-    return { model: model!, res: Number(res), params: Number(params), macs: Number(macs), flops: Number(flops), acts: Number(acts), namesSha: namesSha!, shapesSha: shapesSha! };
+    return {
+      model: model!,
+      res: Number(res),
+      params: Number(params),
+      macs: Number(macs),
+      flops: Number(flops),
+      acts: Number(acts),
+      namesSha: namesSha!,
+      shapesSha: shapesSha!,
+    };
   });
 }
 
@@ -47,8 +56,19 @@ function specSha(net: Network, names: boolean): string {
 }
 
 const NEW_MODELS = [
-  'resnext50_32x4d', 'resnext101_32x4d', 'resnext101_32x8d', 'wide_resnet50_2', 'wide_resnet101_2',
-  'resnet18d', 'resnet26d', 'resnet34d', 'resnet50d', 'resnet101d', 'resnet152d', 'seresnet50', 'seresnext50_32x4d',
+  'resnext50_32x4d',
+  'resnext101_32x4d',
+  'resnext101_32x8d',
+  'wide_resnet50_2',
+  'wide_resnet101_2',
+  'resnet18d',
+  'resnet26d',
+  'resnet34d',
+  'resnet50d',
+  'resnet101d',
+  'resnet152d',
+  'seresnet50',
+  'seresnext50_32x4d',
 ];
 
 test('every row of zoo_extra_224.csv is reproduced exactly, with timm parameter names and shapes', () => {
@@ -57,20 +77,38 @@ test('every row of zoo_extra_224.csv is reproduced exactly, with timm parameter 
   for (const r of rows) {
     const net = buildModel(r.model, { res: r.res });
     const c = complexity(net);
-    assert.deepEqual({ params: c.params, macs: c.macs, flops: c.flops, acts: c.acts }, { params: r.params, macs: r.macs, flops: r.flops, acts: r.acts }, r.model);
+    assert.deepEqual(
+      { params: c.params, macs: c.macs, flops: c.flops, acts: c.acts },
+      { params: r.params, macs: r.macs, flops: r.flops, acts: r.acts },
+      r.model,
+    );
     assert.equal(specSha(net, false), r.shapesSha, `${r.model}: parameter and buffer shapes`);
     if (r.namesSha) assert.equal(specSha(net, true), r.namesSha, `${r.model}: state_dict names and shapes`);
     else assert.ok(r.model.startsWith('regnet_'), r.model);
   }
-  for (const m of NEW_MODELS) assert.ok(rows.some((r) => r.model === m), `${m} has a PyTorch reference row`);
+  for (const m of NEW_MODELS)
+    assert.ok(
+      rows.some((r) => r.model === m),
+      `${m} has a PyTorch reference row`,
+    );
 });
 
 test("parameter counts equal timm's published ones (results-imagenet.csv param_count, millions)", () => {
   // huggingface/pytorch-image-models results/results-imagenet.csv @ 0173a139, column param_count
   const published: Record<string, string> = {
-    resnext50_32x4d: '25.03', resnext101_32x4d: '44.18', resnext101_32x8d: '88.79', wide_resnet50_2: '68.88', wide_resnet101_2: '126.89',
-    resnet18d: '11.71', resnet26d: '16.01', resnet34d: '21.82', resnet50d: '25.58', resnet101d: '44.57', resnet152d: '60.21',
-    seresnet50: '28.09', seresnext50_32x4d: '27.56',
+    resnext50_32x4d: '25.03',
+    resnext101_32x4d: '44.18',
+    resnext101_32x8d: '88.79',
+    wide_resnet50_2: '68.88',
+    wide_resnet101_2: '126.89',
+    resnet18d: '11.71',
+    resnet26d: '16.01',
+    resnet34d: '21.82',
+    resnet50d: '25.58',
+    resnet101d: '44.57',
+    resnet152d: '60.21',
+    seresnet50: '28.09',
+    seresnext50_32x4d: '27.56',
   };
   for (const [m, p] of Object.entries(published)) assert.equal((complexity(buildModel(m)).params / 1e6).toFixed(2), p, m);
 });
@@ -78,8 +116,13 @@ test("parameter counts equal timm's published ones (results-imagenet.csv param_c
 test('the new models are registered, with families and reference top-1', () => {
   const names = new Set(zooNames());
   const family: Record<string, string> = {
-    resnext50_32x4d: 'resnext', wide_resnet50_2: 'wide_resnet', resnet18d: 'resnet_d', resnet152d: 'resnet_d',
-    seresnet50: 'seresnet', seresnext50_32x4d: 'seresnext', resnet50: 'resnet',
+    resnext50_32x4d: 'resnext',
+    wide_resnet50_2: 'wide_resnet',
+    resnet18d: 'resnet_d',
+    resnet152d: 'resnet_d',
+    seresnet50: 'seresnet',
+    seresnext50_32x4d: 'seresnext',
+    resnet50: 'resnet',
   };
   for (const m of NEW_MODELS) {
     assert.ok(names.has(m), m);
@@ -92,7 +135,14 @@ test('the new models are registered, with families and reference top-1', () => {
   }
   // a plain ResNet's spec is the JSON it always was (checkpoints and results rows keep matching)
   assert.deepEqual(zooEntry('resnet50').spec, { kind: 'resnet', block: 'bottleneck', layers: [3, 4, 6, 3] });
-  assert.deepEqual(zooEntry('resnet50d').spec, { kind: 'resnet', block: 'bottleneck', layers: [3, 4, 6, 3], stemType: 'deep', stemWidth: 32, avgDown: true });
+  assert.deepEqual(zooEntry('resnet50d').spec, {
+    kind: 'resnet',
+    block: 'bottleneck',
+    layers: [3, 4, 6, 3],
+    stemType: 'deep',
+    stemWidth: 32,
+    avgDown: true,
+  });
 });
 
 test('torchvision names are aliases of the timm models and resolve to them', () => {
@@ -117,8 +167,18 @@ test('torchvision names are aliases of the timm models and resolve to them', () 
 test('matchZoo takes several globs; an alias glob selects the canonical model', () => {
   const got = matchZoo('resnext*', 'seresnet*', 'wide_resnet*', 'resnet*d');
   assert.deepEqual(got.sort(), [
-    'resnet101d', 'resnet152d', 'resnet18d', 'resnet26d', 'resnet34d', 'resnet50d',
-    'resnext101_32x4d', 'resnext101_32x8d', 'resnext50_32x4d', 'seresnet50', 'wide_resnet101_2', 'wide_resnet50_2',
+    'resnet101d',
+    'resnet152d',
+    'resnet18d',
+    'resnet26d',
+    'resnet34d',
+    'resnet50d',
+    'resnext101_32x4d',
+    'resnext101_32x8d',
+    'resnext50_32x4d',
+    'seresnet50',
+    'wide_resnet101_2',
+    'wide_resnet50_2',
   ]);
   assert.deepEqual(matchZoo('regnet_x_1_6gf'), ['regnetx_016']);
   assert.deepEqual(matchZoo('regnetx_016', 'regnet_x_1_6gf'), ['regnetx_016']);
@@ -137,10 +197,15 @@ test('avgpool output sizes and divisors follow PyTorch (ceil mode, padding in or
   ];
   for (const [size, k, stride, pad, ceil, incl, excl] of cases) {
     assert.equal(poolOut(size, k, stride, pad, ceil), incl.length, `${size} k${k} s${stride} p${pad}`);
-    for (const [countIncludePad, want] of [[true, incl], [false, excl]] as const) {
+    for (const [countIncludePad, want] of [
+      [true, incl],
+      [false, excl],
+    ] as const) {
       const div = poolDivisors(size, { k, stride, pad, ceil, countIncludePad });
       const onesAvg = div.map((d, o) => (Math.min(o * stride - pad + k, size) - Math.max(o * stride - pad, 0)) / d);
-      onesAvg.forEach((v, i) => assert.ok(Math.abs(v - want[i]!) < 1e-6, `${size} k${k} s${stride} p${pad} incl=${countIncludePad}: ${onesAvg} vs ${want}`));
+      onesAvg.forEach((v, i) =>
+        assert.ok(Math.abs(v - want[i]!) < 1e-6, `${size} k${k} s${stride} p${pad} incl=${countIncludePad}: ${onesAvg} vs ${want}`),
+      );
     }
   }
   // the ResNet-D shortcut: AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False) on 7 -> 4, the last window one cell
@@ -158,12 +223,24 @@ test('ResNet-D shortcuts: avgpool at stride 2 only, shapes consistent at odd siz
       // the pooled shortcut lines up with the strided 3x3 of the residual branch
       assert.deepEqual(p.out.slice(1), [Math.floor((p.in[1] - 1) / 2) + 1, Math.floor((p.in[2] - 1) / 2) + 1]);
     }
-    const trainable = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
+    const trainable = paramSpecs(net)
+      .filter((s) => s.trainable)
+      .reduce((a, s) => a + numel(s.shape), 0);
     assert.equal(trainable, complexity(net).params, `resnet50d@${res}`);
   }
   const names = paramSpecs(buildModel('resnet50d')).map((p) => p.name);
-  for (const n of ['conv1.0.weight', 'conv1.1.running_var', 'conv1.3.weight', 'conv1.4.bias', 'conv1.6.weight', 'bn1.weight',
-    'layer1.0.downsample.1.weight', 'layer1.0.downsample.2.running_mean', 'layer2.0.downsample.1.weight', 'fc.bias']) {
+  for (const n of [
+    'conv1.0.weight',
+    'conv1.1.running_var',
+    'conv1.3.weight',
+    'conv1.4.bias',
+    'conv1.6.weight',
+    'bn1.weight',
+    'layer1.0.downsample.1.weight',
+    'layer1.0.downsample.2.running_mean',
+    'layer2.0.downsample.1.weight',
+    'fc.bias',
+  ]) {
     assert.ok(names.includes(n), n);
   }
   assert.ok(!names.some((n) => n.includes('downsample.0')), 'the pool holds no parameters');
@@ -175,7 +252,10 @@ test('ResNet-D shortcuts: avgpool at stride 2 only, shapes consistent at odd siz
 
 test('basic-block ResNets refuse ResNeXt widths; unnamed specs get readable names', () => {
   assert.throws(() => buildResNet({ block: 'basic', layers: [1, 1], cardinality: 2 }), /cardinality 1/);
-  const net = buildResNet({ block: 'bottleneck', layers: [1, 1, 1, 1], cardinality: 8, baseWidth: 4, stemType: 'deep', avgDown: true, seRatio: 1 / 16 }, { res: 40 });
+  const net = buildResNet(
+    { block: 'bottleneck', layers: [1, 1, 1, 1], cardinality: 8, baseWidth: 4, stemType: 'deep', avgDown: true, seRatio: 1 / 16 },
+    { res: 40 },
+  );
   assert.equal(net.name, 'resnet_bottleneck_1-1-1-1_8x4d_deep32_avgdown_se0.0625');
   assert.equal(net.family, 'seresnext');
 });

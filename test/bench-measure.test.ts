@@ -61,7 +61,12 @@ test('a time budget stops after the round that crosses it, but not before minIte
   const a = fakeNet('a', 100, clock, log);
   const r1 = await measure([{ label: 'a', net: a, mode: 'infer', batch: 1 }], { warmup: 0, seconds: 0.35, now: () => clock.t });
   assert.equal(r1[0]!.stepTimesMs.length, 4); // rounds start at 0, 100, 200, 300 ms
-  const r2 = await measure([{ label: 'a', net: a, mode: 'infer', batch: 1 }], { warmup: 0, seconds: 0.01, minIters: 3, now: () => clock.t });
+  const r2 = await measure([{ label: 'a', net: a, mode: 'infer', batch: 1 }], {
+    warmup: 0,
+    seconds: 0.01,
+    minIters: 3,
+    now: () => clock.t,
+  });
   assert.equal(r2[0]!.stepTimesMs.length, 3);
 });
 

@@ -14,7 +14,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { BAD_INPUT_CASES, COMMANDS, type BadInputCase } from './fixtures/bad-input/cases.js';
@@ -118,7 +129,10 @@ test(`bad input: ${BAD_INPUT_CASES.length} cases, one 'regnet: error:' line, exi
   const unprivileged = asRoot ? prepared.filter((p) => p.c.unprivileged) : [];
   const rest = prepared.filter((p) => !unprivileged.includes(p));
   const results = new Map<Prepared, InProcessResult>();
-  for (const [jobs, uid] of [[rest, undefined], [unprivileged, UNPRIVILEGED]] as const) {
+  for (const [jobs, uid] of [
+    [rest, undefined],
+    [unprivileged, UNPRIVILEGED],
+  ] as const) {
     runInChild(jobs, uid).forEach((r, k) => results.set(jobs[k]!, r));
   }
   const times = new Map<string, number>();
@@ -134,12 +148,16 @@ test(`bad input: ${BAD_INPUT_CASES.length} cases, one 'regnet: error:' line, exi
   for (const p of prepared) p.w.unlock();
   rmSync(base, { recursive: true, force: true });
 
-  const byCommand = COMMANDS.map((cmd) => `${cmd} ${BAD_INPUT_CASES.filter((c) => c.command === cmd).length} (${Math.round(times.get(cmd) ?? 0)} ms)`);
+  const byCommand = COMMANDS.map(
+    (cmd) => `${cmd} ${BAD_INPUT_CASES.filter((c) => c.command === cmd).length} (${Math.round(times.get(cmd) ?? 0)} ms)`,
+  );
   const formats = new Map<string, number>();
   for (const c of BAD_INPUT_CASES) if (c.format) formats.set(c.format, (formats.get(c.format) ?? 0) + 1);
   t.diagnostic(`commands: ${byCommand.join(', ')}`);
   t.diagnostic(`formats: ${[...formats].map(([f, n]) => `${f} ${n}`).join(', ')}`);
-  t.diagnostic(`${BAD_INPUT_CASES.length} cases (${unprivileged.length} as uid ${UNPRIVILEGED}) in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.diagnostic(
+    `${BAD_INPUT_CASES.length} cases (${unprivileged.length} as uid ${UNPRIVILEGED}) in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 });
 
 function chownTree(dir: string, uid: number): void {
@@ -154,7 +172,13 @@ function chownTree(dir: string, uid: number): void {
 function snapshotTop(root: string): Map<string, string> {
   const out = new Map<string, string>();
   for (const name of readdirSync(root)) out.set(name, statSync(join(root, name)).isDirectory() ? 'dir' : 'file');
-  for (const name of readdirSync(join(root, 'results'))) out.set(`results/${name}`, createHash('sha256').update(readFileSync(join(root, 'results', name))).digest('hex'));
+  for (const name of readdirSync(join(root, 'results')))
+    out.set(
+      `results/${name}`,
+      createHash('sha256')
+        .update(readFileSync(join(root, 'results', name)))
+        .digest('hex'),
+    );
   return out;
 }
 
@@ -162,7 +186,12 @@ function snapshotTop(root: string): Map<string, string> {
  * Start `regnet ARGS`; once `ready()` (given stderr so far) says its Ctrl-C handler is installed and
  * `afterMs` more have passed, send `signal`; resolve with the exit code and how long the exit took.
  */
-function killWhen(args: string[], ready: (stderr: string) => boolean, signal: NodeJS.Signals, afterMs: number): Promise<{ code: number | null; exitMs: number; stderr: string }> {
+function killWhen(
+  args: string[],
+  ready: (stderr: string) => boolean,
+  signal: NodeJS.Signals,
+  afterMs: number,
+): Promise<{ code: number | null; exitMs: number; stderr: string }> {
   return new Promise((resolvePromise) => {
     const child = spawnCli(args);
     const startedAt = performance.now();
@@ -194,16 +223,37 @@ test('a huge sampling stops promptly on SIGTERM (sample) and SIGINT (sweep), wri
     // no model has 1-2 flops: the sampler draws until --max-draws, for hours
     const out = join(dir, 'samples.csv');
     // its progress line comes after 5 s of sampling
-    const s = await killWhen(['sample', '--n', '1000000', '--flops', '1:2', '--max-draws', '10000000000', '--out', out], (e) => /sample: 0 of 1000000 samples after \d+ draws/.test(e), 'SIGTERM', 200);
+    const s = await killWhen(
+      ['sample', '--n', '1000000', '--flops', '1:2', '--max-draws', '10000000000', '--out', out],
+      (e) => /sample: 0 of 1000000 samples after \d+ draws/.test(e),
+      'SIGTERM',
+      200,
+    );
     assert.ok(s.exitMs >= 0, `sample ended before the signal: ${s.stderr}`);
     assert.equal(s.code, 130, s.stderr);
     assert.ok(s.exitMs < 3000, `sample took ${Math.round(s.exitMs)} ms to stop`);
     assert.deepEqual(readdirSync(dir), [], 'sample wrote something');
 
     const config = join(dir, 'sweep.json');
-    writeFileSync(config, JSON.stringify({ name: 'huge', space: 'regnetx_small', constraints: { flops: [1, 2] }, n: 1000000, seed: 0, dataset: 'mnist', engine: 'torch' }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        name: 'huge',
+        space: 'regnetx_small',
+        constraints: { flops: [1, 2] },
+        n: 1000000,
+        seed: 0,
+        dataset: 'mnist',
+        engine: 'torch',
+      }),
+    );
     // sweep.json is written just before the sampling, with the handler in place
-    const w = await killWhen(['sweep', config, '--out', join(dir, 'out')], () => existsSync(join(dir, 'out', 'sweep.json')), 'SIGINT', 1500);
+    const w = await killWhen(
+      ['sweep', config, '--out', join(dir, 'out')],
+      () => existsSync(join(dir, 'out', 'sweep.json')),
+      'SIGINT',
+      1500,
+    );
     assert.ok(w.exitMs >= 0, `sweep ended before the signal: ${w.stderr}`);
     assert.equal(w.code, 130, w.stderr);
     assert.ok(w.exitMs < 3000, `sweep took ${Math.round(w.exitMs)} ms to stop`);

@@ -44,13 +44,34 @@ test('bench --json: one model and one batch prints one object with timm fields, 
 test('bench train mode: several models and batches give an array and a timm benchmark CSV', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-bench-'));
   const out = join(dir, 'benchmark-train-test.csv');
-  const r = runCli(['bench', 'regnetx_002', 'resnet18', '--engine', 'wasm', '--mode', 'train', '--batch', '1,2', '--num-classes', '10', ...FAST, '--json', '--out', out]);
+  const r = runCli([
+    'bench',
+    'regnetx_002',
+    'resnet18',
+    '--engine',
+    'wasm',
+    '--mode',
+    'train',
+    '--batch',
+    '1,2',
+    '--num-classes',
+    '10',
+    ...FAST,
+    '--json',
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const arr = JSON.parse(r.stdout);
   assert.ok(Array.isArray(arr));
   assert.deepEqual(
     arr.map((o: { model: string; train_batch_size: number }) => [o.model, o.train_batch_size]),
-    [['regnetx_002', 1], ['regnetx_002', 2], ['resnet18', 1], ['resnet18', 2]],
+    [
+      ['regnetx_002', 1],
+      ['regnetx_002', 2],
+      ['resnet18', 1],
+      ['resnet18', 2],
+    ],
   );
   const c18 = complexity(buildModel('resnet18', { res: 32, numClasses: 10, stem: 'small' }));
   const c002 = complexity(buildModel('regnetx_002', { res: 32, numClasses: 10, stem: 'small' }));

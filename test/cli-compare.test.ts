@@ -47,7 +47,10 @@ test('compare --no-bench: exact numbers, structure, ratios and reference top-1 (
   const r = runCli(['compare', 'resnet50', 'regnetx_032', 'regnety_032', '--no-bench', '--format', 'json']);
   assert.equal(r.code, 0, r.stderr);
   const rows = z.array(RowSchema).parse(JSON.parse(r.stdout));
-  assert.deepEqual(rows.map((x) => x.model), ['resnet50', 'regnetx_032', 'regnety_032']);
+  assert.deepEqual(
+    rows.map((x) => x.model),
+    ['resnet50', 'regnetx_032', 'regnety_032'],
+  );
   assert.equal(rows[0]!.params, 25557032);
   assert.equal(rows[1]!.params, 15296552);
   assert.equal(rows[0]!.flops, 4089185256);
@@ -68,7 +71,14 @@ test('compare --no-bench: exact numbers, structure, ratios and reference top-1 (
   assert.deepEqual(rows[1]!.stage_depths, [2, 6, 15, 2]);
   assert.equal(rows[0]!.params_ratio, 1);
   // published top-1, each with its source, from configs/reference/imagenet-top1.json
-  assert.deepEqual(rows.map((x) => [x.ref_top1, x.ref_top1_modern]), [[76.156, 80.382], [78.16, 80.916], [78.902, 81.948]]);
+  assert.deepEqual(
+    rows.map((x) => [x.ref_top1, x.ref_top1_modern]),
+    [
+      [76.156, 80.382],
+      [78.16, 80.916],
+      [78.902, 81.948],
+    ],
+  );
 });
 
 test('compare table and markdown show exact counts and ratios; csv has one row per model', () => {
@@ -84,7 +94,10 @@ test('compare table and markdown show exact counts and ratios; csv has one row p
 
   const m = runCli(['compare', 'resnet50', 'regnetx_032', '--no-bench', '--format', 'markdown']);
   assert.equal(m.code, 0, m.stderr);
-  const lines = m.stdout.trim().split('\n').filter((l) => l.startsWith('|'));
+  const lines = m.stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('|'));
   assert.equal(lines[0], '|  | resnet50 | regnetx_032 |');
   assert.equal(lines[1], '|---|---:|---:|');
   assert.ok(lines.includes('| params | 25,557,032 | 15,296,552 |'), m.stdout);
@@ -115,18 +128,40 @@ test('compare shows own results of the same network only: same dataset, size, st
     { model: 'other', img_size: 32, top1: 50, top5: 80, params: 1, crop_pct: 1, interpolation: 'none' },
   ]);
   // another dataset whose name starts the same, and the 1000-class network's row under ImageNet: never shown for cifar10
-  mergeResults(join(res, 'results-cifar100.csv'), [{ model: 'regnetx_002', img_size: 32, top1: 60, top5: 80, params, crop_pct: 1, interpolation: 'none' }]);
-  mergeResults(join(res, 'results-imagenet.csv'), [{ model: 'regnetx_002', img_size: 224, top1: 68.1, top5: 88, params: 2684792, crop_pct: 0.875, interpolation: 'bicubic' }]);
+  mergeResults(join(res, 'results-cifar100.csv'), [
+    { model: 'regnetx_002', img_size: 32, top1: 60, top5: 80, params, crop_pct: 1, interpolation: 'none' },
+  ]);
+  mergeResults(join(res, 'results-imagenet.csv'), [
+    { model: 'regnetx_002', img_size: 224, top1: 68.1, top5: 88, params: 2684792, crop_pct: 0.875, interpolation: 'bicubic' },
+  ]);
   const cfg = join(dir, 'configs.csv');
   writeFileSync(cfg, 'id,depth,w0,wa,wm,group_size\nm7,13,24,36.44,2.49,8\n');
   const out = join(dir, 'cmp.json');
-  const r = runCli(['compare', 'regnetx_002', '--configs', cfg, '--rows', 'm7', '--dataset', 'cifar10', '--no-bench', '--json', '--results-dir', res, '--out', out]);
+  const r = runCli([
+    'compare',
+    'regnetx_002',
+    '--configs',
+    cfg,
+    '--rows',
+    'm7',
+    '--dataset',
+    'cifar10',
+    '--no-bench',
+    '--json',
+    '--results-dir',
+    res,
+    '--out',
+    out,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, '');
   const rows = z.array(RowSchema).parse(JSON.parse(readFileSync(out, 'utf8')));
   assert.equal(rows.length, 2);
   assert.deepEqual([rows[0]!.top1, rows[0]!.top5, rows[0]!.results_file, rows[0]!.results_rows], [91.25, 99.5, 'results-cifar10.csv', 1]);
-  assert.deepEqual([rows[0]!.dataset, rows[0]!.img_size, rows[0]!.stem, rows[0]!.in_chans, rows[0]!.num_classes], ['cifar10', 32, 'small', 3, 10]);
+  assert.deepEqual(
+    [rows[0]!.dataset, rows[0]!.img_size, rows[0]!.stem, rows[0]!.in_chans, rows[0]!.num_classes],
+    ['cifar10', 32, 'small', 3, 10],
+  );
   assert.equal(rows[0]!.params, params);
   // the config row has regnetx_002's parameters: the same network, so the same name, counts and results
   assert.equal(rows[1]!.model, 'regnetx_002');
@@ -137,7 +172,23 @@ test('compare shows own results of the same network only: same dataset, size, st
   assert.equal(rows[0]!.ref_top1, null);
 
   // the old spellings still work (hidden): --config/--row, --res, --format json
-  const old = runCli(['compare', 'regnetx_002', '--config', cfg, '--row', 'm7', '--dataset', 'cifar10', '--res', '64', '--no-bench', '--format', 'json', '--results-dir', res]);
+  const old = runCli([
+    'compare',
+    'regnetx_002',
+    '--config',
+    cfg,
+    '--row',
+    'm7',
+    '--dataset',
+    'cifar10',
+    '--res',
+    '64',
+    '--no-bench',
+    '--format',
+    'json',
+    '--results-dir',
+    res,
+  ]);
   assert.equal(old.code, 0, old.stderr);
   const at64 = JSON.parse(old.stdout);
   // 64 px: the ImageNet stem by the shared rule; the 64 px row has no stem column and the same counts, so it matches
@@ -153,7 +204,7 @@ test('compare shows own results of the same network only: same dataset, size, st
   assert.equal(c100[0].top1, null);
 });
 
-test('compare --configs FILE --rows I --dataset fashion-mnist --in-chans 1 --img-size 28: numeric flops and top1 of that network\'s results row', () => {
+test("compare --configs FILE --rows I --dataset fashion-mnist --in-chans 1 --img-size 28: numeric flops and top1 of that network's results row", () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-compare-'));
   const res = join(dir, 'results');
   mkdirSync(res);
@@ -176,25 +227,72 @@ test('compare --configs FILE --rows I --dataset fashion-mnist --in-chans 1 --img
       `${other!.model},28,70.000,30.000,97.000,3.000,0.10,1.000,none,1,1,small,1`,
     ].join('\n') + '\n',
   );
-  writeFileSync(join(res, 'results-mnist.csv'), `${header}\n${net!.model},28,99.000,1.000,100.000,0.000,${pc},1.000,none,${net!.flops},1,small,1\n`);
-  const r = runCli(['compare', '--configs', cfg, '--rows', '3', '--dataset', 'fashion-mnist', '--in-chans', '1', '--img-size', '28', '--no-bench', '--format', 'csv', '--results-dir', res]);
+  writeFileSync(
+    join(res, 'results-mnist.csv'),
+    `${header}\n${net!.model},28,99.000,1.000,100.000,0.000,${pc},1.000,none,${net!.flops},1,small,1\n`,
+  );
+  const r = runCli([
+    'compare',
+    '--configs',
+    cfg,
+    '--rows',
+    '3',
+    '--dataset',
+    'fashion-mnist',
+    '--in-chans',
+    '1',
+    '--img-size',
+    '28',
+    '--no-bench',
+    '--format',
+    'csv',
+    '--results-dir',
+    res,
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = parse(r.stdout, { columns: true }) as Array<Record<string, string>>;
   assert.equal(rows.length, 1);
   const row = rows[0]!;
-  assert.deepEqual(Object.keys(row).slice(0, 8), ['model', 'params', 'flops', 'acts', 'infer_samples_per_sec', 'train_samples_per_sec', 'top1', 'top5']);
+  assert.deepEqual(Object.keys(row).slice(0, 8), [
+    'model',
+    'params',
+    'flops',
+    'acts',
+    'infer_samples_per_sec',
+    'train_samples_per_sec',
+    'top1',
+    'top5',
+  ]);
   assert.equal(row.model, net!.model);
   assert.equal(Number(row.flops), net!.flops);
   assert.equal(Number(row.params), net!.params);
   assert.equal(Number(row.top1), 14.5);
   assert.equal(Number(row.top5), 60);
-  assert.deepEqual([row.stem, row.in_chans, row.img_size, row.num_classes, row.results_file], ['small', '1', '28', '10', 'results-fashion-mnist-val200.csv']);
+  assert.deepEqual(
+    [row.stem, row.in_chans, row.img_size, row.num_classes, row.results_file],
+    ['small', '1', '28', '10', 'results-fashion-mnist-val200.csv'],
+  );
   for (const k of ['params', 'flops', 'acts', 'top1', 'top5']) assert.match(row[k]!, /^\d+(\.\d+)?$/, k);
   // the whole file: --rows absent means every row
-  const all = runCli(['compare', '--configs', cfg, '--dataset', 'fashion-mnist', '--in-chans', '1', '--no-bench', '--json', '--results-dir', res]);
+  const all = runCli([
+    'compare',
+    '--configs',
+    cfg,
+    '--dataset',
+    'fashion-mnist',
+    '--in-chans',
+    '1',
+    '--no-bench',
+    '--json',
+    '--results-dir',
+    res,
+  ]);
   assert.equal(all.code, 0, all.stderr);
   const both = JSON.parse(all.stdout);
-  assert.deepEqual(both.map((x: { model: string }) => x.model), [other!.model, net!.model]);
+  assert.deepEqual(
+    both.map((x: { model: string }) => x.model),
+    [other!.model, net!.model],
+  );
   assert.equal(both[1].top1, 14.5);
   // the other row records other counts (param_count 0.10, flops 1): another network under that name
   assert.equal(both[0].top1, null);
@@ -227,7 +325,9 @@ test('compare --plot off ImageNet 224: own results only, no reference curves, ti
   const dir = mkdtempSync(join(tmpdir(), 'regnet-plot-'));
   const res = join(dir, 'results');
   const params = summarize(buildModel('regnetx_002', { res: 28, numClasses: 10, stem: 'small' })).params;
-  mergeResults(join(res, 'results-fashion-mnist.csv'), [{ model: 'regnetx_002', img_size: 28, top1: 88.5, top5: 99, params, crop_pct: 1, interpolation: 'none' }]);
+  mergeResults(join(res, 'results-fashion-mnist.csv'), [
+    { model: 'regnetx_002', img_size: 28, top1: 88.5, top5: 99, params, crop_pct: 1, interpolation: 'none' },
+  ]);
   const f = join(dir, 'fashion.svg');
   const r = runCli(['compare', 'regnetx_002', 'resnet18', '--dataset', 'fashion-mnist', '--no-bench', '--plot', f, '--results-dir', res]);
   assert.equal(r.code, 0, r.stderr);
@@ -256,7 +356,27 @@ test('every reference entry names a source and the table covers the spec values'
 });
 
 test('compare measures throughput on an engine (tiny sizes) with ratios to the first model', () => {
-  const r = runCli(['compare', 'regnetx_002', 'resnet18', '--engine', 'wasm', '--res', '32', '--batch', '2', '--iters', '2', '--warmup', '1', '--train', '--num-classes', '10', '--format', 'json', '-q']);
+  const r = runCli([
+    'compare',
+    'regnetx_002',
+    'resnet18',
+    '--engine',
+    'wasm',
+    '--res',
+    '32',
+    '--batch',
+    '2',
+    '--iters',
+    '2',
+    '--warmup',
+    '1',
+    '--train',
+    '--num-classes',
+    '10',
+    '--format',
+    'json',
+    '-q',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const rows = z.array(RowSchema).parse(JSON.parse(r.stdout));
   for (const row of rows) {

@@ -13,7 +13,18 @@ test('describe by name and by parameters give the same JSON numbers', () => {
   assert.equal(ja.flops, 3176622952);
   assert.deepEqual(ja.stage_widths, [96, 192, 432, 1008]);
   assert.deepEqual(ja.stage_groups, [2, 4, 9, 21]);
-  for (const k of ['params', 'flops', 'macs', 'acts', 'num_stages', 'total_stages', 'stage_widths', 'stage_depths', 'stage_group_widths', 'stage_groups']) {
+  for (const k of [
+    'params',
+    'flops',
+    'macs',
+    'acts',
+    'num_stages',
+    'total_stages',
+    'stage_widths',
+    'stage_depths',
+    'stage_group_widths',
+    'stage_groups',
+  ]) {
     assert.ok(k in ja, k);
   }
   const b = runCli(['describe', '--depth', '25', '--w0', '88', '--wa', '26.31', '--wm', '2.25', '--group-size', '48', '--json']);
@@ -48,13 +59,22 @@ test('sample writes the documented CSV, deterministic per seed, and reads back',
   const r = runCli(['sample', '--n', '6', '--seed', '3', '--flops', '0.4G:600M', '--out', f]);
   assert.equal(r.code, 0, r.stderr);
   const text = readFileSync(f, 'utf8');
-  assert.equal(text.split('\n')[0], 'id,model,depth,w0,wa,wm,group_size,bottle_ratio,se_ratio,num_stages,stage_widths,stage_depths,stage_group_widths,params,flops,acts');
+  assert.equal(
+    text.split('\n')[0],
+    'id,model,depth,w0,wa,wm,group_size,bottle_ratio,se_ratio,num_stages,stage_widths,stage_depths,stage_group_widths,params,flops,acts',
+  );
   const again = runCli(['sample', '--n', '6', '--seed', '3', '--flops', '4e8:600M']);
   assert.equal(again.stdout, text);
   const d = runCli(['describe', '--configs', f, '--json']);
   const rows = JSON.parse(d.stdout);
-  const lines = text.trim().split('\n').slice(1).map((l) => l.split(','));
-  rows.forEach((row: { model: string; flops: number }, i: number) => assert.deepEqual([row.model, row.flops], [lines[i]![1], Number(lines[i]![14])]));
+  const lines = text
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split(','));
+  rows.forEach((row: { model: string; flops: number }, i: number) =>
+    assert.deepEqual([row.model, row.flops], [lines[i]![1], Number(lines[i]![14])]),
+  );
 });
 
 test('bad input: one line, exit 2, no stack', () => {
@@ -107,7 +127,8 @@ test('one vocabulary: timm flag names, old spellings hidden but equal, --out a f
     assert.match(h, /--img-size <n>/, cmd);
     assert.doesNotMatch(h, /--(res|batch|config|row|quiet)(?![\w-])/, cmd);
   }
-  for (const cmd of ['models', 'describe', 'bench', 'compare', 'train', 'eval', 'predict']) assert.match(help(cmd), /default: small below 64 px, else imagenet/, cmd);
+  for (const cmd of ['models', 'describe', 'bench', 'compare', 'train', 'eval', 'predict'])
+    assert.match(help(cmd), /default: small below 64 px, else imagenet/, cmd);
   for (const cmd of ['sweep', 'analyze']) {
     assert.match(help(cmd), /--out-dir <dir>/, cmd);
     assert.doesNotMatch(help(cmd), /--out </, cmd);
@@ -117,8 +138,14 @@ test('one vocabulary: timm flag names, old spellings hidden but equal, --out a f
     assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
     return JSON.parse(r.stdout);
   };
-  assert.deepEqual(json(['models', 'resnet18', '--res', '32', '--format', 'json']), json(['models', 'resnet18', '--img-size', '32', '--json']));
-  assert.deepEqual(json(['describe', 'regnetx_002', '--res', '48', '--json']), json(['describe', 'regnetx_002', '--img-size', '48', '--json']));
+  assert.deepEqual(
+    json(['models', 'resnet18', '--res', '32', '--format', 'json']),
+    json(['models', 'resnet18', '--img-size', '32', '--json']),
+  );
+  assert.deepEqual(
+    json(['describe', 'regnetx_002', '--res', '48', '--json']),
+    json(['describe', 'regnetx_002', '--img-size', '48', '--json']),
+  );
 });
 
 test('one default-stem rule: small below 64 px, else imagenet, in describe, models and train alike', async () => {
@@ -126,9 +153,18 @@ test('one default-stem rule: small below 64 px, else imagenet, in describe, mode
   assert.deepEqual([8, 28, 32, 63, 64, 224].map(defaultStem), ['small', 'small', 'small', 'small', 'imagenet', 'imagenet']);
   const flops = (args: string[]) => JSON.parse(runCli(args).stdout).flops as number;
   // resnet18 at 32 px: the 3x3 stride-1 stem costs far more flops than the 7x7 stride-2 stem + pool
-  assert.equal(flops(['describe', 'resnet18', '--img-size', '32', '--json']), flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'small', '--json']));
-  assert.notEqual(flops(['describe', 'resnet18', '--img-size', '32', '--json']), flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'imagenet', '--json']));
-  assert.equal(flops(['describe', 'resnet18', '--img-size', '64', '--json']), flops(['describe', 'resnet18', '--img-size', '64', '--stem', 'imagenet', '--json']));
+  assert.equal(
+    flops(['describe', 'resnet18', '--img-size', '32', '--json']),
+    flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'small', '--json']),
+  );
+  assert.notEqual(
+    flops(['describe', 'resnet18', '--img-size', '32', '--json']),
+    flops(['describe', 'resnet18', '--img-size', '32', '--stem', 'imagenet', '--json']),
+  );
+  assert.equal(
+    flops(['describe', 'resnet18', '--img-size', '64', '--json']),
+    flops(['describe', 'resnet18', '--img-size', '64', '--stem', 'imagenet', '--json']),
+  );
   const { resolveConfig } = await import('../src/train/config.js');
   const ds = { name: 'mnist', height: 28, width: 28, channels: 1, numClasses: 10 } as Parameters<typeof resolveConfig>[1];
   const req = { model: { name: 'x' }, dataset: 'mnist', engine: 'wasm', seed: 0 } as unknown as Parameters<typeof resolveConfig>[0];

@@ -20,8 +20,20 @@ const cfg = join(dir, 'tiny.json');
 writeFileSync(
   cfg,
   JSON.stringify({
-    name: 'tiny', space: 'regnetx_small', n: 4, seed: 2, dataset: 'mnist', recipe: 'quick', engine: ENGINE, threads: 1,
-    overrides: { steps: 2, batchSize: 8 }, limit_train: 32, limit_val: 32, res: 28, in_chans: 1, constraints: { flops: ['1M', '5M'] },
+    name: 'tiny',
+    space: 'regnetx_small',
+    n: 4,
+    seed: 2,
+    dataset: 'mnist',
+    recipe: 'quick',
+    engine: ENGINE,
+    threads: 1,
+    overrides: { steps: 2, batchSize: 8 },
+    limit_train: 32,
+    limit_val: 32,
+    res: 28,
+    in_chans: 1,
+    constraints: { flops: ['1M', '5M'] },
   }),
 );
 
@@ -36,12 +48,18 @@ test('kill -9 after the second model, rerun: exactly 4 rows, distinct ids, first
   const a = cli(['sweep', cfg, '--out', out], { REGNET_SWEEP_KILL_AFTER: '2' });
   assert.equal(a.signal, 'SIGKILL', a.stderr);
   const first = readRows(join(out, 'sweep.csv'));
-  assert.deepEqual(first.map((r) => r.id), [0, 1]);
+  assert.deepEqual(
+    first.map((r) => r.id),
+    [0, 1],
+  );
   const b = cli(['sweep', cfg, '--out', out]);
   assert.equal(b.code, 0, b.stderr);
   assert.match(b.stderr, /4\/4 models \(4 ok, 0 diverged, 0 failed; 2 trained now, 2 already done\)/);
   const rows = readRows(join(out, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [0, 1, 2, 3],
+  );
   assert.deepEqual(rows.slice(0, 2), first);
   assert.ok(rows.every((r) => r.status === 'ok' && r.steps === 2 && r.engine === ENGINE));
 
@@ -49,7 +67,10 @@ test('kill -9 after the second model, rerun: exactly 4 rows, distinct ids, first
   const s = cli(['sweep', cfg, '--out', out], { SLURM_ARRAY_TASK_ID: '2', SLURM_ARRAY_TASK_COUNT: '2', SLURM_ARRAY_TASK_MIN: '1' });
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stderr, /shard 1\/2 \(Slurm array task 2/);
-  assert.deepEqual(readRows(join(out, 'sweep.shard-1-of-2.csv')).map((r) => r.id), [1, 3]);
+  assert.deepEqual(
+    readRows(join(out, 'sweep.shard-1-of-2.csv')).map((r) => r.id),
+    [1, 3],
+  );
 
   // merge: the folder's files dedupe to the same 4 rows; mixed configs are a usage error (exit 2)
   const m = cli(['merge', out, '--out', join(dir, 'merged.csv')]);
@@ -93,7 +114,10 @@ test('Ctrl-C stops cleanly with exit 130; the rerun finishes without duplicates'
   // the interrupted model continues from the checkpoint the trainer wrote on the way out
   assert.match(again.stderr, new RegExp(`model ${part.length} \\(.*resuming from checkpoint`));
   const rows = readRows(join(out, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [0, 1, 2, 3],
+  );
   assert.ok(rows.every((r) => r.steps === 40 && r.attempts === 1));
 });
 

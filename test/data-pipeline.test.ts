@@ -34,14 +34,21 @@ test('each epoch is a seeded permutation: same seed same order, new epoch new or
     for (let i = 0; i < batch.n; i++) {
       const idx = batch.indices[i]!;
       assert.equal(batch.y[i], split.labels[idx]);
-      for (const [c, p] of [[0, 0], [1, 7], [2, 19]] as const) {
+      for (const [c, p] of [
+        [0, 0],
+        [1, 7],
+        [2, 19],
+      ] as const) {
         const want = norm(split.images[idx * 60 + c * 20 + p]!, opts.mean[c]!, opts.std[c]!);
         assert.ok(Math.abs(batch.x[i * 60 + c * 20 + p]! - want) < 1e-5);
       }
     }
   }
   assert.equal(seen.length, 103);
-  assert.deepEqual([...seen].sort((x, y) => x - y), Array.from({ length: 103 }, (_, i) => i));
+  assert.deepEqual(
+    [...seen].sort((x, y) => x - y),
+    Array.from({ length: 103 }, (_, i) => i),
+  );
   assert.notDeepEqual([...a.order(1)], [...a.order(0)]);
   const c = new BatchPipeline(split, { channels: 3, height: 4, width: 5 }, { ...opts, seed: 8 });
   assert.notDeepEqual([...c.order(0)], [...a.order(0)]);
@@ -78,9 +85,11 @@ test('a resumed run (fresh pipeline started at epoch, step) sees identical batch
 
 /** torchvision reference: pad with zeros by p, crop H x W at (p + dy, p + dx), then optionally flip. */
 function reference(img: Uint8Array, C: number, H: number, W: number, p: number, dy: number, dx: number, flip: boolean): number[] {
-  const Hp = H + 2 * p, Wp = W + 2 * p;
+  const Hp = H + 2 * p,
+    Wp = W + 2 * p;
   const padded = new Uint8Array(C * Hp * Wp);
-  for (let c = 0; c < C; c++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) padded[c * Hp * Wp + (y + p) * Wp + x + p] = img[c * H * W + y * W + x]!;
+  for (let c = 0; c < C; c++)
+    for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) padded[c * Hp * Wp + (y + p) * Wp + x + p] = img[c * H * W + y * W + x]!;
   const out: number[] = [];
   for (let c = 0; c < C; c++) {
     for (let y = 0; y < H; y++) {
@@ -94,11 +103,22 @@ function reference(img: Uint8Array, C: number, H: number, W: number, p: number, 
 }
 
 test('random crop with zero padding and horizontal flip match a pad-crop-flip reference', () => {
-  const C = 2, H = 6, W = 7, p = 2;
+  const C = 2,
+    H = 6,
+    W = 7,
+    p = 2;
   const split = synthetic(40, C, H, W);
-  const pipe = new BatchPipeline(split, { channels: C, height: H, width: W }, {
-    batchSize: 40, seed: 5, mean: [0], std: [1], augment: { padCrop: p, flip: true },
-  });
+  const pipe = new BatchPipeline(
+    split,
+    { channels: C, height: H, width: W },
+    {
+      batchSize: 40,
+      seed: 5,
+      mean: [0],
+      std: [1],
+      augment: { padCrop: p, flip: true },
+    },
+  );
   const used = new Set<string>();
   for (let epoch = 0; epoch < 3; epoch++) {
     const b = pipe.batch(epoch, 0);
@@ -125,12 +145,23 @@ test('random crop with zero padding and horizontal flip match a pad-crop-flip re
   assert.ok(used.size > 25, `only ${used.size} distinct augmentations`);
   assert.ok([...used].some((u) => u.endsWith('true')) && [...used].some((u) => u.endsWith('false')));
   // Same seed, other mean/std: identical augmentation, and the zero padding is normalised like any pixel.
-  const mean = [0.5, 0.2], std = [0.5, 0.1];
+  const mean = [0.5, 0.2],
+    std = [0.5, 0.1];
   const raw = pipe.batch(0, 0);
-  const b = new BatchPipeline(split, { channels: C, height: H, width: W }, {
-    batchSize: 40, seed: 5, mean, std, augment: { padCrop: p, flip: true },
-  }).batch(0, 0);
-  const want = Array.from(raw.x, (v, k) => norm(Math.round(v * 255), mean[Math.floor(k / (H * W)) % C]!, std[Math.floor(k / (H * W)) % C]!));
+  const b = new BatchPipeline(
+    split,
+    { channels: C, height: H, width: W },
+    {
+      batchSize: 40,
+      seed: 5,
+      mean,
+      std,
+      augment: { padCrop: p, flip: true },
+    },
+  ).batch(0, 0);
+  const want = Array.from(raw.x, (v, k) =>
+    norm(Math.round(v * 255), mean[Math.floor(k / (H * W)) % C]!, std[Math.floor(k / (H * W)) % C]!),
+  );
   close(b.x, want, 1e-5);
 });
 
@@ -150,7 +181,11 @@ test('--limit: deterministic random or stratified subsets', () => {
   assert.throws(() => limitSubset(labels, 1000, 0, 'random', 3), UsageError);
 
   const split: Split = { images: new Uint8Array(1000), labels, n: 1000 };
-  const pipe = new BatchPipeline(split, { channels: 1, height: 1, width: 1 }, { batchSize: 32, seed: 9, limit: 101, limitMode: 'stratified', limitSeed: 3, mean: [0], std: [1] });
+  const pipe = new BatchPipeline(
+    split,
+    { channels: 1, height: 1, width: 1 },
+    { batchSize: 32, seed: 9, limit: 101, limitMode: 'stratified', limitSeed: 3, mean: [0], std: [1] },
+  );
   assert.equal(pipe.size, 101);
   assert.equal(pipe.stepsPerEpoch, 4);
   const seen = [...pipe.epoch(2)].flatMap((b) => [...b.indices]).sort((a, b) => a - b);
@@ -158,32 +193,67 @@ test('--limit: deterministic random or stratified subsets', () => {
 });
 
 test('grayscale replicated to 3 channels and resized (nearest, bilinear) to a target resolution', () => {
-  const H = 4, W = 4;
+  const H = 4,
+    W = 4;
   // One image: a horizontal ramp 0, 10, 20, 30 in every row.
   const img = new Uint8Array(H * W).map((_, i) => (i % W) * 10);
   const split: Split = { images: img, labels: new Uint8Array([3]), n: 1 };
-  const rep = new BatchPipeline(split, { channels: 1, height: H, width: W }, { batchSize: 1, seed: 0, inChans: 3, mean: [0.1, 0.2, 0.3], std: [1, 2, 4] }).batch(0, 0);
+  const rep = new BatchPipeline(
+    split,
+    { channels: 1, height: H, width: W },
+    { batchSize: 1, seed: 0, inChans: 3, mean: [0.1, 0.2, 0.3], std: [1, 2, 4] },
+  ).batch(0, 0);
   assert.deepEqual(rep.shape, [1, 3, 4, 4]);
-  for (let c = 0; c < 3; c++) close(rep.x.subarray(c * 16, c * 16 + 16), Array.from(img, (v) => norm(v, [0.1, 0.2, 0.3][c]!, [1, 2, 4][c]!)));
+  for (let c = 0; c < 3; c++)
+    close(
+      rep.x.subarray(c * 16, c * 16 + 16),
+      Array.from(img, (v) => norm(v, [0.1, 0.2, 0.3][c]!, [1, 2, 4][c]!)),
+    );
 
-  const near = new BatchPipeline(split, { channels: 1, height: H, width: W }, { batchSize: 1, seed: 0, mean: [0], std: [1 / 255], resize: { size: 6, mode: 'nearest' } }).batch(0, 0);
+  const near = new BatchPipeline(
+    split,
+    { channels: 1, height: H, width: W },
+    { batchSize: 1, seed: 0, mean: [0], std: [1 / 255], resize: { size: 6, mode: 'nearest' } },
+  ).batch(0, 0);
   assert.deepEqual(near.shape, [1, 1, 6, 6]);
   // PyTorch nearest: src = floor(dst * 4 / 6) -> 0,0,1,2,2,3.
   close(near.x.subarray(0, 6), [0, 0, 10, 20, 20, 30], 1e-3);
 
-  const bil = new BatchPipeline(split, { channels: 1, height: H, width: W }, { batchSize: 1, seed: 0, mean: [0], std: [1 / 255], resize: { size: 8, mode: 'bilinear' } }).batch(0, 0);
+  const bil = new BatchPipeline(
+    split,
+    { channels: 1, height: H, width: W },
+    { batchSize: 1, seed: 0, mean: [0], std: [1 / 255], resize: { size: 8, mode: 'bilinear' } },
+  ).batch(0, 0);
   // align_corners=false: src = (dst + 0.5) * 0.5 - 0.5, clamped to [0, 3]; a ramp stays a ramp.
   const want = Array.from({ length: 8 }, (_, d) => 10 * Math.min(Math.max((d + 0.5) * 0.5 - 0.5, 0), 3));
   for (let r = 0; r < 8; r++) close(bil.x.subarray(r * 8, r * 8 + 8), want, 1e-3, `row ${r}`);
 
-  assert.throws(() => new BatchPipeline(synthetic(2, 3, 2, 2), { channels: 3, height: 2, width: 2 }, { batchSize: 1, seed: 0, inChans: 1, mean: [0], std: [1] }), /in-chans 1 does not fit 3-channel/);
-  assert.throws(() => new BatchPipeline(synthetic(2, 3, 2, 2), { channels: 3, height: 2, width: 2 }, { batchSize: 1, seed: 0, mean: [0, 0], std: [1] }), /mean has 2 values/);
+  assert.throws(
+    () =>
+      new BatchPipeline(
+        synthetic(2, 3, 2, 2),
+        { channels: 3, height: 2, width: 2 },
+        { batchSize: 1, seed: 0, inChans: 1, mean: [0], std: [1] },
+      ),
+    /in-chans 1 does not fit 3-channel/,
+  );
+  assert.throws(
+    () => new BatchPipeline(synthetic(2, 3, 2, 2), { channels: 3, height: 2, width: 2 }, { batchSize: 1, seed: 0, mean: [0, 0], std: [1] }),
+    /mean has 2 values/,
+  );
 });
 
 test('real MNIST through the pipeline: 28 px fed to a 32 px, 3-channel net', async () => {
   const ds = await resolveDataset('mnist');
   assert.deepEqual(defaultAugment('mnist', 28), {});
-  const pipe = datasetPipeline(ds, 'train', { batchSize: 64, seed: 1, inChans: 3, resize: { size: 32, mode: 'bilinear' }, limit: 1000, limitMode: 'stratified' });
+  const pipe = datasetPipeline(ds, 'train', {
+    batchSize: 64,
+    seed: 1,
+    inChans: 3,
+    resize: { size: 32, mode: 'bilinear' },
+    limit: 1000,
+    limitMode: 'stratified',
+  });
   const b = pipe.batch(0, 0);
   assert.deepEqual(b.shape, [64, 3, 32, 32]);
   let sum = 0;
@@ -192,6 +262,12 @@ test('real MNIST through the pipeline: 28 px fed to a 32 px, 3-channel net', asy
   assert.ok(Math.abs(sum / b.x.length) < 0.3, `batch mean ${sum / b.x.length}`);
   const hist = new Array(10).fill(0);
   for (const b2 of pipe.epoch(0)) for (const y of b2.y) hist[y]++;
-  assert.equal(hist.reduce((a, c) => a + c, 0), 1000);
-  assert.ok(hist.every((h) => h >= 90 && h <= 113), `stratified counts ${hist}`);
+  assert.equal(
+    hist.reduce((a, c) => a + c, 0),
+    1000,
+  );
+  assert.ok(
+    hist.every((h) => h >= 90 && h <= 113),
+    `stratified counts ${hist}`,
+  );
 });

@@ -52,7 +52,8 @@ function randomized(net: Network, seed: number): WeightMap {
     const t = w.get(p.name)!;
     if (p.role === 'norm_weight') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
     if (p.role === 'norm_bias') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + 0.1 * rng.normal();
-    if (p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * rng.normal();
+    if (p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias')
+      for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * rng.normal();
     if (p.role === 'bn_var') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
   }
   return w;
@@ -77,7 +78,10 @@ const CASES: Array<[string, () => Network]> = [
   ['resnet26d (deep stem, avg-pool shortcut)', () => buildModel('resnet26d', { ...small, res: 36 })],
   ['resnext50_32x4d (grouped bottlenecks)', () => buildModel('resnext50_32x4d', small)],
   // GroupNorm and SiLU (as regnety_040_sgn), which the ONNX graph spells out in opset 17 ops
-  ['regnet with GroupNorm + SiLU', () => buildRegNet({ depth: 4, w0: 32, wa: 20, wm: 2.5, groupSize: 16, seRatio: 0.25, act: 'silu', norm: 'gn' }, small)],
+  [
+    'regnet with GroupNorm + SiLU',
+    () => buildRegNet({ depth: 4, w0: 32, wa: 20, wm: 2.5, groupSize: 16, seRatio: 0.25, act: 'silu', norm: 'gn' }, small),
+  ],
 ];
 
 let engines: { onnx: Engine; wasm: Engine; torch?: Engine } | undefined;
@@ -94,46 +98,50 @@ async function getEngines() {
 const measured: string[] = [];
 
 for (const [label, make] of CASES) {
-  test(`onnx agrees with wasm${torchSkip() ? '' : ' and torch'} on ${label} within ${TOL} of the largest logit; batch 1 and 3`, { skip: ortSkip }, async () => {
-    const net = make();
-    const w = randomized(net, 11);
-    const file = join(tmp, `${label.replace(/\W+/g, '_')}.onnx`);
-    writeFileSync(file, compileOnnx(net, w));
-    exported.push(file);
-    const e = await getEngines();
-    const n = 3;
-    const x = randomInput(net, n, 5);
-    const nets: CompiledNet[] = [];
-    try {
-      const onnx = e.onnx.compile(net, w);
-      nets.push(onnx);
-      const lo = onnx.predict(x, n);
-      const wasm = e.wasm.compile(net, w);
-      nets.push(wasm);
-      const lw = wasm.predict(x, n);
-      assert.ok(maxAbs(lw) > 0.1, `non-trivial logits (max ${maxAbs(lw)})`);
-      const ew = maxRel(lo, lw);
-      let line = `${label}: onnx vs wasm ${ew.toExponential(2)}`;
-      assert.ok(ew <= TOL, `${label}: onnx vs wasm ${ew} of the largest logit`);
-      if (e.torch) {
-        const torch = e.torch.compile(net, w);
-        nets.push(torch);
-        const et = maxRel(lo, torch.predict(x, n));
-        line += `, onnx vs torch ${et.toExponential(2)}`;
-        assert.ok(et <= TOL, `${label}: onnx vs torch ${et} of the largest logit`);
+  test(
+    `onnx agrees with wasm${torchSkip() ? '' : ' and torch'} on ${label} within ${TOL} of the largest logit; batch 1 and 3`,
+    { skip: ortSkip },
+    async () => {
+      const net = make();
+      const w = randomized(net, 11);
+      const file = join(tmp, `${label.replace(/\W+/g, '_')}.onnx`);
+      writeFileSync(file, compileOnnx(net, w));
+      exported.push(file);
+      const e = await getEngines();
+      const n = 3;
+      const x = randomInput(net, n, 5);
+      const nets: CompiledNet[] = [];
+      try {
+        const onnx = e.onnx.compile(net, w);
+        nets.push(onnx);
+        const lo = onnx.predict(x, n);
+        const wasm = e.wasm.compile(net, w);
+        nets.push(wasm);
+        const lw = wasm.predict(x, n);
+        assert.ok(maxAbs(lw) > 0.1, `non-trivial logits (max ${maxAbs(lw)})`);
+        const ew = maxRel(lo, lw);
+        let line = `${label}: onnx vs wasm ${ew.toExponential(2)}`;
+        assert.ok(ew <= TOL, `${label}: onnx vs wasm ${ew} of the largest logit`);
+        if (e.torch) {
+          const torch = e.torch.compile(net, w);
+          nets.push(torch);
+          const et = maxRel(lo, torch.predict(x, n));
+          line += `, onnx vs torch ${et.toExponential(2)}`;
+          assert.ok(et <= TOL, `${label}: onnx vs torch ${et} of the largest logit`);
+        }
+        // dynamic batch: one sample alone gives that sample's row of the batch of 3
+        const per = x.length / n;
+        const k = net.numClasses;
+        const one = onnx.predict(x.subarray(per, 2 * per), 1);
+        const e1 = maxRel(one, lo.subarray(k, 2 * k));
+        line += `, batch 1 vs 3 ${e1.toExponential(2)}`;
+        assert.ok(e1 <= 1e-6, `batch 1 vs 3: ${e1}`);
+        measured.push(line);
+      } finally {
+        for (const c of nets) c.dispose();
       }
-      // dynamic batch: one sample alone gives that sample's row of the batch of 3
-      const per = x.length / n;
-      const k = net.numClasses;
-      const one = onnx.predict(x.subarray(per, 2 * per), 1);
-      const e1 = maxRel(one, lo.subarray(k, 2 * k));
-      line += `, batch 1 vs 3 ${e1.toExponential(2)}`;
-      assert.ok(e1 <= 1e-6, `batch 1 vs 3: ${e1}`);
-      measured.push(line);
-    } finally {
-      for (const c of nets) c.dispose();
-    }
-  });
+    },
+  );
 }
 
 test(`onnx reproduces timm's reference logits of regnetx_002 within ${TOL}`, { skip: ortSkip }, async () => {
@@ -169,11 +177,20 @@ test('onnx engine: inference only; getWeights/setWeights keep the map and rebuil
   const fresh = onnx.compile(net, b);
   try {
     const before = c.predict(x, 2);
-    const inferenceOnly = (err: unknown) => isUsageError(err) && /engine onnx is inference-only; train with torch or wasm/.test((err as Error).message);
-    assert.throws(() => c.trainStep(x, Int32Array.from([0, 1]), 2, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0 }), inferenceOnly);
+    const inferenceOnly = (err: unknown) =>
+      isUsageError(err) && /engine onnx is inference-only; train with torch or wasm/.test((err as Error).message);
+    assert.throws(
+      () => c.trainStep(x, Int32Array.from([0, 1]), 2, { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0, labelSmoothing: 0 }),
+      inferenceOnly,
+    );
     assert.throws(() => c.lossAndGrads(x, Int32Array.from([0, 1]), 2, 0), inferenceOnly);
     assert.equal(c.getOptimizerState().size, 0);
-    assert.equal(c.paramCount(), paramSpecs(net).filter((s) => s.trainable).reduce((s, p) => s + p.shape.reduce((u, v) => u * v, 1), 0));
+    assert.equal(
+      c.paramCount(),
+      paramSpecs(net)
+        .filter((s) => s.trainable)
+        .reduce((s, p) => s + p.shape.reduce((u, v) => u * v, 1), 0),
+    );
     const got = c.getWeights();
     assert.equal(got.size, a.size);
     for (const [name, t] of a) assert.deepEqual(got.get(name)!.data, t.data, name);
@@ -201,7 +218,11 @@ test('engine selection: onnx is listed; auto prefers it for inference, not for t
   const infer = await resolveAuto({ inference: true });
   if (ort.ok) assert.equal(infer, 'onnx');
   else assert.equal(infer, train);
-  if (!ort.ok) await assert.rejects(selectEngine('onnx'), (err: unknown) => isUsageError(err) && /engine onnx is not available/.test((err as Error).message));
+  if (!ort.ok)
+    await assert.rejects(
+      selectEngine('onnx'),
+      (err: unknown) => isUsageError(err) && /engine onnx is not available/.test((err as Error).message),
+    );
 });
 
 test('regnet export writes an ONNX file with the architecture and preprocessing; dynamic batch', async () => {
@@ -213,21 +234,41 @@ test('regnet export writes an ONNX file with the architecture and preprocessing;
   const bytes = readFileSync(out);
   const m = decodeModel(bytes);
   assert.equal(m.ir_version, 8);
-  assert.deepEqual(m.opset_import.map((o) => [o.domain ?? '', o.version]), [['', OPSET]]);
+  assert.deepEqual(
+    m.opset_import.map((o) => [o.domain ?? '', o.version]),
+    [['', OPSET]],
+  );
   assert.equal(m.producer_name, 'regnet');
   assert.equal(m.graph.input.length, 1);
   assert.equal(m.graph.input[0]!.name, 'input');
-  assert.deepEqual(m.graph.input[0]!.type.tensor_type.shape.dim, [{ dim_param: 'batch' }, { dim_value: 3 }, { dim_value: 64 }, { dim_value: 64 }]);
+  assert.deepEqual(m.graph.input[0]!.type.tensor_type.shape.dim, [
+    { dim_param: 'batch' },
+    { dim_value: 3 },
+    { dim_value: 64 },
+    { dim_value: 64 },
+  ]);
   assert.equal(m.graph.output[0]!.name, 'logits');
   assert.deepEqual(m.graph.output[0]!.type.tensor_type.shape.dim, [{ dim_param: 'batch' }, { dim_value: 1000 }]);
-  assert.ok(m.graph.node.some((n) => n.op_type === 'BatchNormalization'), 'BatchNorm in inference form');
-  assert.ok(m.graph.initializer.some((t) => t.name === 's1.b1.conv1.bn.running_var'), 'initialisers carry timm names');
+  assert.ok(
+    m.graph.node.some((n) => n.op_type === 'BatchNormalization'),
+    'BatchNorm in inference form',
+  );
+  assert.ok(
+    m.graph.initializer.some((t) => t.name === 's1.b1.conv1.bn.running_var'),
+    'initialisers carry timm names',
+  );
   const meta = new Map(m.metadata_props.map((p) => [p.key, p.value]));
   const arch = JSON.parse(meta.get('architecture')!);
   assert.equal(arch.name, 'regnety_002');
   assert.deepEqual(arch.spec, zooEntry('regnety_002').spec);
   assert.deepEqual(arch.input_size, [3, 64, 64]);
-  assert.deepEqual(JSON.parse(meta.get('preprocessing')!), { img_size: 64, crop_pct: 0.875, interpolation: 'bicubic', mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+  assert.deepEqual(JSON.parse(meta.get('preprocessing')!), {
+    img_size: 64,
+    crop_pct: 0.875,
+    interpolation: 'bicubic',
+    mean: [0.485, 0.456, 0.406],
+    std: [0.229, 0.224, 0.225],
+  });
   assert.match(meta.get('weights')!, /seed 3/);
   assert.match(m.doc_string, /regnety_002/);
   assert.match(m.doc_string, /resize the shorter side to 73 \(bicubic\), centre crop 64/);
@@ -240,7 +281,8 @@ test('regnet export writes an ONNX file with the architecture and preprocessing;
   const s = o2.ort.newSession();
   s.loadModel(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength, { intraOpNumThreads: 2, executionProviders: ['cpu'] });
   try {
-    const run = (data: Float32Array, n: number) => s.run({ input: new o2.ort.Tensor('float32', data, [n, 3, 64, 64]) }, { logits: null }, {}).logits!;
+    const run = (data: Float32Array, n: number) =>
+      s.run({ input: new o2.ort.Tensor('float32', data, [n, 3, 64, 64]) }, { logits: null }, {}).logits!;
     const three = run(x, 3);
     assert.deepEqual([...three.dims], [3, 1000]);
     const one = run(x.subarray(0, 3 * 64 * 64), 1);
@@ -270,7 +312,7 @@ function runFile(bytes: Uint8Array, x: Float32Array, dims: number[]): Float32Arr
   }
 }
 
-test('regnet export --weights (timm): the file gives timm\'s reference logits', async () => {
+test("regnet export --weights (timm): the file gives timm's reference logits", async () => {
   const ref = timmReference('regnetx_002') as TimmReference;
   const out = join(tmp, 'cli', 'regnetx_002_timm.onnx');
   const r = runCli(['export', 'regnetx_002', '--weights', ref.weights, '--out', out]);
@@ -286,13 +328,28 @@ test('regnet export --weights (timm): the file gives timm\'s reference logits', 
   assert.ok(err <= TOL, `exported timm weights: ${err}`);
 });
 
-test('regnet export --checkpoint: the training run\'s network, weights and dataset preprocessing', async () => {
+test("regnet export --checkpoint: the training run's network, weights and dataset preprocessing", async () => {
   const dir = join(tmp, 'ck');
-  const spec = { kind: 'anynet' as const, stages: [8, 16].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })), seRatio: 0, act: 'relu' as const, norm: 'bn' as const, stemWidth: 8 };
+  const spec = {
+    kind: 'anynet' as const,
+    stages: [8, 16].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })),
+    seRatio: 0,
+    act: 'relu' as const,
+    norm: 'bn' as const,
+    stemWidth: 8,
+  };
   const engine = trainEngine();
   await trainModel({
-    model: { name: 'tiny_anynet', spec }, dataset: 'mnist', engine, threads: 1, seed: 3, progress: 'none',
-    limitTrain: 64, limitVal: 32, overrides: { steps: 2, batchSize: 32 }, checkpointDir: dir,
+    model: { name: 'tiny_anynet', spec },
+    dataset: 'mnist',
+    engine,
+    threads: 1,
+    seed: 3,
+    progress: 'none',
+    limitTrain: 64,
+    limitVal: 32,
+    overrides: { steps: 2, batchSize: 32 },
+    checkpointDir: dir,
   });
   const out = join(tmp, 'cli', 'tiny_anynet.onnx');
   const r = runCli(['export', '--checkpoint', dir, '--out', out]);
@@ -300,7 +357,13 @@ test('regnet export --checkpoint: the training run\'s network, weights and datas
   exported.push(out);
   const m = decodeModel(readFileSync(out));
   const meta = new Map(m.metadata_props.map((p) => [p.key, p.value]));
-  assert.deepEqual(JSON.parse(meta.get('preprocessing')!), { img_size: 28, crop_pct: 1, interpolation: 'none', mean: [0.1307, 0.1307, 0.1307], std: [0.3081, 0.3081, 0.3081] });
+  assert.deepEqual(JSON.parse(meta.get('preprocessing')!), {
+    img_size: 28,
+    crop_pct: 1,
+    interpolation: 'none',
+    mean: [0.1307, 0.1307, 0.1307],
+    std: [0.3081, 0.3081, 0.3081],
+  });
   const arch = JSON.parse(meta.get('architecture')!);
   assert.equal(arch.name, 'tiny_anynet');
   assert.equal(arch.stem, 'small');
@@ -340,7 +403,10 @@ test('regnet export: bad input is one line on stderr and exit 2', () => {
   for (const [args, re] of cases) {
     const r = runCli(args);
     assert.equal(r.code, 2, `${args.join(' ')}: exit ${r.code}, ${r.stderr}`);
-    const lines = r.stderr.trim().split('\n').filter((l) => !/^\(run with --help/.test(l));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !/^\(run with --help/.test(l));
     assert.equal(lines.length, 1, `${args.join(' ')}: ${r.stderr}`);
     assert.match(lines[0]!, re);
   }
@@ -351,19 +417,23 @@ test('the ONNX schema module is generated from the committed onnx.proto', () => 
   assert.equal(r.status, 0, r.stderr);
 });
 
-test('every exported file passes onnx.checker.check_model(full_check=True)', { skip: python ? false : 'needs python3 with the onnx module (Debian python3-onnx)' }, () => {
-  assert.ok(exported.length > 0, 'files were exported');
-  const script = [
-    'import sys, onnx',
-    'for p in sys.argv[1:]:',
-    '    m = onnx.load(p)',
-    '    onnx.checker.check_model(m, full_check=True)',
-    '    print("ok", p)',
-  ].join('\n');
-  const r = spawnSync(python!, ['-c', script, ...exported], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  assert.equal(r.stdout.trim().split('\n').length, exported.length);
-});
+test(
+  'every exported file passes onnx.checker.check_model(full_check=True)',
+  { skip: python ? false : 'needs python3 with the onnx module (Debian python3-onnx)' },
+  () => {
+    assert.ok(exported.length > 0, 'files were exported');
+    const script = [
+      'import sys, onnx',
+      'for p in sys.argv[1:]:',
+      '    m = onnx.load(p)',
+      '    onnx.checker.check_model(m, full_check=True)',
+      '    print("ok", p)',
+    ].join('\n');
+    const r = spawnSync(python!, ['-c', script, ...exported], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim().split('\n').length, exported.length);
+  },
+);
 
 test('agreement errors measured', { skip: ortSkip }, () => {
   for (const l of measured) console.log(l);

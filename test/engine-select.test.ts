@@ -15,7 +15,11 @@ test('listEngines and selectEngine agree for every engine', async () => {
       const eng = await selectEngine(e.engine);
       assert.equal(eng.info.engine, e.engine);
     } else {
-      await assert.rejects(selectEngine(e.engine), (err: unknown) => isUsageError(err) && !String((err as Error).message).includes('\n') && String((err as Error).message).includes(e.engine));
+      await assert.rejects(
+        selectEngine(e.engine),
+        (err: unknown) =>
+          isUsageError(err) && !String((err as Error).message).includes('\n') && String((err as Error).message).includes(e.engine),
+      );
     }
   }
 });

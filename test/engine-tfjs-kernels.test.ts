@@ -18,7 +18,6 @@ function rand(rng: Rng, n: number): Float32Array {
   return a;
 }
 
-
 type Case = { n: number; h: number; w: number; ci: number; co: number; k: number; s: number; p: number | 'same' | 'valid'; dw?: number };
 const convCases: Case[] = [
   { n: 2, h: 7, w: 7, ci: 3, co: 5, k: 3, s: 1, p: 1 },
@@ -43,7 +42,15 @@ function convGrads(x: Float32Array, f: Float32Array, r: Float32Array, c: Case, d
     const mult = c.dw ?? 1;
     const xt = tf.tensor4d(x, [c.n, c.h, c.w, c.ci]);
     const ft = tf.tensor4d(f, depthwise ? [c.k, c.k, c.ci, mult] : [c.k, c.k, c.ci, c.co]);
-    const pad = typeof c.p === 'number' ? ([[0, 0], [c.p, c.p], [c.p, c.p], [0, 0]] as [number, number][]) : c.p;
+    const pad =
+      typeof c.p === 'number'
+        ? ([
+            [0, 0],
+            [c.p, c.p],
+            [c.p, c.p],
+            [0, 0],
+          ] as [number, number][])
+        : c.p;
     const fn = (a: tf.Tensor4D, b: tf.Tensor4D) => {
       const y = depthwise ? tf.depthwiseConv2d(a, b, c.s, pad as never) : tf.conv2d(a, b, c.s, pad as never);
       return tf.sum(tf.mul(y, tf.tensor(r, y.shape)));
@@ -55,14 +62,16 @@ function convGrads(x: Float32Array, f: Float32Array, r: Float32Array, c: Case, d
 
 function outSize(c: Case): [number, number] {
   const o = (size: number) =>
-    c.p === 'same' ? Math.ceil(size / c.s) : c.p === 'valid' ? Math.floor((size - c.k) / c.s) + 1 : Math.floor((size + 2 * c.p - c.k) / c.s) + 1;
+    c.p === 'same'
+      ? Math.ceil(size / c.s)
+      : c.p === 'valid'
+        ? Math.floor((size - c.k) / c.s) + 1
+        : Math.floor((size + 2 * c.p - c.k) / c.s) + 1;
   return [o(c.h), o(c.w)];
 }
 
 for (const depthwise of [false, true]) {
-  const cases = depthwise
-    ? convCases.map((c, i) => ({ ...c, co: c.ci * (1 + (i % 3)), dw: 1 + (i % 3) }))
-    : convCases;
+  const cases = depthwise ? convCases.map((c, i) => ({ ...c, co: c.ci * (1 + (i % 3)), dw: 1 + (i % 3) })) : convCases;
   for (const c of cases) {
     test(`${depthwise ? 'depthwise' : 'conv2d'} gradients match cpu ${JSON.stringify(c)}`, () => {
       const rng = new Rng(7);
@@ -116,14 +125,20 @@ test('wasm conv gradients match central finite differences (float64 reference lo
       return s;
     };
     const eps = 1e-2;
-    for (const [arr, g, name] of [[x, gx, 'x'], [f, gf, 'f']] as const) {
+    for (const [arr, g, name] of [
+      [x, gx, 'x'],
+      [f, gf, 'f'],
+    ] as const) {
       for (let i = 0; i < arr.length; i += 3) {
         const a = Float32Array.from(arr);
         const b = Float32Array.from(arr);
         a[i]! += eps;
         b[i]! -= eps;
         const fd = name === 'x' ? (loss(a, f) - loss(b, f)) / (2 * eps) : (loss(x, a) - loss(x, b)) / (2 * eps);
-        assert.ok(Math.abs(fd - g[i]!) < 1e-3 * Math.max(1, Math.abs(fd)), `${depthwise ? 'dw' : 'conv'} d${name}[${i}] fd ${fd} vs ${g[i]}`);
+        assert.ok(
+          Math.abs(fd - g[i]!) < 1e-3 * Math.max(1, Math.abs(fd)),
+          `${depthwise ? 'dw' : 'conv'} d${name}[${i}] fd ${fd} vs ${g[i]}`,
+        );
       }
     }
   }

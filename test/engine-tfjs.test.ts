@@ -25,7 +25,6 @@ function batch(seed: number, n: number, res: number, classes: number) {
   return { x, y };
 }
 
-
 test('grouped conv formulations equal a direct JS grouped convolution', () => {
   tf.setBackend('wasm');
   const rng = new Rng(5);
@@ -53,23 +52,56 @@ test('grouped conv formulations equal a direct JS grouped convolution', () => {
           ref[((b * oh + y) * ow + xx) * cout + o] = acc;
         }
   for (const impl of ['split', 'depthwise', 'masked'] as GroupConvImpl[]) {
-    const got = tf.tidy(() => groupConv2d(tf.tensor4d(x, [n, h, w, cin]), tf.tensor4d(wt, [k, k, gi, cout]), groups, s, p, impl).dataSync() as Float32Array);
+    const got = tf.tidy(
+      () => groupConv2d(tf.tensor4d(x, [n, h, w, cin]), tf.tensor4d(wt, [k, k, gi, cout]), groups, s, p, impl).dataSync() as Float32Array,
+    );
     assert.ok(maxRel(got, ref) < 1e-5, `${impl}: ${maxRel(got, ref)}`);
   }
 });
 
 test('param count equals the analytic count for every zoo model up to regnety_160 size', () => {
   const limit = complexity(buildModel('regnety_160', { res: 32 })).params;
-  const names = ['regnetx_002', 'regnetx_004', 'regnetx_004_tv', 'regnetx_006', 'regnetx_008', 'regnetx_016', 'regnetx_032',
-    'regnetx_040', 'regnetx_064', 'regnetx_080', 'regnetx_120', 'regnetx_160', 'regnety_002', 'regnety_004', 'regnety_006',
-    'regnety_008', 'regnety_008_tv', 'regnety_016', 'regnety_032', 'regnety_040', 'regnety_040_sgn', 'regnety_064',
-    'regnety_080', 'regnety_080_tv', 'regnety_120', 'regnety_160', 'resnet18', 'resnet26', 'resnet34', 'resnet50', 'resnet101'];
+  const names = [
+    'regnetx_002',
+    'regnetx_004',
+    'regnetx_004_tv',
+    'regnetx_006',
+    'regnetx_008',
+    'regnetx_016',
+    'regnetx_032',
+    'regnetx_040',
+    'regnetx_064',
+    'regnetx_080',
+    'regnetx_120',
+    'regnetx_160',
+    'regnety_002',
+    'regnety_004',
+    'regnety_006',
+    'regnety_008',
+    'regnety_008_tv',
+    'regnety_016',
+    'regnety_032',
+    'regnety_040',
+    'regnety_040_sgn',
+    'regnety_064',
+    'regnety_080',
+    'regnety_080_tv',
+    'regnety_120',
+    'regnety_160',
+    'resnet18',
+    'resnet26',
+    'resnet34',
+    'resnet50',
+    'resnet101',
+  ];
   for (const name of names) {
     const net = buildModel(name, { res: 32 });
     const analytic = complexity(net).params;
     assert.ok(analytic <= limit, `${name} is larger than regnety_160`);
     // zero weights: the count depends only on allocated shapes, and zeros are cheap to make
-    const init: WeightMap = new Map(paramSpecs(net).map((s) => [s.name, { shape: s.shape, data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }]));
+    const init: WeightMap = new Map(
+      paramSpecs(net).map((s) => [s.name, { shape: s.shape, data: new Float32Array(s.shape.reduce((a, b) => a * b, 1)) }]),
+    );
     const c = wasm.compile(net, init);
     assert.equal(c.paramCount(), analytic, name);
     c.dispose();
@@ -89,7 +121,10 @@ test('train steps on a fixed batch lower the loss; memory stays flat over 20 ste
     counts.push(tf.memory().numTensors);
   }
   assert.ok(last < first * 0.5, `loss ${first} -> ${last}`);
-  assert.ok(counts.every((v) => v === counts[0]), `tensor counts ${counts.join(',')}`);
+  assert.ok(
+    counts.every((v) => v === counts[0]),
+    `tensor counts ${counts.join(',')}`,
+  );
   c.dispose();
 });
 
@@ -118,14 +153,22 @@ test('SGD (momentum, nesterov, decay only where ParamSpec.decay), BN running sta
       expect[i] = w[i]! - opt.lr * (d + opt.momentum * nb);
     }
     const got = w2.get(s.name)!.data;
-    for (let i = 0; i < w.length; i++) assert.ok(Math.abs(got[i]! - expect[i]!) < 1e-5 + 1e-4 * Math.abs(expect[i]!), `${s.name}[${i}] ${got[i]} vs ${expect[i]}`);
+    for (let i = 0; i < w.length; i++)
+      assert.ok(Math.abs(got[i]! - expect[i]!) < 1e-5 + 1e-4 * Math.abs(expect[i]!), `${s.name}[${i}] ${got[i]} vs ${expect[i]}`);
   }
   // stem BN running stats after step 1: 0.9 * init + 0.1 * batch stats (unbiased var) of the stem conv output
   const conv = tf.tidy(() => {
     const wt = init.get('conv1.weight')!;
     const xt = tf.transpose(tf.tensor4d(x, [n, 3, 16, 16]), [0, 2, 3, 1]) as tf.Tensor4D;
     const wk = tf.transpose(tf.tensor4d(wt.data, wt.shape as [number, number, number, number]), [2, 3, 1, 0]) as tf.Tensor4D;
-    return tf.conv2d(xt, wk, 2, [[0, 0], [3, 3], [3, 3], [0, 0]]).dataSync() as Float32Array;
+    return tf
+      .conv2d(xt, wk, 2, [
+        [0, 0],
+        [3, 3],
+        [3, 3],
+        [0, 0],
+      ])
+      .dataSync() as Float32Array;
   });
   const ch = 64;
   const m = conv.length / ch;

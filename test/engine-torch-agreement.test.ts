@@ -93,12 +93,21 @@ function weights(net: Network, seed: number): WeightMap {
   for (const p of paramSpecs(net)) {
     const d = w.get(p.name)!.data;
     if (p.role === 'norm_weight' || p.role === 'bn_var') for (let i = 0; i < d.length; i++) d[i] = rng.uniform(0.5, 1.5);
-    if (p.role === 'norm_bias' || p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias') for (let i = 0; i < d.length; i++) d[i] = rng.uniform(-0.2, 0.2);
+    if (p.role === 'norm_bias' || p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias')
+      for (let i = 0; i < d.length; i++) d[i] = rng.uniform(-0.2, 0.2);
   }
   return w;
 }
 
-function runPython(net: Network, w: WeightMap, x: Float32Array, xShape: number[], y: Int32Array, ls: number, ref: 'torchvision' | 'ir'): PyOut {
+function runPython(
+  net: Network,
+  w: WeightMap,
+  x: Float32Array,
+  xShape: number[],
+  y: Int32Array,
+  ls: number,
+  ref: 'torchvision' | 'ir',
+): PyOut {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-torch-'));
   try {
     const chunks: Float32Array[] = [];
@@ -159,7 +168,9 @@ function compare(net: Network, ref: 'torchvision' | 'ir', n: number): void {
     assert.equal(grads.size, Object.keys(py.grads).length);
     // gradients sum over the batch and many positions in float32: 1e-3 of each tensor's largest entry
     assert.ok(worst < 1e-3, `${net.name}: gradient of ${worstName} differs by ${worst} of its max`);
-    console.log(`# ${net.name}: logits rel err ${eLogits.toExponential(2)}, loss ${loss.toFixed(6)} vs ${py.loss.toFixed(6)}, worst grad rel err ${worst.toExponential(2)} (${worstName})`);
+    console.log(
+      `# ${net.name}: logits rel err ${eLogits.toExponential(2)}, loss ${loss.toFixed(6)} vs ${py.loss.toFixed(6)}, worst grad rel err ${worst.toExponential(2)} (${worstName})`,
+    );
   } finally {
     compiled.dispose();
   }
@@ -171,7 +182,10 @@ describe('torch engine vs PyTorch', { skip }, () => {
   });
 
   it('a RegNetY-style net with SE, SiLU and GroupNorm matches torch.nn.functional', () => {
-    const net = buildRegNet({ depth: 4, w0: 24, wa: 16, wm: 2, groupSize: 8, seRatio: 0.25, act: 'silu', norm: 'gn' }, { res: 32, numClasses: 10, stem: 'small' });
+    const net = buildRegNet(
+      { depth: 4, w0: 24, wa: 16, wm: 2, groupSize: 8, seRatio: 0.25, act: 'silu', norm: 'gn' },
+      { res: 32, numClasses: 10, stem: 'small' },
+    );
     compare(net, 'ir', 4);
   });
 
@@ -180,7 +194,15 @@ describe('torch engine vs PyTorch', { skip }, () => {
   });
 
   it('an SE-ResNeXt-D (deep stem, avg-pool shortcuts on odd maps, grouped 3x3, SE) matches torch.nn.functional', () => {
-    const spec = { block: 'bottleneck' as const, layers: [1, 2, 1, 1], cardinality: 8, baseWidth: 4, stemType: 'deep' as const, avgDown: true, seRatio: 1 / 16 };
+    const spec = {
+      block: 'bottleneck' as const,
+      layers: [1, 2, 1, 1],
+      cardinality: 8,
+      baseWidth: 4,
+      stemType: 'deep' as const,
+      avgDown: true,
+      seRatio: 1 / 16,
+    };
     compare(buildResNet(spec, { res: 40, numClasses: 10 }), 'ir', 4);
   });
 });

@@ -36,7 +36,16 @@ function close(actual: ArrayLike<number>, expected: ArrayLike<number>, tol: numb
 
 // ---- float64 references -----------------------------------------------------------------------------
 
-function convRef(x: Float32Array, xs: number[], w: Float32Array, ws: number[], b: Float32Array | null, stride: number, pad: number, groups: number) {
+function convRef(
+  x: Float32Array,
+  xs: number[],
+  w: Float32Array,
+  ws: number[],
+  b: Float32Array | null,
+  stride: number,
+  pad: number,
+  groups: number,
+) {
   const [n, c, h, wd] = xs as [number, number, number, number];
   const [co, cig, k] = ws as [number, number, number, number];
   const oh = Math.floor((h + 2 * pad - k) / stride) + 1;
@@ -82,7 +91,15 @@ function normRef(x: Float32Array, sets: number[][], eps: number, gamma: (i: numb
 }
 
 /** loss = sum(f(inputs) * r): checks d loss / d input by central differences on a few coordinates. */
-function checkGrads(name: string, shapes: number[][], data: Float32Array[], f: (ts: Tensor[]) => Tensor, tol = 3e-3, h = 1e-2, picks = 12): void {
+function checkGrads(
+  name: string,
+  shapes: number[][],
+  data: Float32Array[],
+  f: (ts: Tensor[]) => Tensor,
+  tol = 3e-3,
+  h = 1e-2,
+  picks = 12,
+): void {
   tidy(() => {
     const ts = data.map((d, i) => fromFloat32(d, shapes[i]!, { requiresGrad: true }));
     const y = f(ts);
@@ -102,7 +119,10 @@ function checkGrads(name: string, shapes: number[][], data: Float32Array[], f: (
         const x0 = data[k]![i]!;
         const fd = (lossAt(k, i, x0 + h) - lossAt(k, i, x0 - h)) / (2 * h);
         const g = grads[k]![i]!;
-        assert.ok(Math.abs(fd - g) <= tol * Math.max(1, Math.abs(fd)), `${name}: d/d input${k}[${i}] backward ${g} vs finite difference ${fd}`);
+        assert.ok(
+          Math.abs(fd - g) <= tol * Math.max(1, Math.abs(fd)),
+          `${name}: d/d input${k}[${i}] backward ${g} vs finite difference ${fd}`,
+        );
       }
     }
   });
@@ -153,14 +173,30 @@ describe('torch addon ops', { skip }, () => {
     const sets: number[][] = [[], [], []];
     for (let i = 0; i < x.length; i++) sets[Math.floor(i / 25) % 3]!.push(i);
     const ch = (i: number) => Math.floor(i / 25) % 3;
-    const ref = normRef(x, sets, 1e-5, (i) => gamma[ch(i)]!, (i) => beta[ch(i)]!);
+    const ref = normRef(
+      x,
+      sets,
+      1e-5,
+      (i) => gamma[ch(i)]!,
+      (i) => beta[ch(i)]!,
+    );
     tidy(() => {
       const rm = fromFloat32(new Float32Array([0.5, -1, 0]), [3]);
       const rv = fromFloat32(new Float32Array([1, 2, 0.5]), [3]);
       const y = ops.batchNorm(fromFloat32(x, xs), fromFloat32(gamma, [3]), fromFloat32(beta, [3]), rm, rv, true, 0.1, 1e-5);
       close(y.toFloat32(), ref.out, 1e-5, 'bn train');
-      close(rm.toFloat32(), [0.5, -1, 0].map((v, c) => 0.9 * v + 0.1 * ref.stats[c]!.mean), 1e-6, 'running mean');
-      close(rv.toFloat32(), [1, 2, 0.5].map((v, c) => 0.9 * v + 0.1 * ref.stats[c]!.varU), 1e-6, 'running var (unbiased)');
+      close(
+        rm.toFloat32(),
+        [0.5, -1, 0].map((v, c) => 0.9 * v + 0.1 * ref.stats[c]!.mean),
+        1e-6,
+        'running mean',
+      );
+      close(
+        rv.toFloat32(),
+        [1, 2, 0.5].map((v, c) => 0.9 * v + 0.1 * ref.stats[c]!.varU),
+        1e-6,
+        'running var (unbiased)',
+      );
       const rmv = rm.toFloat32();
       const rvv = rv.toFloat32();
       const ye = ops.batchNorm(fromFloat32(x, xs), fromFloat32(gamma, [3]), fromFloat32(beta, [3]), rm, rv, false, 0.1, 1e-3).toFloat32();
@@ -180,8 +216,21 @@ describe('torch addon ops', { skip }, () => {
     const sets: number[][] = [];
     for (let n = 0; n < 2; n++) for (let g = 0; g < groups; g++) sets.push(Array.from({ length: 24 }, (_, j) => n * 72 + g * 24 + j));
     const ch = (i: number) => Math.floor(i / 12) % 6;
-    const ref = normRef(x, sets, 1e-5, (i) => gamma[ch(i)]!, (i) => beta[ch(i)]!);
-    tidy(() => close(ops.groupNorm(fromFloat32(x, xs), groups, fromFloat32(gamma, [6]), fromFloat32(beta, [6]), 1e-5).toFloat32(), ref.out, 1e-5, 'gn'));
+    const ref = normRef(
+      x,
+      sets,
+      1e-5,
+      (i) => gamma[ch(i)]!,
+      (i) => beta[ch(i)]!,
+    );
+    tidy(() =>
+      close(
+        ops.groupNorm(fromFloat32(x, xs), groups, fromFloat32(gamma, [6]), fromFloat32(beta, [6]), 1e-5).toFloat32(),
+        ref.out,
+        1e-5,
+        'gn',
+      ),
+    );
     checkGrads('gn', [xs, [6], [6]], [x, gamma, beta], (t) => ops.groupNorm(t[0]!, groups, t[1]!, t[2]!, 1e-5), 5e-3);
   });
 
@@ -192,14 +241,44 @@ describe('torch addon ops', { skip }, () => {
     const gate = rand(6);
     tidy(() => {
       const tx = fromFloat32(x, s);
-      close(ops.relu(tx).toFloat32(), Array.from(x, (v) => Math.max(0, v)), 0, 'relu');
-      close(ops.sigmoid(tx).toFloat32(), Array.from(x, (v) => 1 / (1 + Math.exp(-v))), 1e-6, 'sigmoid');
-      close(ops.silu(tx).toFloat32(), Array.from(x, (v) => v / (1 + Math.exp(-v))), 1e-6, 'silu');
-      close(ops.add(tx, fromFloat32(y, s)).toFloat32(), Array.from(x, (v, i) => v + y[i]!), 1e-6, 'add');
-      close(ops.mul(tx, fromFloat32(gate, [2, 3, 1, 1])).toFloat32(), Array.from(x, (v, i) => v * gate[Math.floor(i / 4)]!), 1e-6, 'mul broadcast');
+      close(
+        ops.relu(tx).toFloat32(),
+        Array.from(x, (v) => Math.max(0, v)),
+        0,
+        'relu',
+      );
+      close(
+        ops.sigmoid(tx).toFloat32(),
+        Array.from(x, (v) => 1 / (1 + Math.exp(-v))),
+        1e-6,
+        'sigmoid',
+      );
+      close(
+        ops.silu(tx).toFloat32(),
+        Array.from(x, (v) => v / (1 + Math.exp(-v))),
+        1e-6,
+        'silu',
+      );
+      close(
+        ops.add(tx, fromFloat32(y, s)).toFloat32(),
+        Array.from(x, (v, i) => v + y[i]!),
+        1e-6,
+        'add',
+      );
+      close(
+        ops.mul(tx, fromFloat32(gate, [2, 3, 1, 1])).toFloat32(),
+        Array.from(x, (v, i) => v * gate[Math.floor(i / 4)]!),
+        1e-6,
+        'mul broadcast',
+      );
       const t2 = fromFloat32(x, s);
       const r = ops.relu_(t2);
-      close(t2.toFloat32(), Array.from(x, (v) => Math.max(0, v)), 0, 'relu_ writes in place');
+      close(
+        t2.toFloat32(),
+        Array.from(x, (v) => Math.max(0, v)),
+        0,
+        'relu_ writes in place',
+      );
       r.dispose();
     });
     checkGrads('sigmoid', [s], [x], (t) => ops.sigmoid(t[0]!));
@@ -240,7 +319,8 @@ describe('torch addon ops', { skip }, () => {
       const b = rand(5);
       const lin = ops.linear(ops.reshape(gap, [2, 3]), fromFloat32(w, [5, 3]), fromFloat32(b, [5]));
       const wantLin: number[] = [];
-      for (let n = 0; n < 2; n++) for (let o = 0; o < 5; o++) wantLin.push(b[o]! + [0, 1, 2].reduce((a, c) => a + w[o * 3 + c]! * means[n * 3 + c]!, 0));
+      for (let n = 0; n < 2; n++)
+        for (let o = 0; o < 5; o++) wantLin.push(b[o]! + [0, 1, 2].reduce((a, c) => a + w[o * 3 + c]! * means[n * 3 + c]!, 0));
       close(lin.toFloat32(), wantLin, 1e-6, 'linear');
     });
     checkGrads('maxpool', [s], [x], (t) => ops.maxPool2d(t[0]!, 3, 2, 1));
@@ -310,8 +390,18 @@ describe('torch addon ops', { skip }, () => {
               x[i] = x[i]! - lr * (nesterov ? d + mom * buf[i]! : buf[i]!);
             }
           };
-          upd(ref.p, ref.bp, ref.p.map((v) => 2 * v), true);
-          upd(ref.q, ref.bq, ref.q.map(() => 3), false);
+          upd(
+            ref.p,
+            ref.bp,
+            ref.p.map((v) => 2 * v),
+            true,
+          );
+          upd(
+            ref.q,
+            ref.bq,
+            ref.q.map(() => 3),
+            false,
+          );
           assert.equal(p.grad(), null, 'grad cleared');
         }
         close(p.toFloat32(), ref.p, 1e-6, `sgd p nesterov=${nesterov}`);

@@ -25,7 +25,8 @@ const rand = (n: number) => new Float32Array(n).map(() => rng.normal());
 const labels = (n: number, k: number) => new Int32Array(n).map(() => rng.int(0, k - 1));
 
 /** A small RegNetY-like net: SE gates, a stride-2 stage, 10 classes, 16x16 input. */
-const tinyNet = () => buildRegNet({ depth: 3, w0: 16, wa: 8, wm: 2, groupSize: 8, seRatio: 0.25 }, { res: 16, numClasses: 10, stem: 'small' });
+const tinyNet = () =>
+  buildRegNet({ depth: 3, w0: 16, wa: 8, wm: 2, groupSize: 8, seRatio: 0.25 }, { res: 16, numClasses: 10, stem: 'small' });
 
 describe('torch engine', { skip }, () => {
   it('allocates exactly the analytic parameter count (reference table at 224)', () => {
@@ -75,7 +76,10 @@ describe('torch engine', { skip }, () => {
       for (let i = 0; i < before.length; i += Math.max(1, before.length >> 4)) {
         const d = g[i]! + (s.decay ? opt.weightDecay * before[i]! : 0);
         const want = before[i]! - opt.lr * (1 + opt.momentum) * d;
-        assert.ok(Math.abs(after[i]! - want) <= 1e-5 * Math.max(1, Math.abs(want)), `${s.name}[${i}] ${after[i]} vs ${want} (decay=${s.decay})`);
+        assert.ok(
+          Math.abs(after[i]! - want) <= 1e-5 * Math.max(1, Math.abs(want)),
+          `${s.name}[${i}] ${after[i]} vs ${want} (decay=${s.decay})`,
+        );
         checked++;
       }
     }
@@ -92,12 +96,19 @@ describe('torch engine', { skip }, () => {
     c.setWeights(w);
     for (const [k, v] of c.getWeights()) assert.deepEqual(v.data, w.get(k)!.data, k);
     assert.throws(() => c.setWeights(new Map([['nope.weight', { shape: [1], data: new Float32Array(1) }]])), UsageError);
-    assert.throws(() => c.setWeights(new Map([['stem.conv.weight', { shape: [1], data: new Float32Array(1) }]])), /stem\.conv\.weight.*shape/);
+    assert.throws(
+      () => c.setWeights(new Map([['stem.conv.weight', { shape: [1], data: new Float32Array(1) }]])),
+      /stem\.conv\.weight.*shape/,
+    );
     const st = new Map([...w].filter(([k]) => paramSpecs(net).find((p) => p.name === k)!.trainable));
     c.setOptimizerState(st);
     for (const [k, v] of c.getOptimizerState()) assert.deepEqual(v.data, st.get(k)!.data, `momentum ${k}`);
     assert.throws(() => c.predict(new Float32Array(5), 1), /input: expected 1x3x16x16/);
-    assert.throws(() => c.trainStep(rand(3 * 256), new Int32Array([10]), 1, { lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0, labelSmoothing: 0 }), /labels: 10/);
+    assert.throws(
+      () =>
+        c.trainStep(rand(3 * 256), new Int32Array([10]), 1, { lr: 0.1, momentum: 0, nesterov: false, weightDecay: 0, labelSmoothing: 0 }),
+      /labels: 10/,
+    );
     c.dispose();
     c.dispose();
     assert.throws(() => c.predict(rand(3 * 256), 1));
@@ -112,7 +123,7 @@ describe('torch engine', { skip }, () => {
     const opt: SgdOptions = { lr: 0.1, momentum: 0.9, nesterov: false, weightDecay: 5e-4, labelSmoothing: 0 };
     const losses: number[] = [];
     for (let i = 0; i < 20; i++) losses.push(c.trainStep(x, y, n, opt).loss);
-    assert.ok(losses[19]! < 0.5 * losses[0]!, `loss ${losses[0]} -> ${losses[19]} (${losses.map((l) => l.toFixed(2)).join(" ")})`);
+    assert.ok(losses[19]! < 0.5 * losses[0]!, `loss ${losses[0]} -> ${losses[19]} (${losses.map((l) => l.toFixed(2)).join(' ')})`);
     const p1 = c.predict(x, n);
     assert.deepEqual(c.predict(x, n), p1);
     assert.equal(p1.length, n * 10);
@@ -143,7 +154,11 @@ describe('torch engine', { skip }, () => {
     const before = a.liveCount();
     c.dispose();
     const specs = paramSpecs(net);
-    assert.equal(a.liveCount(), before - specs.length - specs.filter((p) => p.trainable).length, 'dispose frees parameters and momentum buffers');
+    assert.equal(
+      a.liveCount(),
+      before - specs.length - specs.filter((p) => p.trainable).length,
+      'dispose frees parameters and momentum buffers',
+    );
   });
 
   it('device and thread options are checked with clear messages', () => {

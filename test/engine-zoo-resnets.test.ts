@@ -36,7 +36,18 @@ const POOLS: PoolCase[] = [
 function node(c: PoolCase, ch: number): AvgPoolNode {
   const oh = poolOut(c.h, c.k, c.stride, c.pad, c.ceil);
   const ow = poolOut(c.w, c.k, c.stride, c.pad, c.ceil);
-  return { op: 'avgpool', id: 1, input: 0, in: [ch, c.h, c.w], out: [ch, oh, ow], k: c.k, stride: c.stride, pad: c.pad, ceil: c.ceil, countIncludePad: c.countIncludePad };
+  return {
+    op: 'avgpool',
+    id: 1,
+    input: 0,
+    in: [ch, c.h, c.w],
+    out: [ch, oh, ow],
+    k: c.k,
+    stride: c.stride,
+    pad: c.pad,
+    ceil: c.ceil,
+    countIncludePad: c.countIncludePad,
+  };
 }
 
 /** PyTorch's AvgPool2d written out on NHWC data: each window's in-input cells summed, over its divisor. */
@@ -112,11 +123,16 @@ test('torch avgPool2d op equals the same reference', { skip: skipTorch }, () => 
     const want = refPool(x, n, c, ch);
     // NHWC reference data as NCHW for libtorch, and the result back
     const nchw = new Float32Array(x.length);
-    for (let b = 0; b < n; b++) for (let u = 0; u < c.h * c.w; u++) for (let q = 0; q < ch; q++) nchw[(b * ch + q) * c.h * c.w + u] = x[(b * c.h * c.w + u) * ch + q]!;
-    const out = tidy(() => ops.avgPool2d(fromFloat32(nchw, [n, ch, c.h, c.w]), c.k, c.stride, c.pad, c.ceil, c.countIncludePad).toFloat32());
+    for (let b = 0; b < n; b++)
+      for (let u = 0; u < c.h * c.w; u++)
+        for (let q = 0; q < ch; q++) nchw[(b * ch + q) * c.h * c.w + u] = x[(b * c.h * c.w + u) * ch + q]!;
+    const out = tidy(() =>
+      ops.avgPool2d(fromFloat32(nchw, [n, ch, c.h, c.w]), c.k, c.stride, c.pad, c.ceil, c.countIncludePad).toFloat32(),
+    );
     const [, oh, ow] = node(c, ch).out;
     const got = new Float32Array(out.length);
-    for (let b = 0; b < n; b++) for (let u = 0; u < oh * ow; u++) for (let q = 0; q < ch; q++) got[(b * oh * ow + u) * ch + q] = out[(b * ch + q) * oh * ow + u]!;
+    for (let b = 0; b < n; b++)
+      for (let u = 0; u < oh * ow; u++) for (let q = 0; q < ch; q++) got[(b * oh * ow + u) * ch + q] = out[(b * ch + q) * oh * ow + u]!;
     assert.equal(got.length, want.length);
     assert.ok(maxRel(got, want) < 1e-6, `${JSON.stringify(c)}: ${maxRel(got, want)}`);
   }
@@ -142,7 +158,8 @@ function randomized(net: Network, seed: number): WeightMap {
     const g = nd.op === 'bn' && nd.zeroInit ? LAST_GAMMA : 1;
     if (p.role === 'norm_weight') for (let i = 0; i < t.data.length; i++) t.data[i] = g * (0.5 + rng.next());
     if (p.role === 'norm_bias') for (let i = 0; i < t.data.length; i++) t.data[i] = BETA + 0.1 * rng.normal();
-    if (p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * rng.normal();
+    if (p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias')
+      for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * rng.normal();
     if (p.role === 'bn_var') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
   }
   return w;
@@ -195,7 +212,9 @@ for (const [family, model, res] of FAMILIES) {
       }
       assert.equal(gb.grads.size, ga.grads.size);
       assert.ok(worst <= 1e-4 * gmax, `${model} gradients: worst ${worst} at ${worstName} vs max ${gmax}`);
-      console.log(`# ${model}: logits ${(maxDiff(la, lb) / scale).toExponential(1)}, gradients ${(worst / gmax).toExponential(1)} of the max`);
+      console.log(
+        `# ${model}: logits ${(maxDiff(la, lb) / scale).toExponential(1)}, gradients ${(worst / gmax).toExponential(1)} of the max`,
+      );
     } finally {
       a.dispose();
       b.dispose();

@@ -3,7 +3,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  f16ToF32, f32ToF16, parseSafetensors, readSafetensors, readSafetensorsF32, serializeSafetensors, writeSafetensors,
+  f16ToF32,
+  f32ToF16,
+  parseSafetensors,
+  readSafetensors,
+  readSafetensorsF32,
+  serializeSafetensors,
+  writeSafetensors,
   type TensorInput,
 } from '../src/io/safetensors.js';
 import { UsageError } from '../src/util/errors.js';
@@ -24,7 +30,10 @@ for (const model of ['resnet18', 'regnetx_002'] as const) {
       const t = tensors.get(name);
       assert.ok(t, `missing ${name}`);
       assert.deepEqual(t.shape, shape, name);
-      assert.equal(t.data.length, shape.reduce((a, b) => a * b, 1));
+      assert.equal(
+        t.data.length,
+        shape.reduce((a, b) => a * b, 1),
+      );
       if (name.endsWith('num_batches_tracked')) {
         assert.equal(t.dtype, 'I64');
         assert.ok(t.data instanceof BigInt64Array);
@@ -33,14 +42,17 @@ for (const model of ['resnet18', 'regnetx_002'] as const) {
         assert.equal(t.dtype, 'F32');
       }
       // Trained BN variances are positive: a misaligned read would give garbage signs/NaNs.
-      if (name.endsWith('running_var')) assert.ok([...(t.data as Float32Array)].every((v) => v > 0 && v < 1e4), name);
+      if (name.endsWith('running_var'))
+        assert.ok(
+          [...(t.data as Float32Array)].every((v) => v > 0 && v < 1e4),
+          name,
+        );
     }
     const w = readSafetensorsF32(ref.weights);
     const floatKeys = [...keys.keys()].filter((k) => !k.endsWith('num_batches_tracked'));
     assert.deepEqual([...w.keys()].sort(), floatKeys.sort());
     for (const v of w.values()) assert.ok(v.data instanceof Float32Array);
   });
-
 }
 
 {
@@ -54,8 +66,12 @@ for (const model of ['resnet18', 'regnetx_002'] as const) {
     assert.deepEqual(tensors.get('logits')!.shape, [2, 1000]);
     const x = tensors.get('input')!.data as Float32Array;
     // An ImageNet-normalised image stays within (0-0.485)/0.229 .. (1-0.406)/0.225.
-    let lo = Infinity, hi = -Infinity;
-    for (const v of x) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    let lo = Infinity,
+      hi = -Infinity;
+    for (const v of x) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
     assert.ok(lo >= -2.2 && hi <= 2.7 && hi - lo > 1, `input range ${lo}..${hi}`);
     // The reference file was written by the HF implementation (sorted, space-padded header).
     const out = join(tmp, `${model}.io.safetensors`);
@@ -98,13 +114,16 @@ test('round-trips every dtype, metadata, scalars and empty tensors', () => {
     assert.equal(r.data.constructor, t.data.constructor, name);
   }
   const conv = readSafetensors(file, { floatToF32: true }).tensors;
-  assert.deepEqual([...conv.get('f16')!.data as Float32Array], [1, -2, Math.fround(0.333251953125), 2 ** -24]);
-  assert.deepEqual([...conv.get('bf16')!.data as Float32Array], [1, -3.140625]);
-  assert.deepEqual([...conv.get('a.f64')!.data as Float32Array], [Math.PI, -Infinity, 0.1].map(Math.fround));
+  assert.deepEqual([...(conv.get('f16')!.data as Float32Array)], [1, -2, Math.fround(0.333251953125), 2 ** -24]);
+  assert.deepEqual([...(conv.get('bf16')!.data as Float32Array)], [1, -3.140625]);
+  assert.deepEqual([...(conv.get('a.f64')!.data as Float32Array)], [Math.PI, -Infinity, 0.1].map(Math.fround));
   const w = readSafetensorsF32(file);
   assert.deepEqual([...w.keys()].sort(), ['a.f64', 'bf16', 'empty', 'f16', 'z.f32']);
   // No temp files left behind by the atomic write.
-  assert.deepEqual(readdirSync(tmp).filter((f) => f.endsWith('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(tmp).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
 });
 
 test('f16 conversion matches known values and rounds to nearest even', () => {
@@ -122,10 +141,12 @@ test('f16 conversion matches known values and rounds to nearest even', () => {
 
 /** A valid two-tensor file to corrupt. */
 function sample(): Uint8Array {
-  return serializeSafetensors(new Map<string, TensorInput>([
-    ['a', { shape: [2], data: new Float32Array([1, 2]) }],
-    ['b', { shape: [3], data: new Int8Array([1, 2, 3]) }],
-  ]));
+  return serializeSafetensors(
+    new Map<string, TensorInput>([
+      ['a', { shape: [2], data: new Float32Array([1, 2]) }],
+      ['b', { shape: [3], data: new Int8Array([1, 2, 3]) }],
+    ]),
+  );
 }
 
 function withHeader(header: unknown, dataBytes: number, raw?: string): Uint8Array {
@@ -139,13 +160,16 @@ function withHeader(header: unknown, dataBytes: number, raw?: string): Uint8Arra
 function expectError(buf: Uint8Array, re: RegExp, name = 'bad.safetensors'): void {
   const file = join(tmp, name);
   writeFileSync(file, buf);
-  assert.throws(() => readSafetensors(file), (e: unknown) => {
-    assert.ok(e instanceof UsageError, String(e));
-    assert.ok(!e.message.includes('\n'), 'one line');
-    assert.ok(e.message.startsWith(file), e.message);
-    assert.match(e.message, re);
-    return true;
-  });
+  assert.throws(
+    () => readSafetensors(file),
+    (e: unknown) => {
+      assert.ok(e instanceof UsageError, String(e));
+      assert.ok(!e.message.includes('\n'), 'one line');
+      assert.ok(e.message.startsWith(file), e.message);
+      assert.match(e.message, re);
+      return true;
+    },
+  );
 }
 
 test('corrupt files give one-line errors naming the file and the problem', () => {
@@ -165,10 +189,16 @@ test('corrupt files give one-line errors naming the file and the problem', () =>
   expectError(withHeader({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, 4), /has 4 bytes but F32 \[2\] needs 8/);
   expectError(withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [8, 4] } }, 8), /begin > end/);
   expectError(withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 4), /past the 4-byte data area/);
-  expectError(withHeader({
-    a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
-    b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
-  }, 8), /"b" .*overlaps|overlaps tensor "b"/);
+  expectError(
+    withHeader(
+      {
+        a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+        b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] },
+      },
+      8,
+    ),
+    /"b" .*overlaps|overlaps tensor "b"/,
+  );
   expectError(withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, 8), /gap of 4 unused bytes/);
   expectError(withHeader({ a: { dtype: 'F32', shape: [1], data_offsets: [0] } }, 4), /data_offsets/);
   expectError(withHeader({ __metadata__: { k: 1 } }, 0), /__metadata__.k is not a string/);

@@ -10,7 +10,13 @@ import { selectEngine } from '../src/engine/select.js';
 import type { EngineName } from '../src/engine/types.js';
 import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import {
-  checkpointNumClasses, describeMismatch, fitWeights, loadTimmWeights, matchWeights, readTimmCheckpoint, toTimmStateDict,
+  checkpointNumClasses,
+  describeMismatch,
+  fitWeights,
+  loadTimmWeights,
+  matchWeights,
+  readTimmCheckpoint,
+  toTimmStateDict,
   writeTimmCheckpoint,
 } from '../src/io/timm-weights.js';
 import { UsageError } from '../src/util/errors.js';
@@ -67,7 +73,13 @@ for (const model of ['regnetx_002', 'resnet18'] as const) {
     const keys = readKeys(files.keys);
     const ck = readTimmCheckpoint(files.weights);
     assert.equal(ck.nonFloat.size, 0);
-    assert.deepEqual([...ck.weights.keys()].sort(), keys.filter(([k]) => !k.endsWith('num_batches_tracked')).map(([k]) => k).sort());
+    assert.deepEqual(
+      [...ck.weights.keys()].sort(),
+      keys
+        .filter(([k]) => !k.endsWith('num_batches_tracked'))
+        .map(([k]) => k)
+        .sort(),
+    );
     const out = join(tmp, `${model}.rt.safetensors`);
     writeTimmCheckpoint(out, ck.weights, 7);
     const back = readSafetensors(out).tensors;
@@ -122,14 +134,24 @@ test('missing and unexpected tensors are listed, at most 5 each, with the remain
   const net = buildModel('regnetx_002');
   const ck = readTimmCheckpoint(X002.weights);
   const w = new Map(ck.weights);
-  const dropped = ['stem.conv.weight', 's1.b1.conv1.bn.running_var', 's2.b1.conv2.conv.weight', 's3.b1.downsample.conv.weight', 's4.b1.conv3.bn.bias', 'head.fc.bias', 's4.b2.conv1.conv.weight'];
+  const dropped = [
+    'stem.conv.weight',
+    's1.b1.conv1.bn.running_var',
+    's2.b1.conv2.conv.weight',
+    's3.b1.downsample.conv.weight',
+    's4.b1.conv3.bn.bias',
+    'head.fc.bias',
+    's4.b2.conv1.conv.weight',
+  ];
   for (const k of dropped) w.delete(k);
   w.set('head.extra.weight', { shape: [1], data: new Float32Array(1) });
   const m = matchWeights(net, w);
   assert.equal(m.missing.length, 7);
   assert.deepEqual(m.unexpected, ['head.extra.weight']);
   const line = describeMismatch(m);
-  const order = paramSpecs(net).map((s) => s.name).filter((n) => dropped.includes(n));
+  const order = paramSpecs(net)
+    .map((s) => s.name)
+    .filter((n) => dropped.includes(n));
   assert.equal(line, `7 missing (${order.slice(0, 5).join(', ')}, ... 2 more); 1 unexpected (head.extra.weight)`);
   // a ResNet checkpoint for a RegNet: everything differs, strict error lists the first names
   const r = readTimmCheckpoint(ownResnet18());
@@ -156,7 +178,10 @@ test("'module.' prefixes are stripped; int tensors with a parameter's name are a
 
   const pth = join(tmp, 'model.pth');
   writeFileSync(pth, 'x');
-  assert.throws(() => readTimmCheckpoint(pth), (e: unknown) => e instanceof UsageError && /pickled PyTorch checkpoints are not supported/.test(e.message));
+  assert.throws(
+    () => readTimmCheckpoint(pth),
+    (e: unknown) => e instanceof UsageError && /pickled PyTorch checkpoints are not supported/.test(e.message),
+  );
 });
 
 test('toTimmStateDict adds one int64 scalar per BatchNorm and rejects bad counters', () => {

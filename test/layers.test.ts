@@ -13,12 +13,19 @@ test('every file of src/ is in a layer and imports only its own or lower layers'
   const files = readTree(SRC);
   // not vacuous: the tree was read, every layer folder has files, and relative imports were found
   assert.ok(files.length > 50, `read only ${files.length} files from ${SRC}`);
-  for (const folder of LAYERS.flat()) assert.ok(files.some(([p]) => p.startsWith(`${folder}/`)), `no files in src/${folder}/`);
+  for (const folder of LAYERS.flat())
+    assert.ok(
+      files.some(([p]) => p.startsWith(`${folder}/`)),
+      `no files in src/${folder}/`,
+    );
   const relative = files.flatMap(([p, s]) => importsOf(p, s)).filter((r) => r.specifier.startsWith('.'));
   assert.ok(relative.length > 200, `found only ${relative.length} relative imports`);
 
   const violations = checkLayers(files);
-  assert.deepEqual(violations.map((v) => v.message), []);
+  assert.deepEqual(
+    violations.map((v) => v.message),
+    [],
+  );
 });
 
 test('the checker reports an upward import, and only that', () => {
@@ -28,7 +35,10 @@ test('the checker reports an upward import, and only that', () => {
   ];
   const v = checkLayers(files);
   assert.equal(v.length, 1, JSON.stringify(v));
-  assert.deepEqual({ file: v[0]!.file, line: v[0]!.line, specifier: v[0]!.specifier }, { file: 'util/format.ts', line: 1, specifier: '../cli/table.js' });
+  assert.deepEqual(
+    { file: v[0]!.file, line: v[0]!.line, specifier: v[0]!.specifier },
+    { file: 'util/format.ts', line: 1, specifier: '../cli/table.js' },
+  );
   assert.match(v[0]!.message, /util may not import the higher layer cli/);
 });
 
@@ -36,7 +46,7 @@ test('the checker sees every import form and ignores comments, strings and packa
   const src = [
     "// import { x } from '../cli/a.js';",
     "/* export * from '../cli/a.js'; */",
-    "const s = \"import('../cli/a.js')\";",
+    'const s = "import(\'../cli/a.js\')";',
     "import { z } from 'zod';",
     "import { readFileSync } from 'node:fs';",
     "import { a } from '../util/a.js';", // lower: fine

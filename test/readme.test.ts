@@ -70,7 +70,10 @@ export function readmeCommands(markdown: string): ReadmeCommand[] {
 /** Flags appended where a README line would train or measure for long; the last occurrence of a flag wins. */
 const LIMITS: Array<{ match: RegExp; add: string[] }> = [
   // the same on every train line, so `--resume` finds the first run's settings
-  { match: /^regnet train\b/, add: ['--epochs', '1', '--limit-train', '32', '--limit-val', '16', '--batch-size', '16', '--threads', '1', '--progress', 'none'] },
+  {
+    match: /^regnet train\b/,
+    add: ['--epochs', '1', '--limit-train', '32', '--limit-val', '16', '--batch-size', '16', '--threads', '1', '--progress', 'none'],
+  },
   { match: /^regnet eval .*--checkpoint/, add: ['--threads', '1', '--progress', 'none'] },
   { match: /^regnet eval .*--weights/, add: ['--threads', '1', '--progress', 'none'] },
   { match: /^regnet compare (?!.*--no-bench)/, add: ['--iters', '1', '--warmup', '0', '--batch-size', '2', '--threads', '1'] },
@@ -84,7 +87,8 @@ function skipReason(text: string): string | undefined {
   const torch = torchSkip();
   if (torch && /--engine torch/.test(text)) return torch;
   // the tour's checkpoint ck/3, its results and the sweeps' runs/ all come from Fashion-MNIST
-  if (!fashionMnistDir() && /fashion|ck\/3|runs\//.test(text)) return 'Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)';
+  if (!fashionMnistDir() && /fashion|ck\/3|runs\//.test(text))
+    return 'Fashion-MNIST is not installed (Debian package dataset-fashion-mnist)';
   return undefined;
 }
 
@@ -96,9 +100,18 @@ function engineFallback(text: string): string[] {
 /** Extra checks on a line's output, beyond exit 0. */
 const CHECKS: Array<{ match: RegExp; check: (stdout: string) => void }> = [
   // the network trained by the tour, compared as trained: its own top-1 is found
-  { match: /^regnet compare --configs samples\.csv --rows 3 --dataset fashion-mnist/, check: (out) => assert.match(out, /top1 own results\s+\d+\.\d{3}/) },
-  { match: /^regnet compare resnet50 regnetx_032\s*(#|$)/, check: (out) => assert.match(out, /25,557,032\s+15,296,552[\s\S]*4,089,185,256\s+3,176,622,952/) },
-  { match: /^regnet predict .*--input .*--json/, check: (out) => assert.equal((JSON.parse(out) as { logits: number[][] }).logits.length, 2) },
+  {
+    match: /^regnet compare --configs samples\.csv --rows 3 --dataset fashion-mnist/,
+    check: (out) => assert.match(out, /top1 own results\s+\d+\.\d{3}/),
+  },
+  {
+    match: /^regnet compare resnet50 regnetx_032\s*(#|$)/,
+    check: (out) => assert.match(out, /25,557,032\s+15,296,552[\s\S]*4,089,185,256\s+3,176,622,952/),
+  },
+  {
+    match: /^regnet predict .*--input .*--json/,
+    check: (out) => assert.equal((JSON.parse(out) as { logits: number[][] }).logits.length, 2),
+  },
 ];
 
 /** The files the README's lines assume: timm weights, an input batch, an ImageNet-style val folder. */
@@ -117,11 +130,16 @@ async function provideInputs(dir: string): Promise<void> {
     for (const [c, cls] of ['n01440764', 'n01443537'].entries()) {
       const folder = join(dir, 'imagenet', split, cls);
       mkdirSync(folder, { recursive: true });
-      for (let i = 0; i < 2; i++) await image(c * 97 + i * 31).png().toFile(join(folder, `img${i}.png`));
+      for (let i = 0; i < 2; i++)
+        await image(c * 97 + i * 31)
+          .png()
+          .toFile(join(folder, `img${i}.png`));
     }
   }
   mkdirSync(join(dir, 'photos'));
-  await image(5).jpeg().toFile(join(dir, 'photos', 'a.jpg'));
+  await image(5)
+    .jpeg()
+    .toFile(join(dir, 'photos', 'a.jpg'));
   await image(9).jpeg().toFile(join(dir, 'cat.jpg'));
 }
 

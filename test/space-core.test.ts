@@ -8,8 +8,19 @@ import { FIXTURES, findPython } from './helpers/fixtures.js';
 
 test('roundHalfEven matches Python round on ties and non-ties', () => {
   const cases: Array<[number, number]> = [
-    [0.5, 0], [1.5, 2], [2.5, 2], [3.5, 4], [-1.5, -2], [-2.5, -2], [24.5, 24], [9.5, 10],
-    [1.4999999999999998, 1], [2.5000000000000004, 3], [7, 7], [-7.2, -7], [1e15 + 0.5, 1e15],
+    [0.5, 0],
+    [1.5, 2],
+    [2.5, 2],
+    [3.5, 4],
+    [-1.5, -2],
+    [-2.5, -2],
+    [24.5, 24],
+    [9.5, 10],
+    [1.4999999999999998, 1],
+    [2.5000000000000004, 3],
+    [7, 7],
+    [-7.2, -7],
+    [1e15 + 0.5, 1e15],
   ];
   for (const [x, want] of cases) assert.equal(roundHalfEven(x), want, `round(${x})`);
   // 24/16 and 152/16 from the spec's examples of real ties
@@ -76,9 +87,14 @@ test('generation agrees with an independent numpy computation when python3+numpy
   // random configs, widths from numpy's round/log/power (the reference formulation)
   const cfgs: number[][] = [];
   let seed = 7;
-  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
   for (let i = 0; i < 300; i++) {
-    cfgs.push([8 * (1 + Math.floor(rnd() * 32)), Math.round(rnd() * 2560) / 10, 1.5 + Math.round(rnd() * 1500) / 1000, 1 + Math.floor(rnd() * 40)]);
+    cfgs.push([
+      8 * (1 + Math.floor(rnd() * 32)),
+      Math.round(rnd() * 2560) / 10,
+      1.5 + Math.round(rnd() * 1500) / 1000,
+      1 + Math.floor(rnd() * 40),
+    ]);
   }
   const script = `
 import json,sys,numpy as np

@@ -58,7 +58,20 @@ test('the CSV reads back with describe --configs semantics', () => {
   const rows = readConfigs(f);
   assert.equal(rows.length, 5);
   const s0 = rep.samples[0]!;
-  assert.deepEqual(rows[0]!.spec, { kind: 'regnet', depth: s0.depth, w0: s0.w0, wa: s0.wa, wm: s0.wm, groupSize: s0.group_size, bottleRatio: 1, seRatio: 0, groupMinRatio: 0, act: 'relu', norm: 'bn', stemWidth: 32 });
+  assert.deepEqual(rows[0]!.spec, {
+    kind: 'regnet',
+    depth: s0.depth,
+    w0: s0.w0,
+    wa: s0.wa,
+    wm: s0.wm,
+    groupSize: s0.group_size,
+    bottleRatio: 1,
+    seRatio: 0,
+    groupMinRatio: 0,
+    act: 'relu',
+    norm: 'bn',
+    stemWidth: 32,
+  });
 });
 
 test('space files are validated with field names', () => {

@@ -30,7 +30,10 @@ test('every committed sweep config parses and samples its n models', () => {
 });
 
 test('config errors name the field; constraints accept 5M-style quantities', () => {
-  assert.throws(() => parseSweepConfig({ ...base, n: 0 }, 'x.json'), (e: Error) => e instanceof UsageError && /x\.json: invalid field 'n'/.test(e.message));
+  assert.throws(
+    () => parseSweepConfig({ ...base, n: 0 }, 'x.json'),
+    (e: Error) => e instanceof UsageError && /x\.json: invalid field 'n'/.test(e.message),
+  );
   assert.throws(() => parseSweepConfig({ ...base, overrides: { epoch: 1 } }), /overrides/);
   assert.throws(() => parseSweepConfig({ ...base, engine: 'gpu' }), /engine/);
   assert.throws(() => parseSweepConfig({ ...base, constraints: { flops: ['9M', '1M'] } }), /MIN is larger/);
@@ -40,7 +43,11 @@ test('config errors name the field; constraints accept 5M-style quantities', () 
 
 test("sweep names are one plain folder name: not '.', '..' or a path (the default output is runs/<name>)", () => {
   for (const name of ['..', '.', '../x', 'a/b', 'a\\b', '']) {
-    assert.throws(() => parseSweepConfig({ ...base, name }, 'x.json'), (e: Error) => e instanceof UsageError && /x\.json: invalid field 'name'/.test(e.message), name);
+    assert.throws(
+      () => parseSweepConfig({ ...base, name }, 'x.json'),
+      (e: Error) => e instanceof UsageError && /x\.json: invalid field 'name'/.test(e.message),
+      name,
+    );
   }
   for (const name of ['a', 'study-1.v2', '..a', 'a..', '_x']) assert.equal(parseSweepConfig({ ...base, name }).name, name);
 });
@@ -53,7 +60,14 @@ test('config hash: independent of key order, n, threads, description; changes wi
   const reordered = Object.fromEntries(Object.entries(base).reverse());
   assert.equal(h(reordered), h0);
   assert.equal(h({ ...base, n: 100, threads: 1, description: 'x', data_dir: '/elsewhere' }), h0);
-  for (const change of [{ seed: 4 }, { engine: 'torch' }, { overrides: { steps: 3 } }, { res: 28 }, { limit_train: 10 }, { constraints: { flops: [1e6, 2e6] } }]) {
+  for (const change of [
+    { seed: 4 },
+    { engine: 'torch' },
+    { overrides: { steps: 3 } },
+    { res: 28 },
+    { limit_train: 10 },
+    { constraints: { flops: [1e6, 2e6] } },
+  ]) {
     assert.notEqual(h({ ...base, ...change }), h0, JSON.stringify(change));
   }
   // the space's content counts, not its name
@@ -117,7 +131,12 @@ function rows(hash: string, ids: number[], status: SweepRow['status'] = 'ok'): S
   const s = loadSweepConfig(join(new URL('../configs/sweeps/', import.meta.url).pathname, 'study-fashion-regnetx.json'));
   const models = sweepEntries({ ...s, config: { ...s.config, n: Math.max(...ids) + 1 } });
   const ctx = { sweep: 'sw', hash, seed: 0, dataset: 'mnist', res: 28 };
-  return ids.map((id) => ({ ...baseRow(models[id]!, ctx, 7, 1), status, top1: status === 'ok' ? 50 + id : NaN, top1_err: status === 'ok' ? 50 - id : NaN }));
+  return ids.map((id) => ({
+    ...baseRow(models[id]!, ctx, 7, 1),
+    status,
+    top1: status === 'ok' ? 50 + id : NaN,
+    top1_err: status === 'ok' ? 50 - id : NaN,
+  }));
 }
 
 test('rows: CSV round trip is exact and sorted by id; blanks for AnyNet-only and missing numbers', () => {
@@ -125,8 +144,14 @@ test('rows: CSV round trip is exact and sorted by id; blanks for AnyNet-only and
   const r = rows('0123456789abcdef', [3, 0, 2]);
   writeRows(join(d, 'a.csv'), r);
   const back = readRows(join(d, 'a.csv'));
-  assert.deepEqual(back.map((x) => x.id), [0, 2, 3]);
-  assert.deepEqual(back, [...r].sort((a, b) => a.id - b.id));
+  assert.deepEqual(
+    back.map((x) => x.id),
+    [0, 2, 3],
+  );
+  assert.deepEqual(
+    back,
+    [...r].sort((a, b) => a.id - b.id),
+  );
   assert.equal(formatRows(back), readFileSync(join(d, 'a.csv'), 'utf8'));
   writeFileSync(join(d, 'bad.csv'), readFileSync(join(d, 'a.csv'), 'utf8').replace(',ok,', ',great,'));
   assert.throws(() => readRows(join(d, 'bad.csv')), /bad\.csv row 1: column 'status'/);
@@ -138,7 +163,14 @@ test('dedupe: final rows beat failed ones, more attempts beat fewer, sorted', ()
   const ok = rows(h, [2, 0]);
   const f3 = { ...failed[0]!, attempts: 3 };
   const { rows: out, duplicates } = dedupeRows([...failed, ...ok, f3]);
-  assert.deepEqual(out.map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'failed'], [2, 'ok']]);
+  assert.deepEqual(
+    out.map((r) => [r.id, r.status]),
+    [
+      [0, 'ok'],
+      [1, 'failed'],
+      [2, 'ok'],
+    ],
+  );
   assert.equal(out[1]!.attempts, 3);
   assert.equal(duplicates, 2);
 });
@@ -153,7 +185,17 @@ test('merge: folders and files, dedupe by id, sorted; refuses mixed configs; rep
   const out = join(d, 'merged', 'all.csv');
   const m = mergeSweeps([d, join(d, 'extra.csv')], out);
   assert.equal(m.files.length, 3);
-  assert.deepEqual(readRows(out).map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'ok'], [2, 'ok'], [3, 'ok'], [4, 'ok'], [5, 'failed']]);
+  assert.deepEqual(
+    readRows(out).map((r) => [r.id, r.status]),
+    [
+      [0, 'ok'],
+      [1, 'ok'],
+      [2, 'ok'],
+      [3, 'ok'],
+      [4, 'ok'],
+      [5, 'failed'],
+    ],
+  );
   assert.equal(m.duplicates, 1);
   assert.deepEqual(m.missing, [6]);
   // merging again (output among the inputs) changes nothing

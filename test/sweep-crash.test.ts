@@ -24,9 +24,21 @@ const cfg = join(dir, 'crash.json');
 writeFileSync(
   cfg,
   JSON.stringify({
-    name: 'crash', space: 'regnetx_small', n: 4, seed: 2, dataset: 'mnist', recipe: 'quick', engine: ENGINE, threads: 1,
+    name: 'crash',
+    space: 'regnetx_small',
+    n: 4,
+    seed: 2,
+    dataset: 'mnist',
+    recipe: 'quick',
+    engine: ENGINE,
+    threads: 1,
     // 16 images in batches of 8: 2 steps an epoch, 2 epochs, a checkpoint after each
-    overrides: { steps: 4, batchSize: 8 }, limit_train: 16, limit_val: 32, res: 28, in_chans: 1, constraints: { flops: ['1M', '5M'] },
+    overrides: { steps: 4, batchSize: 8 },
+    limit_train: 16,
+    limit_val: 32,
+    res: 28,
+    in_chans: 1,
+    constraints: { flops: ['1M', '5M'] },
   }),
 );
 
@@ -54,7 +66,11 @@ after(() => {
  * `killAfterMs` after it starts its first model (start-up, the same every run, is left out); resolves once
  * every process of the group has ended. `firstModelMs`: when the first model started.
  */
-async function sweep(out: string, extra: string[], opts: { env?: NodeJS.ProcessEnv; killAfterMs?: number; killGroup?: boolean } = {}): Promise<Outcome> {
+async function sweep(
+  out: string,
+  extra: string[],
+  opts: { env?: NodeJS.ProcessEnv; killAfterMs?: number; killGroup?: boolean } = {},
+): Promise<Outcome> {
   const t0 = Date.now();
   const child = spawnCli(['sweep', cfg, '--out', out, ...extra], { detached: true, env: { REGNET_TEST_CRASH_AT: '', ...opts.env } });
   const pgid = child.pid!;
@@ -106,9 +122,16 @@ async function assertFinishes(out: string, extra: string[], history: string[]): 
   const last = await sweep(out, extra);
   assert.equal(last.code, 0, `the rerun after ${history.join(' | ')} failed:\n${last.stderr}`);
   const rows = readRows(join(out, 'sweep.csv'));
-  assert.ok(rows.every((r) => r.status === 'ok' && r.attempts === 1), `after ${history.join(' | ')}: ${rows.map((r) => `${r.id} ${r.status} ${r.error}`).join('; ')}`);
+  assert.ok(
+    rows.every((r) => r.status === 'ok' && r.attempts === 1),
+    `after ${history.join(' | ')}: ${rows.map((r) => `${r.id} ${r.status} ${r.error}`).join('; ')}`,
+  );
   assert.deepEqual(stable(rows), stable(reference), `rows differ from the uninterrupted run after ${history.join(' | ')}`);
-  for (const f of readdirSync(out).filter((x) => x.endsWith('.csv'))) assert.ok(readRows(join(out, f)).every((r) => r.status !== 'failed'), f);
+  for (const f of readdirSync(out).filter((x) => x.endsWith('.csv')))
+    assert.ok(
+      readRows(join(out, f)).every((r) => r.status !== 'failed'),
+      f,
+    );
   assert.deepEqual(leftovers(out), [], `left over after ${history.join(' | ')}`);
 }
 
@@ -136,30 +159,40 @@ async function writePoints(name: string, extra: string[], points: string[], died
 }
 
 test('sequential: killed at every kind of write, rerun each time: the uninterrupted rows', async () => {
-  await writePoints('points-seq', [], [
-    'write:sweep.json', // the sidecar, at the start
-    'write:optimizer.safetensors.next', // model 0's first checkpoint, file by file
-    'write:model.safetensors.next',
-    'before-commit',
-    'write:state.json.next',
-    'after-commit-record', // the commit record is on disk: the next run rolls forward...
-    'mid-commit', // ...and is killed halfway through that
-    'after-commit@1', // model 0's finished checkpoint, committed
-    'write:sweep.csv', // model 0's row, from its finished checkpoint
-    'sweep-after-row', // the row on disk, the checkpoint not yet removed
-    'mid-commit@2', // model 1's finished checkpoint, halfway committed
-    'write:sweep.csv@2', // model 1's row written, model 2's row half written
-  ], (o) => o.signal === 'SIGKILL');
+  await writePoints(
+    'points-seq',
+    [],
+    [
+      'write:sweep.json', // the sidecar, at the start
+      'write:optimizer.safetensors.next', // model 0's first checkpoint, file by file
+      'write:model.safetensors.next',
+      'before-commit',
+      'write:state.json.next',
+      'after-commit-record', // the commit record is on disk: the next run rolls forward...
+      'mid-commit', // ...and is killed halfway through that
+      'after-commit@1', // model 0's finished checkpoint, committed
+      'write:sweep.csv', // model 0's row, from its finished checkpoint
+      'sweep-after-row', // the row on disk, the checkpoint not yet removed
+      'mid-commit@2', // model 1's finished checkpoint, halfway committed
+      'write:sweep.csv@2', // model 1's row written, model 2's row half written
+    ],
+    (o) => o.signal === 'SIGKILL',
+  );
 });
 
 test('--workers 2: workers and parent killed at their writes, rerun each time: the uninterrupted rows', async () => {
   // (the sequential case has every point; here the ones where processes interleave)
-  await writePoints('points-workers', ['--workers', '2'], [
-    'before-commit', // both workers in their first checkpoint
-    'after-commit-record@2', // both workers at the commit record of their finished checkpoint
-    'write:sweep.shard-0-of-2.csv', // worker 0 rolls it forward and dies writing its first row; worker 1 finishes its shard
-    'write:sweep.csv', // the parent merging the shards
-  ], (o) => o.signal === 'SIGKILL' || /worker exit codes: (\d+, )*1(, |\n)/.test(o.stderr));
+  await writePoints(
+    'points-workers',
+    ['--workers', '2'],
+    [
+      'before-commit', // both workers in their first checkpoint
+      'after-commit-record@2', // both workers at the commit record of their finished checkpoint
+      'write:sweep.shard-0-of-2.csv', // worker 0 rolls it forward and dies writing its first row; worker 1 finishes its shard
+      'write:sweep.csv', // the parent merging the shards
+    ],
+    (o) => o.signal === 'SIGKILL' || /worker exit codes: (\d+, )*1(, |\n)/.test(o.stderr),
+  );
 });
 
 /**
@@ -167,7 +200,14 @@ test('--workers 2: workers and parent killed at their writes, rerun each time: t
  * finishes before its kill starts a new folder, and its training time bounds the later kills' moments
  * (the machine's speed varies; the kills must keep landing).
  */
-async function randomKills(name: string, extra: string[], seed: number, kills: number, maxMs: number, group: (k: number) => boolean): Promise<string> {
+async function randomKills(
+  name: string,
+  extra: string[],
+  seed: number,
+  kills: number,
+  maxMs: number,
+  group: (k: number) => boolean,
+): Promise<string> {
   const rng = new Rng(seed);
   let folder = 0;
   let history: string[] = [];
@@ -201,4 +241,8 @@ test('--workers 2: SIGKILL of the parent alone or of every process, at 10 seeded
   t.diagnostic(await randomKills('random-workers', ['--workers', '2'], 17, 10, trainingMs * 0.6, (k) => k % 2 === 1));
 });
 
-after(() => process.stderr.write(`sweep-crash suite: ${((Date.now() - suiteStart) / 1000).toFixed(1)} s (reference run ${(ref.ms / 1000).toFixed(1)} s)\n`));
+after(() =>
+  process.stderr.write(
+    `sweep-crash suite: ${((Date.now() - suiteStart) / 1000).toFixed(1)} s (reference run ${(ref.ms / 1000).toFixed(1)} s)\n`,
+  ),
+);

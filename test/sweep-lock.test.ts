@@ -20,8 +20,20 @@ const ENGINE = trainEngine();
 const dir = mkdtempSync(join(tmpdir(), 'sweep-lock-'));
 
 const BASE = {
-  name: 'guard', space: 'regnetx_small', n: 4, seed: 2, dataset: 'mnist', recipe: 'quick', engine: ENGINE, threads: 1,
-  overrides: { steps: 2, batchSize: 8 }, limit_train: 32, limit_val: 32, res: 28, in_chans: 1, constraints: { flops: ['1M', '5M'] },
+  name: 'guard',
+  space: 'regnetx_small',
+  n: 4,
+  seed: 2,
+  dataset: 'mnist',
+  recipe: 'quick',
+  engine: ENGINE,
+  threads: 1,
+  overrides: { steps: 2, batchSize: 8 },
+  limit_train: 32,
+  limit_val: 32,
+  res: 28,
+  in_chans: 1,
+  constraints: { flops: ['1M', '5M'] },
 };
 
 function config(file: string, extra: object): string {
@@ -54,7 +66,9 @@ function start(args: string[]) {
     err += c.toString();
     for (const w of waiters) w();
   });
-  const exit = new Promise<{ code: number | null; signal: string | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const exit = new Promise<{ code: number | null; signal: string | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
   const waitFor = (patterns: RegExp[], timeoutMs = 90_000) =>
     new Promise<void>((res, rej) => {
       const check = () => patterns.every((p) => p.test(err)) && res();
@@ -78,7 +92,10 @@ test('a busy folder or shard is refused in one line naming the holder; a --worke
   const whole = cli(['sweep', long, '--out', out]);
   assert.equal(whole.code, 2, whole.stderr);
   assert.ok(oneLine(whole.stderr), whole.stderr);
-  assert.match(whole.stderr, new RegExp(`^regnet: error: sweep folder .* is busy: .*\\.sweep\\.lock.* held by pid ${parent} on ${hostname()}`));
+  assert.match(
+    whole.stderr,
+    new RegExp(`^regnet: error: sweep folder .* is busy: .*\\.sweep\\.lock.* held by pid ${parent} on ${hostname()}`),
+  );
   const worker1 = (JSON.parse(readFileSync(join(out, '.sweep.shard-1-of-2.lock'), 'utf8')) as { pid: number }).pid;
   const shard = cli(['sweep', long, '--out', out, '--shard', '1/2']);
   assert.equal(shard.code, 2, shard.stderr);
@@ -96,7 +113,11 @@ test('a busy folder or shard is refused in one line naming the holder; a --worke
     assert.equal(state.status, 'interrupted');
     assert.ok(state.globalStep > 0 && state.globalStep < 2000, `model ${id} at step ${state.globalStep}`);
   }
-  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock')), ['.sweep.lock'], "only the dead parent's lock is left");
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.endsWith('.lock')),
+    ['.sweep.lock'],
+    "only the dead parent's lock is left",
+  );
 
   // the rerun takes the dead parent's lock over and resumes both models; Ctrl-C stops it cleanly
   const again = start(['sweep', long, '--out', out, '--workers', '2']);
@@ -106,7 +127,10 @@ test('a busy folder or shard is refused in one line naming the holder; a --worke
   assert.equal(end.code, 130, again.stderr());
   assert.ok(await groupEnded(again.child.pid!, 30_000));
   assert.doesNotMatch(again.stderr(), /ENOTEMPTY|is missing|: failed|[1-9]\d* failed/);
-  assert.deepEqual(readdirSync(out).filter((f) => f.endsWith('.lock')), []);
+  assert.deepEqual(
+    readdirSync(out).filter((f) => f.endsWith('.lock')),
+    [],
+  );
   for (const f of readdirSync(out).filter((x) => x.endsWith('.csv'))) assert.ok(readRows(join(out, f)).every((r) => r.status !== 'failed'));
 });
 
@@ -129,7 +153,15 @@ test('environment errors refuse the sweep before its first model: one line, exit
   const fixed = cli(['sweep', config('fixed.json', {}), '--out', out]);
   assert.equal(fixed.code, 0, fixed.stderr);
   const rows = readRows(join(out, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'ok'], [2, 'ok'], [3, 'ok']]);
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.status]),
+    [
+      [0, 'ok'],
+      [1, 'ok'],
+      [2, 'ok'],
+      [3, 'ok'],
+    ],
+  );
 });
 
 test("a sweep named '..' without --out is refused and writes nothing into the working folder", () => {

@@ -28,7 +28,10 @@ const tmp = () => mkdtempSync(join(tmpdir(), 'sweep-run-'));
 const space = loadSpace(new URL('../configs/spaces/anynetx_small.json', import.meta.url).pathname);
 
 function sweep(n: number, extra: object = {}): ResolvedSweep {
-  return resolveSweep(parseSweepConfig({ name: 'fake', space: 'anynetx_small', n, seed: 11, dataset: 'mnist', overrides: { steps: 4 }, ...extra }), space);
+  return resolveSweep(
+    parseSweepConfig({ name: 'fake', space: 'anynetx_small', n, seed: 11, dataset: 'mnist', overrides: { steps: 4 }, ...extra }),
+    space,
+  );
 }
 
 /** Model ids by canonical name (the sampler is sequential: the first 64 models of seed 11 cover every test). */
@@ -37,7 +40,9 @@ const idOf = (req: TrainRequest) => IDS.get(req.model.name)!;
 const nameOf = (id: number) => [...IDS].find(([, i]) => i === id)![0];
 
 /** A deterministic stand-in: 4 "steps" recorded in a checkpoint file, accuracy from the seed and spec. */
-function fakeTrainer(opts: { failIds?: Map<number, number>; divergeIds?: number[]; abortAtCall?: { call: number; ac: AbortController } } = {}) {
+function fakeTrainer(
+  opts: { failIds?: Map<number, number>; divergeIds?: number[]; abortAtCall?: { call: number; ac: AbortController } } = {},
+) {
   const calls: TrainRequest[] = [];
   const fn: TrainFn = async (req) => {
     calls.push(req);
@@ -66,9 +71,21 @@ function fakeTrainer(opts: { failIds?: Map<number, number>; divergeIds?: number[
 
 function result(req: TrainRequest, status: TrainResult['status'], top1: number): TrainResult {
   return {
-    status, model: req.model.name, dataset: req.dataset, engine: 'torch', top1, top5: Math.min(100, top1 + 20),
-    epochs: 1, steps: 4, trainSeconds: 1.25, imagesPerSec: 321.5, finalLoss: status === 'diverged' ? NaN : 0.5,
-    params: 0, flops: 0, acts: 0, imgSize: 32,
+    status,
+    model: req.model.name,
+    dataset: req.dataset,
+    engine: 'torch',
+    top1,
+    top5: Math.min(100, top1 + 20),
+    epochs: 1,
+    steps: 4,
+    trainSeconds: 1.25,
+    imagesPerSec: 321.5,
+    finalLoss: status === 'diverged' ? NaN : 0.5,
+    params: 0,
+    flops: 0,
+    acts: 0,
+    imgSize: 32,
   };
 }
 
@@ -79,16 +96,28 @@ test('interrupted mid-model: no row for it; the rerun resumes it from its checkp
   const t1 = fakeTrainer({ abortAtCall: { call: 3, ac } });
   const a = await runSweep({ sweep: s, outDir: d, trainer: t1.fn, signal: ac.signal });
   assert.equal(a.interrupted, true);
-  assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => r.id), [0, 1]);
+  assert.deepEqual(
+    readRows(join(d, 'sweep.csv')).map((r) => r.id),
+    [0, 1],
+  );
   assert.ok(existsSync(join(d, 'checkpoints', nameOf(2), 'state.json')), 'model in flight left its checkpoint');
   assert.ok(!existsSync(join(d, 'checkpoints', nameOf(0))), 'finished models clean up');
 
   const t2 = fakeTrainer();
   const b = await runSweep({ sweep: s, outDir: d, trainer: t2.fn });
   assert.equal(b.interrupted, false);
-  assert.deepEqual(t2.calls.map((c) => [idOf(c), c.resume]), [[2, true], [3, false]]);
+  assert.deepEqual(
+    t2.calls.map((c) => [idOf(c), c.resume]),
+    [
+      [2, true],
+      [3, false],
+    ],
+  );
   const rows = readRows(join(d, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => r.id), [0, 1, 2, 3]);
+  assert.deepEqual(
+    rows.map((r) => r.id),
+    [0, 1, 2, 3],
+  );
   assert.ok(rows.every((r) => r.status === 'ok' && r.attempts === 1 && r.config_hash === s.hash));
 
   // the same result as an uninterrupted run
@@ -110,14 +139,20 @@ test('rows carry the sampled design, the result and the bookkeeping', async () =
   const models = sweepModels(s);
   rows.forEach((r, i) => {
     const m = models[i]!;
-    assert.deepEqual([r.stage_widths, r.stage_depths, r.stage_group_widths, r.stage_bottle_ratios], [m.stage_widths, m.stage_depths, m.stage_group_widths, m.stage_bottle_ratios]);
+    assert.deepEqual(
+      [r.stage_widths, r.stage_depths, r.stage_group_widths, r.stage_bottle_ratios],
+      [m.stage_widths, m.stage_depths, m.stage_group_widths, m.stage_bottle_ratios],
+    );
     assert.deepEqual([r.params, r.flops, r.acts, r.depth], [m.params, m.flops, m.acts, m.depth]);
     assert.ok(Number.isNaN(r.w0) && Number.isNaN(r.group_size), 'AnyNet rows leave the RegNet parameters blank');
     assert.equal(r.train_seed, trainSeed(11, i));
     const top1 = Number((50 + (r.train_seed % 4000) / 100 + m.stage_widths[0]! / 1000).toFixed(3));
     assert.equal(r.top1, top1);
     assert.equal(r.top1_err, Number((100 - top1).toFixed(3)));
-    assert.deepEqual([r.space, r.kind, r.engine, r.seed, r.train_seconds, r.images_per_sec, r.sweep], ['anynetx_small', 'anynet', 'torch', 11, 1.25, 321.5, 'fake']);
+    assert.deepEqual(
+      [r.space, r.kind, r.engine, r.seed, r.train_seconds, r.images_per_sec, r.sweep],
+      ['anynetx_small', 'anynet', 'torch', 11, 1.25, 321.5, 'fake'],
+    );
   });
   assert.equal(new Set(rows.map((r) => r.train_seed)).size, 3, 'each model its own seed');
 });
@@ -128,7 +163,15 @@ test('a crashing model is recorded as failed and the sweep goes on; --retries re
   const t = fakeTrainer({ failIds: new Map([[1, 5]]), divergeIds: [2] });
   const sum = await runSweep({ sweep: s, outDir: d, trainer: t.fn });
   const rows = readRows(join(d, 'sweep.csv'));
-  assert.deepEqual(rows.map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'failed'], [2, 'diverged'], [3, 'ok']]);
+  assert.deepEqual(
+    rows.map((r) => [r.id, r.status]),
+    [
+      [0, 'ok'],
+      [1, 'failed'],
+      [2, 'diverged'],
+      [3, 'ok'],
+    ],
+  );
   assert.equal(rows[1]!.error, 'boom on model 1');
   assert.equal(rows[1]!.attempts, 1);
   assert.ok(Number.isNaN(rows[2]!.top1));
@@ -160,7 +203,10 @@ test('shards: their union equals the unsharded sweep, no overlap; merge restores
     const sum = await runSweep({ sweep: s, outDir: par, shard: { index: i, count: 3, source: 'test' }, trainer: t.fn });
     seen.push(...t.calls.map((c) => c.model.name));
     assert.equal(sum.file, join(par, `sweep.shard-${i}-of-3.csv`));
-    assert.deepEqual(readRows(sum.file).map((r) => r.id), [0, 1, 2, 3, 4, 5, 6].filter((id) => id % 3 === i));
+    assert.deepEqual(
+      readRows(sum.file).map((r) => r.id),
+      [0, 1, 2, 3, 4, 5, 6].filter((id) => id % 3 === i),
+    );
   }
   assert.equal(seen.length, 7);
   assert.equal(new Set(seen).size, 7);
@@ -176,7 +222,10 @@ test('a model finished in another file of the folder is not trained again and it
   const t = fakeTrainer();
   await runSweep({ sweep: s, outDir: d, trainer: t.fn });
   assert.deepEqual(t.calls.map(idOf), [1, 3]);
-  assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => r.id), [0, 1, 2, 3]);
+  assert.deepEqual(
+    readRows(join(d, 'sweep.csv')).map((r) => r.id),
+    [0, 1, 2, 3],
+  );
 });
 
 test('an output file of another sweep config is refused', async () => {
@@ -210,7 +259,10 @@ function gatedTrainer() {
 }
 
 const busyError = (e: unknown) =>
-  e instanceof UsageError && !e.message.includes('\n') && /is busy/.test(e.message) && e.message.includes(`pid ${process.pid} on ${hostname()}`);
+  e instanceof UsageError &&
+  !e.message.includes('\n') &&
+  /is busy/.test(e.message) &&
+  e.message.includes(`pid ${process.pid} on ${hostname()}`);
 
 test('one run per folder and shard: others are refused naming the holder; shards of one layout run side by side; dead holders are taken over', async () => {
   const s = sweep(4);
@@ -227,7 +279,11 @@ test('one run per folder and shard: others are refused naming the holder; shards
   a.open();
   const done = await running;
   assert.deepEqual([done.ok, done.failed], [4, 0]);
-  assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.lock')), [], 'released');
+  assert.deepEqual(
+    readdirSync(d).filter((f) => f.endsWith('.lock')),
+    [],
+    'released',
+  );
 
   // shards of one layout side by side; another layout or a whole run beside them is refused
   const e = tmp();
@@ -236,7 +292,10 @@ test('one run per folder and shard: others are refused naming the holder; shards
   await shard0.inside;
   const b = await runSweep({ sweep: s, outDir: e, shard: { index: 1, count: 2, source: 'test' }, trainer: fakeTrainer().fn });
   assert.equal(b.ok, 2);
-  await assert.rejects(runSweep({ sweep: s, outDir: e, shard: { index: 0, count: 3, source: 'test' }, trainer: fakeTrainer().fn }), busyError);
+  await assert.rejects(
+    runSweep({ sweep: s, outDir: e, shard: { index: 0, count: 3, source: 'test' }, trainer: fakeTrainer().fn }),
+    busyError,
+  );
   await assert.rejects(runSweep({ sweep: s, outDir: e, trainer: fakeTrainer().fn }), busyError);
   shard0.open();
   assert.equal((await first).ok, 2);
@@ -245,9 +304,27 @@ test('one run per folder and shard: others are refused naming the holder; shards
   const f = tmp();
   const parent = lockSweepFolder(f, undefined, { purpose: 'sweep --workers 2 (parent)' });
   try {
-    await assert.rejects(runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, trainer: fakeTrainer().fn }), busyError);
-    await assert.rejects(runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, parentPid: process.pid + 1, trainer: fakeTrainer().fn }), busyError);
-    const child = await runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, parentPid: process.pid, trainer: fakeTrainer().fn });
+    await assert.rejects(
+      runSweep({ sweep: s, outDir: f, shard: { index: 0, count: 2, source: 'test' }, trainer: fakeTrainer().fn }),
+      busyError,
+    );
+    await assert.rejects(
+      runSweep({
+        sweep: s,
+        outDir: f,
+        shard: { index: 0, count: 2, source: 'test' },
+        parentPid: process.pid + 1,
+        trainer: fakeTrainer().fn,
+      }),
+      busyError,
+    );
+    const child = await runSweep({
+      sweep: s,
+      outDir: f,
+      shard: { index: 0, count: 2, source: 'test' },
+      parentPid: process.pid,
+      trainer: fakeTrainer().fn,
+    });
     assert.equal(child.ok, 2);
   } finally {
     parent.release();
@@ -259,7 +336,10 @@ test('one run per folder and shard: others are refused naming the holder; shards
     writeFileSync(join(g, name), JSON.stringify({ pid: deadPid(), host: hostname(), started: 'then', purpose: 'killed sweep' }));
   }
   assert.equal((await runSweep({ sweep: s, outDir: g, trainer: fakeTrainer().fn })).ok, 4);
-  assert.deepEqual(readdirSync(g).filter((x) => x === '.sweep.lock'), []);
+  assert.deepEqual(
+    readdirSync(g).filter((x) => x === '.sweep.lock'),
+    [],
+  );
 });
 
 test('environment errors stop the sweep before the model: no failed row, the checkpoint kept; the rerun trains every model', async () => {
@@ -274,10 +354,22 @@ test('environment errors stop the sweep before the model: no failed row, the che
     }
     return t.fn(req);
   };
-  await assert.rejects(runSweep({ sweep: s, outDir: d, trainer: broken, retries: 3 }), (e: unknown) => e instanceof SetupError && /not bundled/.test(e.message));
-  assert.deepEqual(readRows(join(d, 'sweep.csv')).map((r) => [r.id, r.status]), [[0, 'ok'], [1, 'ok']]);
+  await assert.rejects(
+    runSweep({ sweep: s, outDir: d, trainer: broken, retries: 3 }),
+    (e: unknown) => e instanceof SetupError && /not bundled/.test(e.message),
+  );
+  assert.deepEqual(
+    readRows(join(d, 'sweep.csv')).map((r) => [r.id, r.status]),
+    [
+      [0, 'ok'],
+      [1, 'ok'],
+    ],
+  );
   assert.ok(existsSync(join(d, 'checkpoints', nameOf(2), 'state.json')), 'an environment error is no reason to drop the checkpoint');
-  assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.lock')), []);
+  assert.deepEqual(
+    readdirSync(d).filter((f) => f.endsWith('.lock')),
+    [],
+  );
 
   // the preflight runs once, before anything is written, and not at all when every model is done
   const e = tmp();
@@ -294,7 +386,13 @@ test('environment errors stop the sweep before the model: no failed row, the che
   // fixed: everything trains, all ok
   const fixed = fakeTrainer();
   const sum = await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: async () => void checks++ });
-  assert.deepEqual(fixed.calls.map((c) => [idOf(c), c.resume]), [[2, true], [3, false]]);
+  assert.deepEqual(
+    fixed.calls.map((c) => [idOf(c), c.resume]),
+    [
+      [2, true],
+      [3, false],
+    ],
+  );
   assert.deepEqual([sum.ok, sum.failed], [4, 0]);
   assert.equal(checks, 2);
   await runSweep({ sweep: s, outDir: d, trainer: fixed.fn, preflight: failing });
@@ -303,7 +401,10 @@ test('environment errors stop the sweep before the model: no failed row, the che
   // the real trainer: a dataset that cannot be read here is a SetupError, not a failed row
   const { trainModel } = await import('../src/train/run.js');
   const f = tmp();
-  await assert.rejects(runSweep({ sweep: sweep(2, { dataset: 'cifar10', data_dir: tmp() }), outDir: f, trainer: trainModel }), (x: unknown) => x instanceof SetupError);
+  await assert.rejects(
+    runSweep({ sweep: sweep(2, { dataset: 'cifar10', data_dir: tmp() }), outDir: f, trainer: trainModel }),
+    (x: unknown) => x instanceof SetupError,
+  );
   assert.deepEqual(readRows(join(f, 'sweep.csv')), []);
 });
 
@@ -315,8 +416,14 @@ test('the preflight refuses what no model could train with: dataset, data_dir, r
   writeFileSync(join(empty, 'train', 'cat', 'a.png'), '');
   const unavailable = (await listEngines()).find((e) => !e.available)?.engine;
   // an unknown dataset or recipe is refused with the config itself, naming the field
-  assert.throws(() => sweep(2, { dataset: 'svhn' }), (e: unknown) => isUsageError(e) && /invalid field 'dataset'/.test((e as Error).message));
-  assert.throws(() => sweep(2, { recipe: 'no-such-recipe' }), (e: unknown) => isUsageError(e) && /invalid field 'recipe': 'no-such-recipe' is neither a built-in recipe/.test((e as Error).message));
+  assert.throws(
+    () => sweep(2, { dataset: 'svhn' }),
+    (e: unknown) => isUsageError(e) && /invalid field 'dataset'/.test((e as Error).message),
+  );
+  assert.throws(
+    () => sweep(2, { recipe: 'no-such-recipe' }),
+    (e: unknown) => isUsageError(e) && /invalid field 'recipe': 'no-such-recipe' is neither a built-in recipe/.test((e as Error).message),
+  );
   const cases: Array<[object, RegExp]> = [
     [{ data_dir: join(empty, 'missing') }, /data_dir '.*missing' is not a folder here/],
     [{ data_dir: empty }, /mnist|idx|no such|not found/i],
@@ -326,7 +433,12 @@ test('the preflight refuses what no model could train with: dataset, data_dir, r
   ];
   for (const [extra, message] of cases) {
     const s = { ...sweep(2, { res: 28, in_chans: 1, ...extra }), file: '/cfg/s.json' };
-    await assert.rejects(checkSweepSetup(s), (e: unknown) => e instanceof SetupError && e.message.startsWith('/cfg/s.json: ') && message.test(e.message) && !e.message.includes('\n'), JSON.stringify(extra));
+    await assert.rejects(
+      checkSweepSetup(s),
+      (e: unknown) =>
+        e instanceof SetupError && e.message.startsWith('/cfg/s.json: ') && message.test(e.message) && !e.message.includes('\n'),
+      JSON.stringify(extra),
+    );
   }
   await checkSweepSetup(sweep(2, { res: 28, in_chans: 1, engine: ENGINE }));
   // 'quick' (a --workers parent) leaves reading the dataset to the workers
@@ -360,8 +472,20 @@ test('real trainer, tiny workload: rows match the trained networks', async () =>
   };
   const s = resolveSweep(
     parseSweepConfig({
-      name: 'tiny', space: 'regnetx_small', n: 2, seed: 5, dataset: 'mnist', recipe: 'quick', engine: ENGINE, threads: 2,
-      overrides: { steps: 2, batchSize: 16 }, limit_train: 64, limit_val: 50, res: 28, in_chans: 1, constraints: { flops: ['1M', '6M'] },
+      name: 'tiny',
+      space: 'regnetx_small',
+      n: 2,
+      seed: 5,
+      dataset: 'mnist',
+      recipe: 'quick',
+      engine: ENGINE,
+      threads: 2,
+      overrides: { steps: 2, batchSize: 16 },
+      limit_train: 64,
+      limit_val: 50,
+      res: 28,
+      in_chans: 1,
+      constraints: { flops: ['1M', '6M'] },
     }),
     loadSpace(new URL('../configs/spaces/regnetx_small.json', import.meta.url).pathname),
   );

@@ -20,7 +20,10 @@ import { trainEngine } from './helpers/fixtures.js';
 const TINY: ModelSpec = {
   kind: 'anynet',
   stages: [8, 16, 32, 64].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })),
-  seRatio: 0, act: 'relu', norm: 'bn', stemWidth: 16,
+  seRatio: 0,
+  act: 'relu',
+  norm: 'bn',
+  stemWidth: 16,
 };
 const ENGINE = trainEngine();
 const CHILD = join(ROOT, 'test/helpers/train-child.ts');
@@ -28,8 +31,16 @@ const CHILD = join(ROOT, 'test/helpers/train-child.ts');
 function request(dir: string, extra: Partial<TrainRequest> = {}): TrainRequest {
   // 96 images, batch 32: 3 steps per epoch, 4 epochs, a checkpoint at every epoch end
   return {
-    model: { name: 'tiny_anynet', spec: TINY }, dataset: 'mnist', engine: ENGINE, threads: 1, seed: 3, progress: 'none',
-    limitTrain: 96, limitVal: 32, overrides: { epochs: 4, batchSize: 32, lr: 0.1, warmupEpochs: 0.5 }, checkpointDir: dir,
+    model: { name: 'tiny_anynet', spec: TINY },
+    dataset: 'mnist',
+    engine: ENGINE,
+    threads: 1,
+    seed: 3,
+    progress: 'none',
+    limitTrain: 96,
+    limitVal: 32,
+    overrides: { epochs: 4, batchSize: 32, lr: 0.1, warmupEpochs: 0.5 },
+    checkpointDir: dir,
     ...extra,
   };
 }
@@ -41,7 +52,8 @@ const reference = mkdtempSync(join(tmpdir(), 'regnet-crash-ref-'));
 const refResult = await trainModel(request(reference));
 
 function assertSameAsReference(dir: string): void {
-  const a = bytes(reference), b = bytes(dir);
+  const a = bytes(reference),
+    b = bytes(dir);
   assert.ok(a.model.equals(b.model), 'model.safetensors differs from the uninterrupted run');
   assert.ok(a.opt.equals(b.opt), 'optimizer.safetensors differs from the uninterrupted run');
   assert.equal(readCheckpointState(dir).status, 'finished');
@@ -52,7 +64,9 @@ for (const point of ['before-commit', 'after-commit-record']) {
   test(`killed at ${point} of a checkpoint save: resume gives the uninterrupted weights`, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'regnet-crash-'));
     const r = spawnSync(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(request(dir))], {
-      cwd: ROOT, env: { ...process.env, REGNET_TEST_CRASH_AT: point }, encoding: 'utf8',
+      cwd: ROOT,
+      env: { ...process.env, REGNET_TEST_CRASH_AT: point },
+      encoding: 'utf8',
     });
     assert.equal(r.signal, 'SIGKILL', r.stderr);
     // the folder holds the old checkpoint (none yet: rolled back) or the new one (rolled forward)
@@ -68,7 +82,10 @@ test('killed with SIGKILL at seeded random moments, resumed each time: the unint
   const rng = new Rng(11);
   let kills = 0;
   for (let attempt = 0; attempt < 12; attempt++) {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(request(dir, { resume: true }))], { cwd: ROOT, stdio: 'ignore' });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(request(dir, { resume: true }))], {
+      cwd: ROOT,
+      stdio: 'ignore',
+    });
     // start-up takes most of a second; the training itself a few hundred ms
     const delay = Math.floor(rng.uniform(600, 2000));
     const timer = setTimeout(() => child.kill('SIGKILL'), delay);

@@ -23,13 +23,18 @@ const ENGINE = (await resolveAuto()) === 'torch' ? 'torch' : 'wasm';
 const WNIDS = ['n01440764', 'n02102040', 'n03000684'];
 
 async function makeImageNet(root: string, wnids: string[]): Promise<void> {
-  for (const [split, n] of [['train', 4], ['val', 2]] as const) {
+  for (const [split, n] of [
+    ['train', 4],
+    ['val', 2],
+  ] as const) {
     for (const [c, w] of wnids.entries()) {
       const d = join(root, split, w);
       mkdirSync(d, { recursive: true });
       for (let i = 0; i < n; i++) {
         const bg = { r: 200 - 80 * c, g: 40 + 70 * c, b: 30 + 10 * i };
-        await sharp({ create: { width: 48 + 5 * i, height: 36 + 3 * c, channels: 3, background: bg } }).jpeg({ quality: 90 }).toFile(join(d, `${w}_${i}.JPEG`));
+        await sharp({ create: { width: 48 + 5 * i, height: 36 + 3 * c, channels: 3, background: bg } })
+          .jpeg({ quality: 90 })
+          .toFile(join(d, `${w}_${i}.JPEG`));
       }
     }
   }
@@ -42,7 +47,20 @@ const COMMON = ['--engine', ENGINE, '--threads', '1', '--progress', 'none', '--s
 test('train regnetx_002 --dataset imagenet: subset-suffixed results row; eval --checkpoint agrees', () => {
   const res = join(tmp, 'results');
   const ck = join(tmp, 'ck');
-  const args = ['train', 'regnetx_002', '--dataset', 'imagenet', '--data-dir', root, '--img-size', '32', '--steps', '2', '--batch-size', '4'];
+  const args = [
+    'train',
+    'regnetx_002',
+    '--dataset',
+    'imagenet',
+    '--data-dir',
+    root,
+    '--img-size',
+    '32',
+    '--steps',
+    '2',
+    '--batch-size',
+    '4',
+  ];
   const t = runCli([...args, ...COMMON, '--limit-train', '8', '--checkpoint', ck, '--results-dir', res, '--json']);
   assert.equal(t.code, 0, t.stderr);
   const j = JSON.parse(t.stdout) as { status: string; top1: number; top5: number; imgSize: number; steps: number };
@@ -55,7 +73,12 @@ test('train regnetx_002 --dataset imagenet: subset-suffixed results row; eval --
   assert.equal(lines[0], [...RESULTS_COLUMNS, ...RESULTS_EXTRA_COLUMNS].join(','));
   assert.equal(RESULTS_EXTRA_COLUMNS.at(-1), 'n_images');
   assert.equal(lines.length, 2);
-  assert.ok(lines[1]!.startsWith(`regnetx_002,32,${j.top1.toFixed(3)},${(100 - j.top1).toFixed(3)},${j.top5.toFixed(3)},${(100 - j.top5).toFixed(3)},2.68,0.875,bicubic,`), lines[1]);
+  assert.ok(
+    lines[1]!.startsWith(
+      `regnetx_002,32,${j.top1.toFixed(3)},${(100 - j.top1).toFixed(3)},${j.top5.toFixed(3)},${(100 - j.top5).toFixed(3)},2.68,0.875,bicubic,`,
+    ),
+    lines[1],
+  );
   assert.ok(lines[1]!.endsWith(',6'), lines[1]);
 
   const e = runCli(['eval', '--checkpoint', ck, ...COMMON.slice(0, 6), '--results-dir', res, '--json']);
@@ -70,16 +93,32 @@ test('an unknown wnid folder: one line naming it, exit 2', async () => {
   await makeImageNet(bad, [WNIDS[0]!, 'n00000001']);
   const r = runCli(['train', 'regnetx_002', '--dataset', 'imagenet', '--data-dir', bad, '--img-size', '32', '--steps', '1', ...COMMON]);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /^regnet: error: .*n00000001: class folder 'n00000001' is not one of the 1000 ImageNet classes .*--class-map FILE.*\n$/);
+  assert.match(
+    r.stderr,
+    /^regnet: error: .*n00000001: class folder 'n00000001' is not one of the 1000 ImageNet classes .*--class-map FILE.*\n$/,
+  );
 });
 
 test('a stopped and resumed imagenet run equals an uninterrupted one (seeded crops, flips and order)', async () => {
   const spec: ModelSpec = {
-    kind: 'anynet', stages: [8, 16].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })), seRatio: 0, act: 'relu', norm: 'bn', stemWidth: 8,
+    kind: 'anynet',
+    stages: [8, 16].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })),
+    seRatio: 0,
+    act: 'relu',
+    norm: 'bn',
+    stemWidth: 8,
   };
   const req = (dir: string, extra: Partial<TrainRequest> = {}): TrainRequest => ({
-    model: { name: 'tiny', spec }, dataset: 'imagenet', dataDir: root, engine: ENGINE, threads: 1, seed: 5, progress: 'none',
-    overrides: { res: 24, steps: 5, batchSize: 5, lr: 0.1 }, checkpointDir: dir, ...extra,
+    model: { name: 'tiny', spec },
+    dataset: 'imagenet',
+    dataDir: root,
+    engine: ENGINE,
+    threads: 1,
+    seed: 5,
+    progress: 'none',
+    overrides: { res: 24, steps: 5, batchSize: 5, lr: 0.1 },
+    checkpointDir: dir,
+    ...extra,
   });
   const a = await trainModel(req(join(tmp, 'whole')));
   await trainModel(req(join(tmp, 'part'), { stopAtStep: 2 }));

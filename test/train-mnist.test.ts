@@ -19,7 +19,10 @@ import { resolveAuto } from '../src/engine/select.js';
 const TINY: ModelSpec = {
   kind: 'anynet',
   stages: [8, 16, 32, 64].map((w) => ({ depth: 1, width: w, bottleRatio: 1, groupWidth: 8 })),
-  seRatio: 0, act: 'relu', norm: 'bn', stemWidth: 16,
+  seRatio: 0,
+  act: 'relu',
+  norm: 'bn',
+  stemWidth: 16,
 };
 
 // torch with 1 thread: fastest on a busy 2-core machine; wasm where the addon is not built
@@ -27,8 +30,15 @@ const engine = (await resolveAuto()) === 'torch' ? 'torch' : 'wasm';
 
 async function shortRun(dataset: string, resultsDir: string) {
   return trainModel({
-    model: { name: 'tiny_anynet', spec: TINY }, dataset, engine, threads: 1, seed: 1, progress: 'none', resultsDir,
-    limitTrain: 2000, limitVal: 1000,
+    model: { name: 'tiny_anynet', spec: TINY },
+    dataset,
+    engine,
+    threads: 1,
+    seed: 1,
+    progress: 'none',
+    resultsDir,
+    limitTrain: 2000,
+    limitVal: 1000,
     // zero-initialised last BNs make tiny nets start slowly; a high peak lr makes up for it in 126 steps
     overrides: { epochs: 2, batchSize: 32, lr: 0.5, warmupEpochs: 0.2 },
   });
@@ -65,25 +75,61 @@ test('MNIST: 2,000 images, 2 epochs -> well above chance; result files in the ex
   assert.match(f[2]!, /^\d+\.\d00$/);
   const [row] = parseCsv(text, 'results');
   assert.deepEqual(
-    [row!.flops, row!.acts, row!.train_batch_size, row!.engine, row!.threads, row!.stem, row!.in_chans, row!.epochs, row!.recipe, row!.seed, row!.n_images],
-    [String(r.flops), String(r.acts), '32', engine, '1', 'small', '3', '2', 'digits[epochs=2,batch_size=32,lr=0.5,warmup_epochs=0.2,limit_train=2000]', '1', '1000'],
+    [
+      row!.flops,
+      row!.acts,
+      row!.train_batch_size,
+      row!.engine,
+      row!.threads,
+      row!.stem,
+      row!.in_chans,
+      row!.epochs,
+      row!.recipe,
+      row!.seed,
+      row!.n_images,
+    ],
+    [
+      String(r.flops),
+      String(r.acts),
+      '32',
+      engine,
+      '1',
+      'small',
+      '3',
+      '2',
+      'digits[epochs=2,batch_size=32,lr=0.5,warmup_epochs=0.2,limit_train=2000]',
+      '1',
+      '1000',
+    ],
   );
   assert.ok(Number(row!.infer_samples_per_sec) > 0 && Number(row!.train_samples_per_sec) > 0);
   assert.deepEqual(JSON.parse(row!.arch!), TINY);
 
   const runs = readFileSync(join(dir, 'runs.csv'), 'utf8').trimEnd().split('\n');
   assert.equal(runs[0], RUNS_COLUMNS.join(','));
-  assert.equal(runs[0], 'model,spec,dataset,engine,recipe,epochs,steps,batch_size,lr,img_size,in_chans,stem,seed,train_seconds,images_per_sec,params,flops,acts,final_loss,top1,top5,status,finished_at');
+  assert.equal(
+    runs[0],
+    'model,spec,dataset,engine,recipe,epochs,steps,batch_size,lr,img_size,in_chans,stem,seed,train_seconds,images_per_sec,params,flops,acts,final_loss,top1,top5,status,finished_at',
+  );
   assert.equal(runs.length, 2);
-  assert.match(runs[1]!, new RegExp(`^tiny_anynet,"\\{""kind"":""anynet"".*\\}",mnist,${engine},digits,2,126,32,0.5,28,3,small,1,\\d+\\.\\d,\\d+\\.\\d,${r.params},${r.flops},${r.acts},\\d\\.\\d{4},${r.top1.toFixed(3)},${r.top5.toFixed(3)},ok,\\d{4}-\\d\\d-\\d\\dT`));
+  assert.match(
+    runs[1]!,
+    new RegExp(
+      `^tiny_anynet,"\\{""kind"":""anynet"".*\\}",mnist,${engine},digits,2,126,32,0.5,28,3,small,1,\\d+\\.\\d,\\d+\\.\\d,${r.params},${r.flops},${r.acts},\\d\\.\\d{4},${r.top1.toFixed(3)},${r.top5.toFixed(3)},ok,\\d{4}-\\d\\d-\\d\\dT`,
+    ),
+  );
 });
 
-test('Fashion-MNIST: 2,000 images, 2 epochs -> well above chance', { skip: fashionMnistDir() ? false : 'dataset-fashion-mnist is not installed' }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'regnet-train-'));
-  const r = await shortRun('fashion-mnist', dir);
-  assert.equal(r.status, 'ok');
-  assert.ok(r.top1 > 60, `top1 ${r.top1}`);
-  const lines = readFileSync(join(dir, 'results-fashion-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
-  assert.equal(lines.length, 2);
-  assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,.*,1000$/);
-});
+test(
+  'Fashion-MNIST: 2,000 images, 2 epochs -> well above chance',
+  { skip: fashionMnistDir() ? false : 'dataset-fashion-mnist is not installed' },
+  async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regnet-train-'));
+    const r = await shortRun('fashion-mnist', dir);
+    assert.equal(r.status, 'ok');
+    assert.ok(r.top1 > 60, `top1 ${r.top1}`);
+    const lines = readFileSync(join(dir, 'results-fashion-mnist-val1000.csv'), 'utf8').trimEnd().split('\n');
+    assert.equal(lines.length, 2);
+    assert.match(lines[1]!, /^tiny_anynet,28,\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},\d+\.\d{3},0\.02,1\.000,none,.*,1000$/);
+  },
+);

@@ -14,7 +14,9 @@ import { lrAt } from '../src/train/schedule.js';
 import type { TrainRequest } from '../src/train/types.js';
 
 test('lr: linear warm-up then half cosine, per step', () => {
-  const T = 100, W = 10, lr = 0.4;
+  const T = 100,
+    W = 10,
+    lr = 0.4;
   assert.equal(lrAt(0, T, W, lr), 0.04);
   assert.equal(lrAt(9, T, W, lr), 0.4);
   assert.equal(lrAt(10, T, W, lr), 0.4);
@@ -29,16 +31,30 @@ test('built-in recipes validate; the digits recipe is the documented one', () =>
   assert.deepEqual(recipeNames(), ['digits', 'cifar', 'quick', 'imagenet']);
   for (const n of recipeNames()) loadRecipe(n);
   const d = loadRecipe('digits').recipe;
-  assert.deepEqual([d.lr, d.batchSize, d.weightDecay, d.warmupEpochs, d.labelSmoothing, d.augment, d.momentum, d.nesterov], [0.1, 128, 5e-4, 0.5, 0, 'none', 0.9, true]);
+  assert.deepEqual(
+    [d.lr, d.batchSize, d.weightDecay, d.warmupEpochs, d.labelSmoothing, d.augment, d.momentum, d.nesterov],
+    [0.1, 128, 5e-4, 0.5, 0, 'none', 0.9, true],
+  );
   assert.deepEqual(loadRecipe('cifar').recipe.augment, { padCrop: 4, flip: true });
 });
 
 const fakeDs = (name: string, c: number, h: number, n: number): Dataset => ({
-  name, train: { images: new Uint8Array(0), labels: new Int32Array(0), n }, test: { images: new Uint8Array(0), labels: new Int32Array(0), n: 10 },
-  numClasses: 10, channels: c, height: h, width: h, mean: [0.5], std: [0.5],
+  name,
+  train: { images: new Uint8Array(0), labels: new Int32Array(0), n },
+  test: { images: new Uint8Array(0), labels: new Int32Array(0), n: 10 },
+  numClasses: 10,
+  channels: c,
+  height: h,
+  width: h,
+  mean: [0.5],
+  std: [0.5],
 });
 const req = (o: Partial<TrainRequest> = {}): TrainRequest => ({
-  model: { name: 'm', spec: { kind: 'resnet', block: 'basic', layers: [1] } }, dataset: 'mnist', engine: 'cpu', seed: 0, ...o,
+  model: { name: 'm', spec: { kind: 'resnet', block: 'basic', layers: [1] } },
+  dataset: 'mnist',
+  engine: 'cpu',
+  seed: 0,
+  ...o,
 });
 const sizeOf = (n: number) => (l: number | undefined) => (l === undefined ? n : Math.min(l, n));
 
@@ -48,7 +64,11 @@ test('config: recipe by dataset, flags override, --steps wins over epochs, stem 
   assert.deepEqual([a.stepsPerEpoch, a.epochs, a.totalSteps, a.warmupSteps], [469, 4, 1876, 235]);
   assert.deepEqual([a.res, a.stem, a.inChans, a.interpolation], [28, 'small', 3, 'none']);
   assert.deepEqual(a.augment, { padCrop: 0, flip: false });
-  const b = resolveConfig(req({ overrides: { steps: 1000, lr: 0.05, res: 64 }, limitTrain: 1280 }), fakeDs('mnist', 1, 28, 60000), sizeOf(60000));
+  const b = resolveConfig(
+    req({ overrides: { steps: 1000, lr: 0.05, res: 64 }, limitTrain: 1280 }),
+    fakeDs('mnist', 1, 28, 60000),
+    sizeOf(60000),
+  );
   assert.deepEqual([b.stepsPerEpoch, b.epochs, b.totalSteps, b.lr, b.trainSize], [10, 100, 1000, 0.05, 1280]);
   assert.deepEqual([b.res, b.stem, b.interpolation], [64, 'imagenet', 'bilinear']);
   const c = resolveConfig(req({ dataset: 'cifar10' }), fakeDs('cifar10', 3, 32, 50000), sizeOf(50000));
@@ -58,7 +78,10 @@ test('config: recipe by dataset, flags override, --steps wins over epochs, stem 
   assert.deepEqual(d.augment, { padCrop: 0, flip: false });
   const e = resolveConfig(req({ overrides: { augment: true } }), fakeDs('fashion-mnist', 1, 28, 60000), sizeOf(60000));
   assert.deepEqual(e.augment, { padCrop: 2, flip: true });
-  assert.throws(() => resolveConfig(req({ overrides: { inChans: 1 } }), fakeDs('cifar10', 3, 32, 50000), sizeOf(50000)), /--in-chans 1: cifar10 has 3-channel/);
+  assert.throws(
+    () => resolveConfig(req({ overrides: { inChans: 1 } }), fakeDs('cifar10', 3, 32, 50000), sizeOf(50000)),
+    /--in-chans 1: cifar10 has 3-channel/,
+  );
   const q = resolveConfig(req({ recipe: 'quick' }), fakeDs('mnist', 1, 28, 60000), sizeOf(60000));
   assert.deepEqual([q.limitTrain, q.limitVal, q.trainSize, q.totalSteps], [2000, 1000, 2000, 32]);
 });
@@ -107,9 +130,29 @@ test('evaluate: an empty split is refused naming it; a stream that yields nothin
 test('runs.csv: appended row by row with the exact header, NaN for missing accuracies', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-runs-'));
   const row: RunRow = {
-    model: 'regnetx_002', spec: '{"kind":"regnet"}', dataset: 'mnist', engine: 'torch', recipe: 'digits', epochs: 1, steps: 469,
-    batch_size: 128, lr: 0.1, img_size: 28, in_chans: 3, stem: 'small', seed: 0, train_seconds: 12.345, images_per_sec: 987.65,
-    params: 2319482, flops: 15309802, acts: 150666, final_loss: 0.01234, top1: 99.1, top5: 100, status: 'ok', finished_at: '2026-01-01T00:00:00.000Z',
+    model: 'regnetx_002',
+    spec: '{"kind":"regnet"}',
+    dataset: 'mnist',
+    engine: 'torch',
+    recipe: 'digits',
+    epochs: 1,
+    steps: 469,
+    batch_size: 128,
+    lr: 0.1,
+    img_size: 28,
+    in_chans: 3,
+    stem: 'small',
+    seed: 0,
+    train_seconds: 12.345,
+    images_per_sec: 987.65,
+    params: 2319482,
+    flops: 15309802,
+    acts: 150666,
+    final_loss: 0.01234,
+    top1: 99.1,
+    top5: 100,
+    status: 'ok',
+    finished_at: '2026-01-01T00:00:00.000Z',
   };
   appendRun(join(dir, 'runs.csv'), row);
   appendRun(join(dir, 'runs.csv'), { ...row, status: 'diverged', top1: NaN, top5: NaN, final_loss: Infinity });

@@ -19,10 +19,15 @@ const CHILD = join(ROOT, 'test/helpers/merge-child.ts');
 
 async function concurrentWriters(kind: 'results' | 'runs', file: string, writers: number, each: number): Promise<void> {
   const exits = Array.from({ length: writers }, (_, k) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, kind, file, `w${k}`, String(each)], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, kind, file, `w${k}`, String(each)], {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let err = '';
     child.stderr.on('data', (d) => (err += d));
-    return new Promise<void>((res, rej) => child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`writer ${k} exit ${code}: ${err}`)))));
+    return new Promise<void>((res, rej) =>
+      child.on('exit', (code) => (code === 0 ? res() : rej(new Error(`writer ${k} exit ${code}: ${err}`)))),
+    );
   });
   await Promise.all(exits);
 }
@@ -48,7 +53,10 @@ test("a dead process's lock is taken over at once; a live holder is named (pid, 
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
   writeFileSync(path, JSON.stringify({ pid: Number(dead.stdout), host: hostname(), started: 'then', purpose: 'killed run' }));
   const t0 = Date.now();
-  assert.equal(withLock(path, { purpose: 'test', waitMs: 0 }, () => 42), 42);
+  assert.equal(
+    withLock(path, { purpose: 'test', waitMs: 0 }, () => 42),
+    42,
+  );
   assert.ok(Date.now() - t0 < 1000);
   assert.ok(!existsSync(path), 'released');
 
@@ -56,7 +64,11 @@ test("a dead process's lock is taken over at once; a live holder is named (pid, 
   try {
     assert.throws(
       () => acquireLock(path, { purpose: 'second', waitMs: 100 }),
-      (e: unknown) => e instanceof UsageError && !e.message.includes('\n') && e.message.includes(`pid ${process.pid} on ${hostname()}`) && e.message.includes('sweep runs/x'),
+      (e: unknown) =>
+        e instanceof UsageError &&
+        !e.message.includes('\n') &&
+        e.message.includes(`pid ${process.pid} on ${hostname()}`) &&
+        e.message.includes('sweep runs/x'),
     );
   } finally {
     held.release();
@@ -87,11 +99,14 @@ test("a long-held lock keeps itself fresh (heartbeat); another host's lock count
 });
 
 test('text cells that a spreadsheet would run as formulas get a leading apostrophe; numbers do not', () => {
-  const text = toCsv(['model', 'top1', 'loss'], [
-    { model: '=HYPERLINK("http://x","y")', top1: '-1.5', loss: '-inf' },
-    { model: '@SUM(A1)', top1: '+3', loss: 'nan' },
-    { model: 'regnetx_002', top1: '-', loss: '-x' },
-  ]);
+  const text = toCsv(
+    ['model', 'top1', 'loss'],
+    [
+      { model: '=HYPERLINK("http://x","y")', top1: '-1.5', loss: '-inf' },
+      { model: '@SUM(A1)', top1: '+3', loss: 'nan' },
+      { model: 'regnetx_002', top1: '-', loss: '-x' },
+    ],
+  );
   const lines = text.trim().split('\n');
   assert.equal(lines[1], `"'=HYPERLINK(""http://x"",""y"")",-1.5,-inf`);
   assert.equal(lines[2], `'@SUM(A1),+3,nan`);

@@ -216,9 +216,10 @@ function refine(objective: Objective, grids: SearchGrids, start: Cand): Cand {
     for (let dw = -w0Reach; dw <= w0Reach; dw += 8) {
       const w0 = current.w0 + dw;
       if (w0 < 8) continue;
-      const waValues = current.wa === 0
-        ? [0, ...logSpace(grids.wa[1]! / 4, grids.wa[1]!, 9)]
-        : logSpace(current.wa * Math.exp(-waLogReach), current.wa * Math.exp(waLogReach), 17);
+      const waValues =
+        current.wa === 0
+          ? [0, ...logSpace(grids.wa[1]! / 4, grids.wa[1]!, 9)]
+          : logSpace(current.wa * Math.exp(-waLogReach), current.wa * Math.exp(waLogReach), 17);
       for (const wa of waValues) {
         objective.setLine(w0, wa);
         for (const wm of logSpace(Math.max(1.0001, current.wm * Math.exp(-wmLogReach)), current.wm * Math.exp(wmLogReach), 17)) {
@@ -331,7 +332,8 @@ export function parseWidthList(text: string, field = '--widths'): number[] {
     if (!m) throw new UsageError(`invalid ${field} entry '${tok}': expected positive widths such as 48,48,96 or 48x2,96x4`);
     const w = Number(m[1]);
     const n = m[2] === undefined ? 1 : Number(m[2]);
-    if (!(w > 0) || n < 1 || n > MAX_BLOCKS) throw new UsageError(`invalid ${field} entry '${tok}': width and count must be positive (count at most ${MAX_BLOCKS})`);
+    if (!(w > 0) || n < 1 || n > MAX_BLOCKS)
+      throw new UsageError(`invalid ${field} entry '${tok}': width and count must be positive (count at most ${MAX_BLOCKS})`);
     if (out.length + n > MAX_BLOCKS) throw new UsageError(`${field}: ${out.length + n} blocks, more than the limit of ${MAX_BLOCKS}`);
     for (let i = 0; i < n; i++) out.push(w);
   }

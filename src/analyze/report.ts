@@ -90,7 +90,9 @@ export function analyzeSweeps(files: string[], outDir: string, opts: AnalyzeOpti
   const sweeps = readSweeps(files);
   if (sweeps.every((sweep) => sweep.rows.length === 0)) {
     const skipped = sweeps.reduce((n, sweep) => n + sweep.skipped, 0);
-    throw new UsageError(`${files.join(', ')}: no rows with status ok and a finite top-1 error (${skipped} rows skipped); nothing to analyse`);
+    throw new UsageError(
+      `${files.join(', ')}: no rows with status ok and a finite top-1 error (${skipped} rows skipped); nothing to analyse`,
+    );
   }
   const rounds = opts.bootstrap ?? 2500;
   const seed = opts.seed ?? 0;
@@ -195,19 +197,40 @@ function errorVsFieldPlot(context: PlotContext, field: NumericField, fieldIndex:
     const plottable = fieldValues.filter((value) => Number.isFinite(value) && (!info.log || value > 0)).length;
     if (plottable < 2) continue;
     const rho = context.stats[index]!.spearman[field];
-    scatters.push({ kind: 'scatter', name: `${sweep.name} (rho=${Number.isFinite(rho) ? rho!.toFixed(2) : '-'})`, x: fieldValues, y: errors, color: colorOf(index) });
+    scatters.push({
+      kind: 'scatter',
+      name: `${sweep.name} (rho=${Number.isFinite(rho) ? rho!.toFixed(2) : '-'})`,
+      x: fieldValues,
+      y: errors,
+      color: colorOf(index),
+    });
     bands.push(...errorBands(context, { sweep, index }, field, fieldIndex));
   }
   if (scatters.length === 0) return { skipped: `err_vs_${field}.svg: no column '${field}' values` };
   // a log axis over a few distinct values (group widths 8/16/32/64) is easiest to read ticked at them
-  const distinct = [...new Set(context.sweeps.flatMap(({ sweep }) => sweep.rows.map((row) => row.values[field]).filter((value) => Number.isFinite(value) && value > 0)))].sort((a, b) => a - b);
+  const distinct = [
+    ...new Set(
+      context.sweeps.flatMap(({ sweep }) =>
+        sweep.rows.map((row) => row.values[field]).filter((value) => Number.isFinite(value) && value > 0),
+      ),
+    ),
+  ].sort((a, b) => a - b);
   const xTicks = info.log && distinct.length <= 8 ? distinct : undefined;
   return {
     file: `err_vs_${field}.svg`,
     caption:
       `Error vs ${info.label}. Shaded curve: bootstrapped min error per bin (2.5-97.5%, line = median); vertical band: ` +
       `95% bootstrap range of the best model's ${field} (dashed = median).`,
-    svg: renderPlot({ id: `err-${field}`, title: `Error vs ${field}`, xLabel: info.label + (info.log ? ' (log)' : ''), yLabel: 'top-1 error (%)', xLog: info.log, xTicks, xInteger: field === 'depth', series: [...bands, ...scatters] }),
+    svg: renderPlot({
+      id: `err-${field}`,
+      title: `Error vs ${field}`,
+      xLabel: info.label + (info.log ? ' (log)' : ''),
+      yLabel: 'top-1 error (%)',
+      xLog: info.log,
+      xTicks,
+      xInteger: field === 'depth',
+      series: [...bands, ...scatters],
+    }),
   };
 }
 
@@ -218,8 +241,14 @@ function errorBands(context: PlotContext, entry: { sweep: Sweep; index: number }
   const errors = sweep.rows.map((row) => row.err);
   const bands: Series[] = [];
   const bandSeed = seedFor(context.seed, 1000 + 16 * index + fieldIndex);
-  const band = bootstrapBinnedMin(fieldValues, errors, { bins: context.bins, log: FIELD_INFO[field].log, samples: Math.min(context.rounds, 1000), seed: bandSeed });
-  if (band.x.length) bands.push({ kind: 'band', name: undefined, x: band.x, lo: band.lo, hi: band.hi, mid: band.mid, color: colorOf(index), opacity: 0.16 });
+  const band = bootstrapBinnedMin(fieldValues, errors, {
+    bins: context.bins,
+    log: FIELD_INFO[field].log,
+    samples: Math.min(context.rounds, 1000),
+    seed: bandSeed,
+  });
+  if (band.x.length)
+    bands.push({ kind: 'band', name: undefined, x: band.x, lo: band.lo, hi: band.hi, mid: band.mid, color: colorOf(index), opacity: 0.16 });
   const bestRange = context.stats[index]!.best.values[field];
   if (bestRange && bestRange.every(Number.isFinite)) {
     bands.push({
@@ -247,8 +276,24 @@ function widthsPlot(context: PlotContext): PlotOutcome {
     const worst = sorted[sorted.length - 1]!;
     if (!overallBest || best.err < overallBest.err) overallBest = best;
     const blockIndices = (row: AnalysisRow) => row.blockWidths.map((_, j) => j + 1);
-    series.push({ kind: 'line', name: `${sweep.name} best ${best.id} (err ${f2(best.err)})`, x: blockIndices(best), y: best.blockWidths, color: colorOf(index), markers: true });
-    if (worst !== best) series.push({ kind: 'line', name: `${sweep.name} worst ${worst.id} (err ${f2(worst.err)})`, x: blockIndices(worst), y: worst.blockWidths, color: colorOf(index), dash: '6 4', width: 1.5 });
+    series.push({
+      kind: 'line',
+      name: `${sweep.name} best ${best.id} (err ${f2(best.err)})`,
+      x: blockIndices(best),
+      y: best.blockWidths,
+      color: colorOf(index),
+      markers: true,
+    });
+    if (worst !== best)
+      series.push({
+        kind: 'line',
+        name: `${sweep.name} worst ${worst.id} (err ${f2(worst.err)})`,
+        x: blockIndices(worst),
+        y: worst.blockWidths,
+        color: colorOf(index),
+        dash: '6 4',
+        width: 1.5,
+      });
   }
   if (!overallBest) return { skipped: 'widths.svg: no stage_widths/stage_depths or w0/wa/wm/depth values' };
   const fit = fitRegNet(overallBest.blockWidths);
@@ -263,7 +308,8 @@ function widthsPlot(context: PlotContext): PlotOutcome {
   });
   return {
     file: 'widths.svg',
-    caption: 'Per-block widths of the best (solid) and worst (dashed) model of each sweep; dotted black: quantized-linear fit of the best model.',
+    caption:
+      'Per-block widths of the best (solid) and worst (dashed) model of each sweep; dotted black: quantized-linear fit of the best model.',
     svg: renderPlot({
       id: 'widths',
       title: 'Per-block widths: best vs worst',
@@ -317,7 +363,16 @@ function textSummary(stats: SweepStats[], skipped: string[], outDir: string): st
   lines.push(
     renderTable(
       ['sweep', 'n', 'skipped', 'min', 'mean', 'median', 'max', 'best err 95% CI'],
-      stats.map((s) => [s.name, String(s.summary.n), String(s.skipped), f2(s.summary.min), f2(s.summary.mean), f2(s.summary.median), f2(s.summary.max), `${f2(s.best.err[0])}..${f2(s.best.err[2])}`]),
+      stats.map((s) => [
+        s.name,
+        String(s.summary.n),
+        String(s.skipped),
+        f2(s.summary.min),
+        f2(s.summary.mean),
+        f2(s.summary.median),
+        f2(s.summary.max),
+        `${f2(s.best.err[0])}..${f2(s.best.err[2])}`,
+      ]),
     ),
   );
   for (const s of stats) {
@@ -353,18 +408,38 @@ function htmlTables(stats: SweepStats[]): { summary: string; region: string; cor
   const fields = ANALYZED_FIELDS.filter((field) => stats.some((sweep) => sweep.spearman[field] !== undefined));
   const summary = htmlTable(
     ['sweep', 'file', 'n', 'skipped', 'min', 'mean', 'median', 'max', 'best err 2.5%', 'best err 50%', 'best err 97.5%'],
-    stats.map((sweep) => [sweep.name, sweep.file, String(sweep.summary.n), String(sweep.skipped), f2(sweep.summary.min), f2(sweep.summary.mean), f2(sweep.summary.median), f2(sweep.summary.max), f2(sweep.best.err[0]), f2(sweep.best.err[1]), f2(sweep.best.err[2])]),
+    stats.map((sweep) => [
+      sweep.name,
+      sweep.file,
+      String(sweep.summary.n),
+      String(sweep.skipped),
+      f2(sweep.summary.min),
+      f2(sweep.summary.mean),
+      f2(sweep.summary.median),
+      f2(sweep.summary.max),
+      f2(sweep.best.err[0]),
+      f2(sweep.best.err[1]),
+      f2(sweep.best.err[2]),
+    ]),
   );
   const correlations = htmlTable(
     ['sweep', ...fields.map((field) => `rho(${field}, err)`)],
-    stats.map((sweep) => [sweep.name, ...fields.map((field) => (sweep.spearman[field] !== undefined && Number.isFinite(sweep.spearman[field]!) ? sweep.spearman[field]!.toFixed(2) : '-'))]),
+    stats.map((sweep) => [
+      sweep.name,
+      ...fields.map((field) =>
+        sweep.spearman[field] !== undefined && Number.isFinite(sweep.spearman[field]!) ? sweep.spearman[field]!.toFixed(2) : '-',
+      ),
+    ]),
   );
   const region = htmlTable(
     ['sweep', ...fields.map((field) => `best ${field} [2.5, 50, 97.5]%`)],
-    stats.map((sweep) => [sweep.name, ...fields.map((field) => {
-      const range = sweep.best.values[field];
-      return range && range.every(Number.isFinite) ? range.map((x) => formatTick(Number(x.toPrecision(3)))).join(', ') : '-';
-    })]),
+    stats.map((sweep) => [
+      sweep.name,
+      ...fields.map((field) => {
+        const range = sweep.best.values[field];
+        return range && range.every(Number.isFinite) ? range.map((x) => formatTick(Number(x.toPrecision(3)))).join(', ') : '-';
+      }),
+    ]),
   );
   const tops = stats
     .filter((sweep) => sweep.top.length)
@@ -378,7 +453,12 @@ function htmlTables(stats: SweepStats[]): { summary: string; region: string; cor
 
 function renderHtml(stats: SweepStats[], figures: Figure[], files: string[], rounds: number, seed: number): string {
   const tables = htmlTables(stats);
-  const figureHtml = figures.map((figure) => `<figure id="${escapeXml(figure.file)}">\n${figure.svg}\n<figcaption>${escapeXml(figure.file)}: ${escapeXml(figure.caption)}</figcaption>\n</figure>`).join('\n');
+  const figureHtml = figures
+    .map(
+      (figure) =>
+        `<figure id="${escapeXml(figure.file)}">\n${figure.svg}\n<figcaption>${escapeXml(figure.file)}: ${escapeXml(figure.caption)}</figcaption>\n</figure>`,
+    )
+    .join('\n');
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -131,7 +131,11 @@ export function bootstrapBest(
     }
     best[r] = bi;
   }
-  const pick = (arr: readonly number[]) => percentiles(Array.from(best, (i) => arr[i]!), ps) as [number, number, number];
+  const pick = (arr: readonly number[]) =>
+    percentiles(
+      Array.from(best, (i) => arr[i]!),
+      ps,
+    ) as [number, number, number];
   const out: Record<string, [number, number, number]> = {};
   for (const [k, v] of Object.entries(values)) out[k] = pick(v);
   return { err: pick(errors), values: out, rounds, drawn };
@@ -173,7 +177,13 @@ export function bootstrapBinnedMin(xs: readonly number[], errors: readonly numbe
   const distinct = distinctValues.length;
   const nb = Math.max(1, Math.min(opts.bins ?? 10, distinct));
   // few distinct values (group widths 8/16/32/64, depths): one bin per value, centred on it
-  if (distinct <= (opts.bins ?? 10)) return bandOver(distinctValues.map((v) => pts.filter((p) => p[0] === v).map((p) => p[1])), distinctValues, distinctValues, opts);
+  if (distinct <= (opts.bins ?? 10))
+    return bandOver(
+      distinctValues.map((v) => pts.filter((p) => p[0] === v).map((p) => p[1])),
+      distinctValues,
+      distinctValues,
+      opts,
+    );
   const tf = opts.log ? Math.log : (v: number) => v;
   const inv = opts.log ? Math.exp : (v: number) => v;
   let a = Infinity;
@@ -264,7 +274,7 @@ export function pearson(xs: readonly number[], ys: readonly number[]): number {
 export function ranks(values: readonly number[]): number[] {
   const idx = values.map((_, i) => i).sort((a, b) => values[a]! - values[b]!);
   const r = new Array<number>(values.length);
-  for (let i = 0; i < idx.length; ) {
+  for (let i = 0; i < idx.length;) {
     let j = i;
     while (j + 1 < idx.length && values[idx[j + 1]!] === values[idx[i]!]) j++;
     const avg = (i + j) / 2 + 1;

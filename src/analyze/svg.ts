@@ -229,16 +229,25 @@ export function renderPlot(spec: PlotSpec): string {
   const { left, right, bottom, top } = area;
 
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT} font-size="12">`,
+  );
   if (spec.title) out.push(`<title>${escapeXml(spec.title)}</title>`);
   out.push(`<rect x="0" y="0" width="${width}" height="${height}" fill="#ffffff"/>`);
-  out.push(`<defs><clipPath id="${id}-clip"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`);
-  if (spec.title) out.push(`<text x="${r2((left + right) / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`);
+  out.push(
+    `<defs><clipPath id="${id}-clip"><rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}"/></clipPath></defs>`,
+  );
+  if (spec.title)
+    out.push(
+      `<text x="${r2((left + right) / 2)}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(spec.title)}</text>`,
+    );
   const ticks = gridAndTicks(area);
   out.push(`<g stroke="#e5e5e5" stroke-width="1">${ticks.grid.join('')}</g>`);
 
   // Series, clipped to the plot area: bands first so points and lines stay on top.
-  const order = spec.series.map((series, index) => ({ series, index })).sort((a, b) => rank(a.series) - rank(b.series) || a.index - b.index);
+  const order = spec.series
+    .map((series, index) => ({ series, index }))
+    .sort((a, b) => rank(a.series) - rank(b.series) || a.index - b.index);
   out.push(`<g clip-path="url(#${id}-clip)">`);
   for (const { series, index } of order) out.push(drawSeries(series, colorOf(series, index), area));
   out.push('</g>');
@@ -267,7 +276,11 @@ function plotArea(spec: PlotSpec, width: number, plotHeight: number): PlotArea {
   }
   const [xLo, xHi] = domainOf(xValues, !!spec.xLog, spec.xDomain);
   const [yLo, yHi] = domainOf(yValues, !!spec.yLog, spec.yDomain);
-  const xTicks = spec.xTicks ? spec.xTicks.filter((t) => t >= xLo && t <= xHi) : spec.xLog ? logTicks(xLo, xHi) : niceTicks(xLo, xHi, Math.max(3, Math.round(width / 90)), !!spec.xInteger);
+  const xTicks = spec.xTicks
+    ? spec.xTicks.filter((t) => t >= xLo && t <= xHi)
+    : spec.xLog
+      ? logTicks(xLo, xHi)
+      : niceTicks(xLo, xHi, Math.max(3, Math.round(width / 90)), !!spec.xInteger);
   const yTicks = spec.yLog ? logTicks(yLo, yHi) : niceTicks(yLo, yHi, Math.max(3, Math.round(plotHeight / 60)));
 
   const yLabelWidth = Math.max(...yTicks.map((t) => textWidth(formatTick(t), 11)), 10);
@@ -330,10 +343,15 @@ function gridAndTicks(area: PlotArea): { grid: string[]; labels: string[] } {
 
 function axisLabels(spec: PlotSpec, area: PlotArea): string[] {
   const out: string[] = [];
-  if (spec.xLabel) out.push(`<text x="${r2((area.left + area.right) / 2)}" y="${area.bottom + 38}" text-anchor="middle" font-size="13">${escapeXml(spec.xLabel)}</text>`);
+  if (spec.xLabel)
+    out.push(
+      `<text x="${r2((area.left + area.right) / 2)}" y="${area.bottom + 38}" text-anchor="middle" font-size="13">${escapeXml(spec.xLabel)}</text>`,
+    );
   if (spec.yLabel) {
     const centerY = r2((area.bottom + area.top) / 2);
-    out.push(`<text x="16" y="${centerY}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${centerY})">${escapeXml(spec.yLabel)}</text>`);
+    out.push(
+      `<text x="16" y="${centerY}" text-anchor="middle" font-size="13" transform="rotate(-90 16 ${centerY})">${escapeXml(spec.yLabel)}</text>`,
+    );
   }
   return out;
 }
@@ -354,7 +372,8 @@ function drawVBand(series: VBandSeries, color: string, area: PlotArea): string {
   const leftPx = Math.min(xToPx(series.x0), xToPx(series.x1));
   const rightPx = Math.max(xToPx(series.x0), xToPx(series.x1));
   let svg = `<rect x="${r2(leftPx)}" y="${top}" width="${r2(Math.max(1, rightPx - leftPx))}" height="${bottom - top}" fill="${color}" fill-opacity="${series.opacity ?? 0.12}"/>`;
-  if (series.mid !== undefined && xDrawable(series.mid)) svg += `<line x1="${r2(xToPx(series.mid))}" y1="${top}" x2="${r2(xToPx(series.mid))}" y2="${bottom}" stroke="${color}" stroke-dasharray="5 4" stroke-width="1.5"/>`;
+  if (series.mid !== undefined && xDrawable(series.mid))
+    svg += `<line x1="${r2(xToPx(series.mid))}" y1="${top}" x2="${r2(xToPx(series.mid))}" y2="${bottom}" stroke="${color}" stroke-dasharray="5 4" stroke-width="1.5"/>`;
   return svg;
 }
 
@@ -371,7 +390,8 @@ function drawBand(series: BandSeries, color: string, area: PlotArea): string {
   }
   if (series.mid) {
     const mid = drawable.filter((k) => yDrawable(series.mid![k]!)).map((k) => `${r2(xToPx(series.x[k]!))},${r2(yToPx(series.mid![k]!))}`);
-    if (mid.length > 1) svg += `<polyline points="${mid.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5" stroke-opacity="0.8"/>`;
+    if (mid.length > 1)
+      svg += `<polyline points="${mid.join(' ')}" fill="none" stroke="${color}" stroke-width="1.5" stroke-opacity="0.8"/>`;
   }
   return svg;
 }
@@ -402,7 +422,9 @@ function legendEntry(s: Series, color: string, x: number, y: number): string {
   const cy = y + 9;
   let sw: string;
   if (s.kind === 'scatter') sw = `<circle cx="${x + 10}" cy="${cy}" r="4" fill="${color}" fill-opacity="0.7"/>`;
-  else if (s.kind === 'band' || s.kind === 'vband') sw = `<rect x="${x}" y="${cy - 6}" width="20" height="12" fill="${color}" fill-opacity="${Math.max(0.25, s.opacity ?? 0.18)}"/>`;
-  else sw = `<line x1="${x}" y1="${cy}" x2="${x + 20}" y2="${cy}" stroke="${color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`;
+  else if (s.kind === 'band' || s.kind === 'vband')
+    sw = `<rect x="${x}" y="${cy - 6}" width="20" height="12" fill="${color}" fill-opacity="${Math.max(0.25, s.opacity ?? 0.18)}"/>`;
+  else
+    sw = `<line x1="${x}" y1="${cy}" x2="${x + 20}" y2="${cy}" stroke="${color}" stroke-width="${s.width ?? 2}"${s.dash ? ` stroke-dasharray="${s.dash}"` : ''}/>`;
   return `${sw}<text x="${x + 26}" y="${cy + 4}" fill="#222">${escapeXml(s.name!)}</text>`;
 }

@@ -51,7 +51,9 @@ export function readSweepCsv(file: string): Sweep[] {
     const key = `${name}\u0000${r.id ?? ''}`;
     const first = rowOfId.get(key);
     if (first !== undefined) {
-      throw new UsageError(`${file}: id '${r.id ?? ''}' is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`);
+      throw new UsageError(
+        `${file}: id '${r.id ?? ''}' is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`,
+      );
     }
     rowOfId.set(key, index);
     const e = fromErr ? (r.top1_err ?? NaN) : 100 - (r.top1 ?? NaN);

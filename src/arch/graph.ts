@@ -53,7 +53,18 @@ export class GraphBuilder {
     const ceil = opts.ceil ?? false;
     if (2 * pad > k) throw new Error(`avgpool: padding ${pad} is more than half the window ${k}`);
     const out: Shape = [inShape[0], poolOut(inShape[1], k, stride, pad, ceil), poolOut(inShape[2], k, stride, pad, ceil)];
-    return this.push({ op: 'avgpool', id: 0, input, in: inShape, k, stride, pad, ceil, countIncludePad: opts.countIncludePad ?? true, out });
+    return this.push({
+      op: 'avgpool',
+      id: 0,
+      input,
+      in: inShape,
+      k,
+      stride,
+      pad,
+      ceil,
+      countIncludePad: opts.countIncludePad ?? true,
+      out,
+    });
   }
 
   gap(input: number): number {

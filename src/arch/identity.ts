@@ -68,7 +68,11 @@ function bodyName(spec: BodySpec): string {
 }
 
 function bodyExtras(spec: BodySpec): string {
-  return (spec.act !== 'relu' ? `_${spec.act}` : '') + (spec.norm !== 'bn' ? `_${spec.norm}` : '') + (spec.stemWidth !== 32 ? `_stem${spec.stemWidth}` : '');
+  return (
+    (spec.act !== 'relu' ? `_${spec.act}` : '') +
+    (spec.norm !== 'bn' ? `_${spec.norm}` : '') +
+    (spec.stemWidth !== 32 ? `_stem${spec.stemWidth}` : '')
+  );
 }
 
 /**

@@ -166,7 +166,6 @@ export interface Network {
   stages: StageInfo[];
 }
 
-
 /** Output size of a conv/pool along one axis (PyTorch floor convention). */
 export function convOut(size: number, k: number, stride: number, pad: number): number {
   return Math.floor((size + 2 * pad - k) / stride) + 1;

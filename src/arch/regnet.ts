@@ -63,19 +63,17 @@ export function anynetStages(spec: AnyNetSpec): BodyStage[] {
   });
 }
 
-export function buildAnyNet(specIn: Omit<AnyNetSpec, 'kind' | 'seRatio' | 'act' | 'norm' | 'stemWidth'> & Partial<AnyNetSpec>, opts: BuildOptions = {}, name?: string): Network {
+export function buildAnyNet(
+  specIn: Omit<AnyNetSpec, 'kind' | 'seRatio' | 'act' | 'norm' | 'stemWidth'> & Partial<AnyNetSpec>,
+  opts: BuildOptions = {},
+  name?: string,
+): Network {
   const spec = AnyNetSpecSchema.parse({ ...specIn, kind: 'anynet' });
   const stages = anynetStages(spec);
   return buildBody(spec, stages, spec, opts, name ?? anynetName(spec));
 }
 
-function buildBody(
-  spec: ModelSpec,
-  body: BodyStage[],
-  bo: BodyOptions,
-  opts: BuildOptions,
-  name: string,
-): Network {
+function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: BuildOptions, name: string): Network {
   const o = BuildOptionsSchema.parse(opts);
   const g = new GraphBuilder();
   const act = bo.act;
@@ -123,11 +121,31 @@ function buildBody(
       x = g.act(act, g.add(y, sc));
       wIn = wOut;
     }
-    stages.push({ name: `s${si + 1}`, width: wOut, depth: s.depth, stride: 2, bottleneckWidth: wb, groupWidth: s.groupWidth, groups: s.groups, seWidth: firstSe });
+    stages.push({
+      name: `s${si + 1}`,
+      width: wOut,
+      depth: s.depth,
+      stride: 2,
+      bottleneckWidth: wb,
+      groupWidth: s.groupWidth,
+      groups: s.groups,
+      seWidth: firstSe,
+    });
   });
   x = g.gap(x);
   const out = g.fc('head.fc', x, o.numClasses);
-  return { name, family: modelFamily(spec), spec, inChans: o.inChans, numClasses: o.numClasses, res: [resH, o.res], stem: o.stem, nodes: g.nodes, output: out, stages };
+  return {
+    name,
+    family: modelFamily(spec),
+    spec,
+    inChans: o.inChans,
+    numClasses: o.numClasses,
+    res: [resH, o.res],
+    stem: o.stem,
+    nodes: g.nodes,
+    output: out,
+    stages,
+  };
 }
 
 /** A readable name for a parameterised RegNet, e.g. regnet_d13_w24_wa36.44_wm2.49_g8. */
@@ -139,5 +157,9 @@ export function regnetName(s: RegNetSpec): string {
 }
 
 export function anynetName(s: AnyNetSpec): string {
-  return 'anynet_' + s.stages.map((t) => `d${t.depth}w${t.width}b${t.bottleRatio}g${t.groupWidth}`).join('_') + (s.seRatio > 0 ? `_se${s.seRatio}` : '');
+  return (
+    'anynet_' +
+    s.stages.map((t) => `d${t.depth}w${t.width}b${t.bottleRatio}g${t.groupWidth}`).join('_') +
+    (s.seRatio > 0 ? `_se${s.seRatio}` : '')
+  );
 }

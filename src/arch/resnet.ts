@@ -105,7 +105,16 @@ export function buildResNet(specIn: ResNetInput, opts: BuildOptions = {}, name?:
       x = g.act('relu', g.add(y, sc));
       cin = cout;
     }
-    stages.push({ name: `layer${li + 1}`, width: cout, depth: n, stride: stageStride, bottleneckWidth: width, groupWidth: width / groups, groups, seWidth: wSe });
+    stages.push({
+      name: `layer${li + 1}`,
+      width: cout,
+      depth: n,
+      stride: stageStride,
+      bottleneckWidth: width,
+      groupWidth: width / groups,
+      groups,
+      seWidth: wSe,
+    });
   });
   x = g.gap(x);
   const out = g.fc('fc', x, o.numClasses);

@@ -193,7 +193,17 @@ export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: s
  * a torchvision alias selects the model it stands for.
  */
 export function matchZoo(...patterns: string[]): string[] {
-  const res = patterns.map((p) => new RegExp('^' + p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$'));
+  const res = patterns.map(
+    (p) =>
+      new RegExp(
+        '^' +
+          p
+            .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+            .replace(/\*/g, '.*')
+            .replace(/\?/g, '.') +
+          '$',
+      ),
+  );
   const hit = (n: string) => res.some((re) => re.test(n));
   const picked = new Set(zooNames().filter(hit));
   for (const [alias, name] of Object.entries(TORCHVISION_ALIASES)) if (hit(alias)) picked.add(name);

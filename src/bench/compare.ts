@@ -138,7 +138,12 @@ export function compareRows(models: CompareModel[], opts: CompareRowOptions): Co
     const s = summarize(m.net);
     const ref: ModelReference = m.zoo && setting.dataset === 'imagenet' ? referenceTop1(m.zoo) : {};
     const own = ownResults(opts.resultsDir, setting.dataset, {
-      model: m.name, imgSize: setting.imgSize, stem: setting.stem, inChans: setting.inChans, params: s.params, flops: s.flops,
+      model: m.name,
+      imgSize: setting.imgSize,
+      stem: setting.stem,
+      inChans: setting.inChans,
+      params: s.params,
+      flops: s.flops,
     });
     const tp = opts.throughput?.[i];
     return {
@@ -188,8 +193,10 @@ export function compareRows(models: CompareModel[], opts: CompareRowOptions): Co
       r.params_ratio = ratio(r.params, first.params);
       r.flops_ratio = ratio(r.flops, first.flops);
       r.acts_ratio = ratio(r.acts, first.acts);
-      if (r.infer_samples_per_sec !== null && first.infer_samples_per_sec !== null) r.infer_ratio = ratio(r.infer_samples_per_sec, first.infer_samples_per_sec);
-      if (r.train_samples_per_sec !== null && first.train_samples_per_sec !== null) r.train_ratio = ratio(r.train_samples_per_sec, first.train_samples_per_sec);
+      if (r.infer_samples_per_sec !== null && first.infer_samples_per_sec !== null)
+        r.infer_ratio = ratio(r.infer_samples_per_sec, first.infer_samples_per_sec);
+      if (r.train_samples_per_sec !== null && first.train_samples_per_sec !== null)
+        r.train_ratio = ratio(r.train_samples_per_sec, first.train_samples_per_sec);
     }
   }
   return rows;
@@ -198,7 +205,8 @@ export function compareRows(models: CompareModel[], opts: CompareRowOptions): Co
 const fx = (v: number | null, d = 2) => (v === null || !Number.isFinite(v) ? '-' : v.toFixed(d));
 const fr = (v: number | null) => (v === null || !Number.isFinite(v) ? '-' : `${v.toFixed(2)}x`);
 const list = (v: number[]) => v.join(',');
-const ownFile = (r: CompareRow) => (r.results_file === null ? '-' : `${r.results_file}${r.results_rows > 1 ? ` (+${r.results_rows - 1} more)` : ''}`);
+const ownFile = (r: CompareRow) =>
+  r.results_file === null ? '-' : `${r.results_file}${r.results_rows > 1 ? ` (+${r.results_rows - 1} more)` : ''}`;
 
 /** Attribute rows (label, one cell per model) shared by the table and markdown layouts. */
 function attributeRows(rows: CompareRow[]): string[][] {
@@ -228,7 +236,11 @@ function attributeRows(rows: CompareRow[]): string[][] {
   }
   if (rows[0]?.dataset === 'imagenet') {
     add('top1 ref (original)', (r) => (r.ref_top1 === null ? '-' : r.ref_top1.toFixed(3)));
-    add('top1 ref (modern)', (r) => (r.ref_top1_modern === null ? '-' : `${r.ref_top1_modern.toFixed(3)}${r.ref_top1_modern_img_size !== 224 ? ` @${r.ref_top1_modern_img_size}` : ''}`));
+    add('top1 ref (modern)', (r) =>
+      r.ref_top1_modern === null
+        ? '-'
+        : `${r.ref_top1_modern.toFixed(3)}${r.ref_top1_modern_img_size !== 224 ? ` @${r.ref_top1_modern_img_size}` : ''}`,
+    );
     add('top1 paper (pycls)', (r) => (r.ref_top1_paper === null ? '-' : r.ref_top1_paper.toFixed(1)));
   }
   add('top1 own results', (r) => fx(r.top1, 3));
@@ -246,7 +258,12 @@ export function settingLine(rows: CompareRow[]): string {
 
 export function headerLine(rows: CompareRow[]): string {
   const bench = rows.find((x) => x.engine !== null);
-  return settingLine(rows) + (bench ? `, batch ${bench.batch_size}, engine ${bench.engine} (${bench.threads} thread${bench.threads === 1 ? '' : 's'})` : ', complexity only');
+  return (
+    settingLine(rows) +
+    (bench
+      ? `, batch ${bench.batch_size}, engine ${bench.engine} (${bench.threads} thread${bench.threads === 1 ? '' : 's'})`
+      : ', complexity only')
+  );
 }
 
 export function renderCompareTable(rows: CompareRow[]): string {
@@ -272,20 +289,62 @@ export function renderCompareMarkdown(rows: CompareRow[]): string {
 
 /** The columns of `--format csv`: the numbers first, plain (no units, no packed strings). */
 export const COMPARE_CSV_COLUMNS = [
-  'model', 'params', 'flops', 'acts', 'infer_samples_per_sec', 'train_samples_per_sec', 'top1', 'top5',
-  'ref_top1', 'ref_top1_modern', 'ref_top1_paper',
-  'family', 'dataset', 'img_size', 'in_chans', 'stem', 'num_classes', 'macs', 'stage_widths', 'stage_depths', 'stage_group_widths',
-  'batch_size', 'engine', 'threads', 'infer_step_time', 'train_step_time',
-  'params_ratio', 'flops_ratio', 'acts_ratio', 'infer_ratio', 'train_ratio',
-  'ref_top1_weights', 'ref_top1_source', 'ref_top1_modern_img_size', 'ref_top1_modern_weights', 'ref_top1_modern_source',
-  'results_file', 'results_rows',
+  'model',
+  'params',
+  'flops',
+  'acts',
+  'infer_samples_per_sec',
+  'train_samples_per_sec',
+  'top1',
+  'top5',
+  'ref_top1',
+  'ref_top1_modern',
+  'ref_top1_paper',
+  'family',
+  'dataset',
+  'img_size',
+  'in_chans',
+  'stem',
+  'num_classes',
+  'macs',
+  'stage_widths',
+  'stage_depths',
+  'stage_group_widths',
+  'batch_size',
+  'engine',
+  'threads',
+  'infer_step_time',
+  'train_step_time',
+  'params_ratio',
+  'flops_ratio',
+  'acts_ratio',
+  'infer_ratio',
+  'train_ratio',
+  'ref_top1_weights',
+  'ref_top1_source',
+  'ref_top1_modern_img_size',
+  'ref_top1_modern_weights',
+  'ref_top1_modern_source',
+  'results_file',
+  'results_rows',
 ] as const satisfies ReadonlyArray<keyof CompareRow>;
 
 /** Decimals of the rounded CSV columns (throughput to 0.01 samples/s, step times to 1 us, accuracy as timm writes it). */
 const CSV_DECIMALS: Partial<Record<keyof CompareRow, number>> = {
-  infer_samples_per_sec: 2, train_samples_per_sec: 2, infer_step_time: 3, train_step_time: 3,
-  top1: 3, top5: 3, ref_top1: 3, ref_top1_modern: 3, ref_top1_paper: 1,
-  params_ratio: 4, flops_ratio: 4, acts_ratio: 4, infer_ratio: 4, train_ratio: 4,
+  infer_samples_per_sec: 2,
+  train_samples_per_sec: 2,
+  infer_step_time: 3,
+  train_step_time: 3,
+  top1: 3,
+  top5: 3,
+  ref_top1: 3,
+  ref_top1_modern: 3,
+  ref_top1_paper: 1,
+  params_ratio: 4,
+  flops_ratio: 4,
+  acts_ratio: 4,
+  infer_ratio: 4,
+  train_ratio: 4,
 };
 
 export function renderCompareCsv(rows: CompareRow[]): string {
@@ -298,19 +357,34 @@ export function renderCompareCsv(rows: CompareRow[]): string {
     }
     return v;
   };
-  return toCsv([...COMPARE_CSV_COLUMNS], rows.map((r) => Object.fromEntries(COMPARE_CSV_COLUMNS.map((k) => [k, cell(k, r[k])]))));
+  return toCsv(
+    [...COMPARE_CSV_COLUMNS],
+    rows.map((r) => Object.fromEntries(COMPARE_CSV_COLUMNS.map((k) => [k, cell(k, r[k])]))),
+  );
 }
 
 /** The same keys as the CSV, in order, with numbers as numbers and the stage lists as arrays. */
 export function renderCompareJson(rows: CompareRow[]): string {
-  return JSON.stringify(rows.map((r) => Object.fromEntries(COMPARE_CSV_COLUMNS.map((k) => [k, r[k]]))), null, 2) + '\n';
+  return (
+    JSON.stringify(
+      rows.map((r) => Object.fromEntries(COMPARE_CSV_COLUMNS.map((k) => [k, r[k]]))),
+      null,
+      2,
+    ) + '\n'
+  );
 }
 
 export type PlotY = 'accuracy' | 'throughput';
 
 /** The reference curves are ImageNet top-1 of the zoo at 224 px: drawn only when that is what is compared. */
 export function comparesReference(setting: CompareSetting): boolean {
-  return setting.dataset === 'imagenet' && setting.imgSize === 224 && setting.inChans === 3 && setting.numClasses === 1000 && setting.stem === 'imagenet';
+  return (
+    setting.dataset === 'imagenet' &&
+    setting.imgSize === 224 &&
+    setting.inChans === 3 &&
+    setting.numClasses === 1000 &&
+    setting.stem === 'imagenet'
+  );
 }
 
 /** Top-1 of a compared model on the accuracy plot: over the reference curves the reference number, else the user's own. */
@@ -337,7 +411,16 @@ function referenceCurves(): Series[] {
   const series: Series[] = [];
   for (const [k, pts] of Object.entries(fam)) {
     pts.sort((a, b) => a.x - b.x);
-    if (pts.length) series.push({ kind: 'line', name: names[k], x: pts.map((p) => p.x), y: pts.map((p) => p.y), color: colors[k], markers: true, dash: k === 'resnet' ? '6 3' : undefined });
+    if (pts.length)
+      series.push({
+        kind: 'line',
+        name: names[k],
+        x: pts.map((p) => p.x),
+        y: pts.map((p) => p.y),
+        color: colors[k],
+        markers: true,
+        dash: k === 'resnet' ? '6 3' : undefined,
+      });
   }
   return series;
 }
@@ -349,7 +432,9 @@ function referenceCurves(): Series[] {
  */
 export function renderComparePlot(rows: CompareRow[], y: PlotY): { svg: string; skipped: string[] } {
   const first = rows[0];
-  const setting = first ? { dataset: first.dataset, imgSize: first.img_size, inChans: first.in_chans, numClasses: first.num_classes, stem: first.stem } : undefined;
+  const setting = first
+    ? { dataset: first.dataset, imgSize: first.img_size, inChans: first.in_chans, numClasses: first.num_classes, stem: first.stem }
+    : undefined;
   const reference = y === 'accuracy' && setting !== undefined && comparesReference(setting);
   const series: Series[] = reference ? referenceCurves() : [];
   const skipped: string[] = [];

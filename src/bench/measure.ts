@@ -103,12 +103,21 @@ export async function measure(targets: MeasureTarget[], opts: MeasureOptions): P
       const ms = step(i);
       times[i]!.push(ms);
       const t = targets[i]!;
-      opts.onProgress?.(`iter ${it + 1}${Number.isFinite(maxIters) ? `/${maxIters}` : ''} ${t.label}: ${ms.toFixed(1)} ms (${((t.batch * 1000) / ms).toFixed(1)} samples/s)`);
+      opts.onProgress?.(
+        `iter ${it + 1}${Number.isFinite(maxIters) ? `/${maxIters}` : ''} ${t.label}: ${ms.toFixed(1)} ms (${((t.batch * 1000) / ms).toFixed(1)} samples/s)`,
+      );
       await yieldLoop();
     }
   }
   return targets.map((t, i) => {
     const stepTimeMs = median(times[i]!);
-    return { label: t.label, mode: t.mode, batch: t.batch, stepTimeMs, samplesPerSec: (t.batch * 1000) / stepTimeMs, stepTimesMs: times[i]! };
+    return {
+      label: t.label,
+      mode: t.mode,
+      batch: t.batch,
+      stepTimeMs,
+      samplesPerSec: (t.batch * 1000) / stepTimeMs,
+      stepTimesMs: times[i]!,
+    };
   });
 }

@@ -23,10 +23,10 @@ export function register(program: Command): void {
     .option('--top <n>', 'best models listed per sweep', parseIntOption('--top', 1, 1000), 5);
   addAlias(cmd, '--out <dir>', 'outDir');
   cmd.action((files: string[], o: AnalyzeCliOptions) => {
-      const out = o.outDir ?? join(dirname(files[0]!), 'analysis');
-      checkWritableDir(out, '--out-dir');
-      const res = analyzeSweeps(files, out, { bootstrap: o.bootstrap, seed: o.seed, top: o.top });
-      process.stdout.write(res.text + '\n');
-      process.stderr.write(`wrote ${res.files.length} files to ${out}\n`);
-    });
+    const out = o.outDir ?? join(dirname(files[0]!), 'analysis');
+    checkWritableDir(out, '--out-dir');
+    const res = analyzeSweeps(files, out, { bootstrap: o.bootstrap, seed: o.seed, top: o.top });
+    process.stdout.write(res.text + '\n');
+    process.stderr.write(`wrote ${res.files.length} files to ${out}\n`);
+  });
 }

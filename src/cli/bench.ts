@@ -16,7 +16,17 @@ import { checkWritableFile } from '../util/writable.js';
 import { renderTable } from '../util/table.js';
 import { addEngineOptions } from './engine-options.js';
 import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
-import { addAlias, addNetworkOptions, addProgressOption, networkBuildOptions, parseChoice, parseFloatOption, parseIntOption, type NetworkCliOptions, type ProgressMode } from './options.js';
+import {
+  addAlias,
+  addNetworkOptions,
+  addProgressOption,
+  networkBuildOptions,
+  parseChoice,
+  parseFloatOption,
+  parseIntOption,
+  type NetworkCliOptions,
+  type ProgressMode,
+} from './options.js';
 
 /** `8` or `8,16,32` -> [8, 16, 32]; each a positive integer, no duplicates. */
 export function parseBatchList(text: string, field = '--batch-size'): number[] {
@@ -58,7 +68,12 @@ export function register(program: Command): void {
     .description('measure inference or training throughput (timm benchmark CSV format)')
     .argument('[models...]', 'zoo names, e.g. resnet50 regnetx_032 (or --configs FILE.csv [--rows 0,3-5], or --depth/--w0/...)');
   addModelListOptions(addModelParamOptions(cmd, 'list'))
-    .option('--mode <m>', 'infer (forward, eval mode) or train (full SGD step)', parseChoice('--mode', ['infer', 'train'] as const), 'infer')
+    .option(
+      '--mode <m>',
+      'infer (forward, eval mode) or train (full SGD step)',
+      parseChoice('--mode', ['infer', 'train'] as const),
+      'infer',
+    )
     .option('--batch-size <n[,n...]>', 'batch size(s)', '32');
   addAlias(cmd, '--batch <n[,n...]>', 'batchSize');
   addNetworkOptions(cmd);
@@ -69,50 +84,53 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the random inputs and labels', parseIntOption('--seed', 0), 0)
     .option('--json', 'print JSON: one object for one model and batch, else an array')
     .option('--out <file.csv>', 'also write a timm benchmark-<mode>-style CSV (atomic)');
-  addProgressOption(cmd, 'auto', 'progress lines on stderr: auto, plain or none')
-    .action(async (models: string[], o: BenchOptions) => {
-      if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
-      if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
-      const batches = parseBatchList(o.batchSize, '--batch-size');
-      for (const batch of batches) checkBatchTensor(batch, o.inChans, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
-      if (o.out) checkWritableFile(o.out, '--out');
-      const bo: BuildOptions = networkBuildOptions(o);
-      // resolve (and test-build) every model before the engine starts, so bad names fail fast
-      const resolved = resolveModelList(models, o);
-      const plan: BenchPlanItem[] = resolved.map((m) => {
-        buildResolved(m, bo);
-        return { name: m.name, build: () => buildResolved(m, bo) };
-      });
-      const progress = o.progress === 'none' ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
-      const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: o.mode === 'infer' });
-      try {
-        const info = describeEngine(engine.info);
-        if (o.json || o.progress === 'none') process.stderr.write(info + '\n');
-        else process.stdout.write(info + '\n');
-        const recs = await runBench(engine, plan, {
-          mode: o.mode,
-          batches,
-          warmup: o.warmup,
-          iters: o.iters,
-          seconds: o.seconds,
-          seed: o.seed,
-          onProgress: progress,
-        });
-        if (o.out) writeBenchCsv(o.out, recs.map((r) => r.row));
-        if (o.json) {
-          const objs = recs.map(benchJson);
-          process.stdout.write(JSON.stringify(objs.length === 1 ? objs[0] : objs, null, 2) + '\n');
-        } else {
-          const cols = benchmarkColumns(o.mode);
-          const rows = recs.map((r) => {
-            const f = formatBenchRow(r.row);
-            return cols.map((c) => f[c]!);
-          });
-          process.stdout.write(renderTable(cols, rows) + '\n');
-        }
-        if (o.out) process.stderr.write(`wrote ${o.out}\n`);
-      } finally {
-        engine.close?.();
-      }
+  addProgressOption(cmd, 'auto', 'progress lines on stderr: auto, plain or none').action(async (models: string[], o: BenchOptions) => {
+    if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
+    if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
+    const batches = parseBatchList(o.batchSize, '--batch-size');
+    for (const batch of batches) checkBatchTensor(batch, o.inChans, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
+    if (o.out) checkWritableFile(o.out, '--out');
+    const bo: BuildOptions = networkBuildOptions(o);
+    // resolve (and test-build) every model before the engine starts, so bad names fail fast
+    const resolved = resolveModelList(models, o);
+    const plan: BenchPlanItem[] = resolved.map((m) => {
+      buildResolved(m, bo);
+      return { name: m.name, build: () => buildResolved(m, bo) };
     });
+    const progress = o.progress === 'none' ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
+    const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: o.mode === 'infer' });
+    try {
+      const info = describeEngine(engine.info);
+      if (o.json || o.progress === 'none') process.stderr.write(info + '\n');
+      else process.stdout.write(info + '\n');
+      const recs = await runBench(engine, plan, {
+        mode: o.mode,
+        batches,
+        warmup: o.warmup,
+        iters: o.iters,
+        seconds: o.seconds,
+        seed: o.seed,
+        onProgress: progress,
+      });
+      if (o.out)
+        writeBenchCsv(
+          o.out,
+          recs.map((r) => r.row),
+        );
+      if (o.json) {
+        const objs = recs.map(benchJson);
+        process.stdout.write(JSON.stringify(objs.length === 1 ? objs[0] : objs, null, 2) + '\n');
+      } else {
+        const cols = benchmarkColumns(o.mode);
+        const rows = recs.map((r) => {
+          const f = formatBenchRow(r.row);
+          return cols.map((c) => f[c]!);
+        });
+        process.stdout.write(renderTable(cols, rows) + '\n');
+      }
+      if (o.out) process.stderr.write(`wrote ${o.out}\n`);
+    } finally {
+      engine.close?.();
+    }
+  });
 }

@@ -15,5 +15,17 @@ import { register as analyze } from './analyze.js';
 import { register as fit } from './fit.js';
 
 export const COMMANDS: Array<(program: Command) => void> = [
-  models, describe, sample, compare, bench, train, evaluate, predict, exportModel, sweep, merge, analyze, fit,
+  models,
+  describe,
+  sample,
+  compare,
+  bench,
+  train,
+  evaluate,
+  predict,
+  exportModel,
+  sweep,
+  merge,
+  analyze,
+  fit,
 ];

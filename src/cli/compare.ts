@@ -8,7 +8,20 @@
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { Stem } from '../arch/spec.js';
-import { compareRows, measureModels, renderCompareCsv, renderCompareJson, renderCompareMarkdown, renderComparePlot, renderCompareTable, type CompareModel, type CompareRow, type CompareSetting, type PlotY, type Throughput } from '../bench/compare.js';
+import {
+  compareRows,
+  measureModels,
+  renderCompareCsv,
+  renderCompareJson,
+  renderCompareMarkdown,
+  renderComparePlot,
+  renderCompareTable,
+  type CompareModel,
+  type CompareRow,
+  type CompareSetting,
+  type PlotY,
+  type Throughput,
+} from '../bench/compare.js';
 import { DATASET_GEOMETRY } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
 import type { EngineChoice, EngineInfo } from '../engine/types.js';
@@ -21,7 +34,17 @@ import { describeEngine } from './bench.js';
 import { addEngineOptions } from './engine-options.js';
 import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js';
 import { readConfigs } from '../results/samples.js';
-import { addAlias, addNetworkOptions, addProgressOption, AliasOption, networkBuildOptions, parseChoice, parseFloatOption, parseIntOption, type ProgressMode } from './options.js';
+import {
+  addAlias,
+  addNetworkOptions,
+  addProgressOption,
+  AliasOption,
+  networkBuildOptions,
+  parseChoice,
+  parseFloatOption,
+  parseIntOption,
+  type ProgressMode,
+} from './options.js';
 
 /** Defaults sized so two ImageNet-size models finish within a minute on a 2-core machine. */
 export const COMPARE_DEFAULTS = { dataset: 'imagenet', batch: 8, warmup: 1, seconds: 8, minIters: 1 } as const;
@@ -65,18 +88,25 @@ export function register(program: Command): void {
     .option('--rows <ids>', 'row ids of --configs: 3, 0,3-5 (ranges of numeric ids)');
   addAlias(cmd, '--config <file.csv>', 'configs');
   addAlias(cmd, '--row <ids>', 'rows');
-  cmd.option('--dataset <name>', `whose results to show and what the networks are built for (${known}, or a results-<name>.csv name)`, COMPARE_DEFAULTS.dataset);
+  cmd.option(
+    '--dataset <name>',
+    `whose results to show and what the networks are built for (${known}, or a results-<name>.csv name)`,
+    COMPARE_DEFAULTS.dataset,
+  );
   addNetworkOptions(cmd, {
     imgSize: "the dataset's: imagenet 224, (fashion-)mnist 28, cifar 32, folder 128",
     numClasses: "the dataset's",
     inChans: '3, as regnet train',
-  })
-    .option('--batch-size <n>', 'batch size of the throughput measurement', parseIntOption('--batch-size', 1), COMPARE_DEFAULTS.batch);
+  }).option('--batch-size <n>', 'batch size of the throughput measurement', parseIntOption('--batch-size', 1), COMPARE_DEFAULTS.batch);
   addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
   addEngineOptions(cmd)
     .option('--warmup <n>', 'untimed rounds first', parseIntOption('--warmup', 0), COMPARE_DEFAULTS.warmup)
     .option('--iters <n>', 'timed rounds (default: rounds start while --seconds lasts, at least one)', parseIntOption('--iters', 1))
-    .option('--seconds <s>', `time budget of the timed rounds, all models together (default ${COMPARE_DEFAULTS.seconds})`, parseFloatOption('--seconds', 0))
+    .option(
+      '--seconds <s>',
+      `time budget of the timed rounds, all models together (default ${COMPARE_DEFAULTS.seconds})`,
+      parseFloatOption('--seconds', 0),
+    )
     .option('--seed <n>', 'seed of the random inputs', parseIntOption('--seed', 0), 0)
     .option('--train', 'also measure training throughput (full SGD steps)')
     .option('--no-bench', 'complexity and reference numbers only (no engine, instant)')
@@ -86,27 +116,38 @@ export function register(program: Command): void {
     .option('--results-dir <dir>', 'folder of your results-<dataset>[-<split>].csv files', 'results')
     .option('--plot <file.svg>', 'draw top-1 (or throughput) against flops; over the zoo reference curves for imagenet at 224 px')
     .option('--plot-y <y>', 'accuracy or throughput', parseChoice('--plot-y', ['accuracy', 'throughput'] as const), 'accuracy');
-  addProgressOption(cmd, 'auto', 'measurement progress lines on stderr: auto, plain or none').action(async (names: string[], o: CompareOptions) => {
-    checkOptionCombinations(o);
-    checkPaths(o);
-    const setting = compareSetting(o);
-    if (o.bench) checkBatchTensor(o.batchSize, setting.inChans, setting.imgSize, setting.imgSize, { batch: '--batch-size', res: '--img-size' });
-    const models = resolveCompareModels(names, o, setting);
-    const measured = o.bench ? await measureOnEngine(models, o) : undefined;
-    const rows = compareRows(models, { setting, resultsDir: o.resultsDir, throughput: measured?.throughput, batch: o.batchSize, engine: measured?.engine });
-    writeOutput(renderRows(rows, o.format), o.out);
-    if (o.plot) writePlot(o.plot, rows, o.plotY);
-  });
+  addProgressOption(cmd, 'auto', 'measurement progress lines on stderr: auto, plain or none').action(
+    async (names: string[], o: CompareOptions) => {
+      checkOptionCombinations(o);
+      checkPaths(o);
+      const setting = compareSetting(o);
+      if (o.bench)
+        checkBatchTensor(o.batchSize, setting.inChans, setting.imgSize, setting.imgSize, { batch: '--batch-size', res: '--img-size' });
+      const models = resolveCompareModels(names, o, setting);
+      const measured = o.bench ? await measureOnEngine(models, o) : undefined;
+      const rows = compareRows(models, {
+        setting,
+        resultsDir: o.resultsDir,
+        throughput: measured?.throughput,
+        batch: o.batchSize,
+        engine: measured?.engine,
+      });
+      writeOutput(renderRows(rows, o.format), o.out);
+      if (o.plot) writePlot(o.plot, rows, o.plotY);
+    },
+  );
 }
 
 /** Flag combinations that cannot work, refused before any model is built. */
 function checkOptionCombinations(options: CompareOptions): void {
   if (options.iters !== undefined && options.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
   if (options.seconds !== undefined && !(options.seconds > 0)) throw new UsageError('--seconds must be > 0');
-  if (options.plot && options.plotY === 'throughput' && !options.bench) throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
+  if (options.plot && options.plotY === 'throughput' && !options.bench)
+    throw new UsageError('--plot-y throughput needs the measurement; drop --no-bench');
   if (!options.bench && options.train) throw new UsageError('--train measures training throughput; it cannot be combined with --no-bench');
   if (options.rows !== undefined && !options.configs) throw new UsageError('--rows needs --configs FILE.csv');
-  if (!/^[\w.-]+$/.test(options.dataset)) throw new UsageError(`--dataset: '${options.dataset}' may only contain letters, digits, '_', '-', '.'`);
+  if (!/^[\w.-]+$/.test(options.dataset))
+    throw new UsageError(`--dataset: '${options.dataset}' may only contain letters, digits, '_', '-', '.'`);
 }
 
 /** Output paths writable and --results-dir a folder, before anything is built or measured. */
@@ -124,7 +165,9 @@ export function compareSetting(options: Pick<CompareOptions, 'dataset' | 'imgSiz
   const imgSize = options.imgSize ?? geometry?.imgSize;
   const numClasses = options.numClasses ?? geometry?.numClasses;
   if (imgSize === undefined || numClasses === undefined) {
-    const missing = [imgSize === undefined ? '--img-size' : '', numClasses === undefined ? '--num-classes' : ''].filter(Boolean).join(' and ');
+    const missing = [imgSize === undefined ? '--img-size' : '', numClasses === undefined ? '--num-classes' : '']
+      .filter(Boolean)
+      .join(' and ');
     throw new UsageError(`--dataset ${options.dataset}: give ${missing} (known datasets: ${known})`);
   }
   const build = networkBuildOptions({ imgSize, numClasses, inChans: options.inChans ?? 3, stem: options.stem });
@@ -157,7 +200,11 @@ function resolveCompareModels(names: string[], options: CompareOptions, setting:
   }
   if (resolved.length < 1) throw new UsageError('compare needs models: zoo names, or --configs FILE [--rows IDS]');
   const buildOptions = { res: setting.imgSize, numClasses: setting.numClasses, inChans: setting.inChans, stem: setting.stem };
-  return resolved.map((model) => ({ name: model.name, zoo: isZooName(model.name) ? model.name : undefined, net: buildResolved(model, buildOptions) }));
+  return resolved.map((model) => ({
+    name: model.name,
+    zoo: isZooName(model.name) ? model.name : undefined,
+    net: buildResolved(model, buildOptions),
+  }));
 }
 
 /** Throughput of every model on the chosen engine, measured alternately. */
@@ -203,6 +250,7 @@ function writeOutput(text: string, out: string | undefined): void {
 function writePlot(file: string, rows: CompareRow[], plotY: PlotY): void {
   const { svg, skipped } = renderComparePlot(rows, plotY);
   writeFileAtomic(file, svg);
-  if (skipped.length) process.stderr.write(`plot: no ${plotY === 'accuracy' ? 'top-1' : 'throughput'} for ${skipped.join(', ')}; not drawn\n`);
+  if (skipped.length)
+    process.stderr.write(`plot: no ${plotY === 'accuracy' ? 'top-1' : 'throughput'} for ${skipped.join(', ')}; not drawn\n`);
   process.stderr.write(`wrote ${file}\n`);
 }

@@ -27,7 +27,15 @@ export function register(program: Command): void {
       if (models.length === 1 && !o.configs?.length) {
         const net = buildResolved(models[0]!, bo);
         const s = summarize(net);
-        process.stdout.write(o.json ? JSON.stringify(s, null, 2) + '\n' : formatDescription(s, net.stages.map((x) => x.name), net) + '\n');
+        process.stdout.write(
+          o.json
+            ? JSON.stringify(s, null, 2) + '\n'
+            : formatDescription(
+                s,
+                net.stages.map((x) => x.name),
+                net,
+              ) + '\n',
+        );
         return;
       }
       const rows = models.map((m) => summarize(buildResolved(m, bo)));
@@ -38,7 +46,16 @@ export function register(program: Command): void {
       process.stdout.write(
         renderTable(
           ['model', 'stages', 'widths', 'depths', 'group widths', 'params', 'flops', 'acts'],
-          rows.map((s) => [s.model, `${s.num_stages}/${s.total_stages}`, s.stage_widths.join(','), s.stage_depths.join(','), s.stage_group_widths.join(','), fmtSI(s.params), fmtSI(s.flops), fmtSI(s.acts)]),
+          rows.map((s) => [
+            s.model,
+            `${s.num_stages}/${s.total_stages}`,
+            s.stage_widths.join(','),
+            s.stage_depths.join(','),
+            s.stage_group_widths.join(','),
+            fmtSI(s.params),
+            fmtSI(s.flops),
+            fmtSI(s.acts),
+          ]),
           [false, false, false, false, false, true, true, true],
         ) + '\n',
       );
@@ -47,7 +64,9 @@ export function register(program: Command): void {
 
 export function formatDescription(s: NetSummary, stageNames: string[], input?: { inChans: number; stem: string }): string {
   const lines: string[] = [];
-  lines.push(`${s.model}  (${s.family}, ${s.res}x${s.res}${input ? `, ${input.inChans} channel${input.inChans === 1 ? '' : 's'}, ${input.stem} stem` : ''}, ${s.num_classes} classes)`);
+  lines.push(
+    `${s.model}  (${s.family}, ${s.res}x${s.res}${input ? `, ${input.inChans} channel${input.inChans === 1 ? '' : 's'}, ${input.stem} stem` : ''}, ${s.num_classes} classes)`,
+  );
   const spec = s.spec;
   if (spec.kind === 'regnet') {
     lines.push(`  d=${spec.depth} w0=${spec.w0} wa=${spec.wa} wm=${spec.wm} g=${spec.groupSize} b=${spec.bottleRatio} se=${spec.seRatio}`);
@@ -57,7 +76,15 @@ export function formatDescription(s: NetSummary, stageNames: string[], input?: {
   lines.push(
     renderTable(
       ['stage', 'width', 'depth', 'bottleneck', 'group width', 'groups', 'se width'],
-      s.stage_widths.map((w, i) => [stageNames[i] ?? `s${i + 1}`, w, s.stage_depths[i]!, s.stage_bottleneck_widths[i]!, s.stage_group_widths[i]!, s.stage_groups[i]!, s.stage_se_widths[i]!]),
+      s.stage_widths.map((w, i) => [
+        stageNames[i] ?? `s${i + 1}`,
+        w,
+        s.stage_depths[i]!,
+        s.stage_bottleneck_widths[i]!,
+        s.stage_group_widths[i]!,
+        s.stage_groups[i]!,
+        s.stage_se_widths[i]!,
+      ]),
     ),
   );
   lines.push('');

@@ -34,12 +34,14 @@ export function parseDevice(text: string): string {
 export function addEngineOptions(cmd: Command, d: EngineOptionDefaults = {}): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
   if (!has('--engine')) {
-    const engine = new Option('--engine <name>', `compute engine: ${ENGINE_CHOICES.join(', ')}${d.engineUnset ? ` (default: ${d.engineUnset})` : ''}`).argParser(
-      parseChoice('--engine', ENGINE_CHOICES),
-    );
+    const engine = new Option(
+      '--engine <name>',
+      `compute engine: ${ENGINE_CHOICES.join(', ')}${d.engineUnset ? ` (default: ${d.engineUnset})` : ''}`,
+    ).argParser(parseChoice('--engine', ENGINE_CHOICES));
     cmd.addOption(d.engineUnset ? engine : engine.default('auto'));
   }
-  if (!has('--threads')) cmd.option('--threads <n>', `engine threads (torch; default: ${d.threadsUnset ?? 'all cores'})`, parseIntOption('--threads', 1));
+  if (!has('--threads'))
+    cmd.option('--threads <n>', `engine threads (torch; default: ${d.threadsUnset ?? 'all cores'})`, parseIntOption('--threads', 1));
   if (d.device !== false && !has('--device')) {
     const device = new Option('--device <d>', 'torch device: cpu, cuda, cuda:N').argParser(parseDevice);
     cmd.addOption(d.device === undefined ? device : device.default(d.device));

@@ -51,7 +51,10 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   if (!has('--depth')) addModelParamOptions(cmd);
   opt('--weights <file.safetensors>', 'timm state_dict (safetensors) to evaluate');
   opt('--data-dir <dir>', 'validation split: one sub-folder per class (ImageNet wnids, or sorted names = class indices)');
-  opt('--class-map <file>', "timm's class map: one class name per line, index = line number (default: ImageNet's 1000 wnids when every folder is one, else sorted folders)");
+  opt(
+    '--class-map <file>',
+    "timm's class map: one class name per line, index = line number (default: ImageNet's 1000 wnids when every folder is one, else sorted folders)",
+  );
   addPreprocessOptions(cmd);
   if (!has('--batch-size')) opt('--batch <n>', 'images per forward pass (default 64)', parseIntOption('--batch', 1));
   opt('--limit <n>', 'only the first N images (results are then not merged)', parseIntOption('--limit', 1));
@@ -59,7 +62,12 @@ export function addWeightsEvalOptions(cmd: Command): Command {
   opt('--results-name <name>', 'results file suffix: results-<name>.csv', 'imagenet');
   opt('--no-results', 'do not merge a row into the results CSV');
   opt('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)');
-  opt('--progress <mode>', 'auto (bar on a terminal), plain lines, none', parseChoice('--progress', ['auto', 'plain', 'none'] as const), 'auto');
+  opt(
+    '--progress <mode>',
+    'auto (bar on a terminal), plain lines, none',
+    parseChoice('--progress', ['auto', 'plain', 'none'] as const),
+    'auto',
+  );
   opt('--json', 'print the result as JSON');
   addCheckpointRunOptions(cmd);
   return cmd;
@@ -73,8 +81,10 @@ export async function runWeightsEval(
 ): Promise<WeightsEvalReport> {
   if (!o.weights) throw new UsageError('eval: --weights FILE.safetensors is required');
   if (!o.dataDir) throw new UsageError('eval: --data-dir VAL_DIR is required with --weights');
-  if (o.limitVal !== undefined) throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
-  if (!/^[\w.-]+$/.test(o.resultsName)) throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
+  if (o.limitVal !== undefined)
+    throw new UsageError('--limit-val applies to --checkpoint; with --weights use --limit N (the first N images)');
+  if (!/^[\w.-]+$/.test(o.resultsName))
+    throw new UsageError(`--results-name: '${o.resultsName}' may only contain letters, digits, '_', '-', '.'`);
   if (o.results) checkWritableDir(o.resultsDir ?? 'results', '--results-dir');
   const batch = o.batch ?? o.batchSize ?? 64;
   checkBatchTensor(batch, 3, o.imgSize, o.imgSize, { batch: o.batch !== undefined ? '--batch' : '--batch-size', res: '--img-size' });

@@ -35,7 +35,11 @@ export function addEvalCommonOptions(cmd: Command): Command {
   addModelParamOptions(cmd).option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)');
   return addEngineOptions(cmd)
     .option('--batch-size <n>', 'evaluation batch size', parseSchemaNumber('--batch-size', HyperSchema.shape.evalBatchSize))
-    .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal))
+    .option(
+      '--limit-val <n>',
+      'evaluate on a fixed class-stratified subset of N test images',
+      parseSchemaNumber('--limit-val', HyperSchema.shape.limitVal),
+    )
     .option('--results-dir <dir>', 'also merge the result into <dir>/results-<dataset>.csv')
     .option('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)')
     .option('--json', 'print the result as JSON on stdout');
@@ -61,18 +65,28 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
   }
   if (o.checkpoint) {
     if (o.resultsDir !== undefined) checkWritableDir(o.resultsDir, '--results-dir');
-    if ((o as { classMap?: string }).classMap) throw new UsageError('--class-map goes with --weights; a checkpoint keeps the class map it was trained with');
+    if ((o as { classMap?: string }).classMap)
+      throw new UsageError('--class-map goes with --weights; a checkpoint keeps the class map it was trained with');
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
       checkpointDir: o.checkpoint,
       expectModel: named ? resolveModel(model, o) : undefined,
-      dataDir: o.dataDir, engine: o.engine, threads: o.threads, device: o.device, batchSize: o.batchSize,
-      limitVal: o.limitVal, progress: o.progress, resultsDir: o.resultsDir, bench: o.bench !== false && Boolean(o.resultsDir),
+      dataDir: o.dataDir,
+      engine: o.engine,
+      threads: o.threads,
+      device: o.device,
+      batchSize: o.batchSize,
+      limitVal: o.limitVal,
+      progress: o.progress,
+      resultsDir: o.resultsDir,
+      bench: o.bench !== false && Boolean(o.resultsDir),
     });
     printEval(r, o.json);
     return;
   }
-  throw new UsageError('regnet eval: give --checkpoint DIR (a folder written by regnet train --checkpoint) or --weights FILE --data-dir VAL_DIR');
+  throw new UsageError(
+    'regnet eval: give --checkpoint DIR (a folder written by regnet train --checkpoint) or --weights FILE --data-dir VAL_DIR',
+  );
 }
 
 export function printEval(r: CheckpointEvalResult, json?: boolean): void {

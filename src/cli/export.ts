@@ -77,12 +77,32 @@ export function register(program: Command): void {
     .option('--img-size <n>', "input resolution (default 224, or the checkpoint's)", parseIntOption('--img-size', 1))
     .option('--num-classes <n>', "classifier outputs (default 1000, or the checkpoint's)", parseIntOption('--num-classes', 1))
     .option('--in-chans <n>', "input channels (default 3, or the checkpoint's)", parseIntOption('--in-chans', 1))
-    .option('--stem <s>', "imagenet or small (3x3 s1, for 28-32 px) (default imagenet, or the checkpoint's)", parseChoice('--stem', ['imagenet', 'small'] as const))
+    .option(
+      '--stem <s>',
+      "imagenet or small (3x3 s1, for 28-32 px) (default imagenet, or the checkpoint's)",
+      parseChoice('--stem', ['imagenet', 'small'] as const),
+    )
     .option('--strict <bool>', 'with --weights: false loads what fits and initialises the rest', parseBool('--strict'), true)
-    .option('--crop-pct <x>', "preprocessing to record: centre-crop fraction (default 0.875, or the checkpoint's)", parseFloatOption('--crop-pct', 0.01, 4))
-    .option('--interpolation <m>', "preprocessing to record: resize kernel (default bicubic, or the checkpoint's)", parseChoice('--interpolation', ['bicubic', 'bilinear', 'nearest', 'none'] as const))
-    .option('--mean <x...>', "preprocessing to record: mean per channel (default ImageNet's, or the checkpoint dataset's)", collectFloats('--mean'))
-    .option('--std <x...>', "preprocessing to record: std per channel (default ImageNet's, or the checkpoint dataset's)", collectFloats('--std'))
+    .option(
+      '--crop-pct <x>',
+      "preprocessing to record: centre-crop fraction (default 0.875, or the checkpoint's)",
+      parseFloatOption('--crop-pct', 0.01, 4),
+    )
+    .option(
+      '--interpolation <m>',
+      "preprocessing to record: resize kernel (default bicubic, or the checkpoint's)",
+      parseChoice('--interpolation', ['bicubic', 'bilinear', 'nearest', 'none'] as const),
+    )
+    .option(
+      '--mean <x...>',
+      "preprocessing to record: mean per channel (default ImageNet's, or the checkpoint dataset's)",
+      collectFloats('--mean'),
+    )
+    .option(
+      '--std <x...>',
+      "preprocessing to record: std per channel (default ImageNet's, or the checkpoint dataset's)",
+      collectFloats('--std'),
+    )
     .action((model: string | undefined, o: ExportOptions) => {
       const r = runExport(model, o);
       process.stdout.write(r.message + '\n');
@@ -119,7 +139,9 @@ function checkpointSource(model: string | undefined, o: ExportOptions): ExportSo
   const res = o.imgSize ?? cfg.res;
   const net = buildTrainNet(req, { ...cfg, res });
   const { weights } = readCheckpointTensors(dir, state, false);
-  const norm = (DATASET_NAMES as readonly string[]).includes(req.dataset) ? DATASET_NORMALISATION[req.dataset as DatasetName] : { mean: IMAGENET_MEAN, std: IMAGENET_STD };
+  const norm = (DATASET_NAMES as readonly string[]).includes(req.dataset)
+    ? DATASET_NORMALISATION[req.dataset as DatasetName]
+    : { mean: IMAGENET_MEAN, std: IMAGENET_STD };
   const geo = resultGeometry({ name: req.dataset }, cfg);
   // exported at another size than trained: the images now need resizing, as the training pipeline would
   if (geo.interpolation === 'none' && res !== cfg.res) geo.interpolation = 'bilinear';
@@ -138,7 +160,8 @@ function imagenetPreprocessing(res: number): Preprocessing {
 /** The network, its weights and the preprocessing it expects, from the command's options. */
 export function exportSource(model: string | undefined, o: ExportOptions): ExportSource {
   if (o.checkpoint && o.weights) throw new UsageError('give either --checkpoint DIR or --weights FILE, not both');
-  if (o.seed !== undefined && (o.checkpoint || o.weights)) throw new UsageError('--seed only applies without --checkpoint/--weights (it seeds the initial weights)');
+  if (o.seed !== undefined && (o.checkpoint || o.weights))
+    throw new UsageError('--seed only applies without --checkpoint/--weights (it seeds the initial weights)');
   if (!o.weights && !o.strict) throw new UsageError('--strict applies to --weights only');
   let src: ExportSource;
   if (o.checkpoint) {
@@ -147,12 +170,22 @@ export function exportSource(model: string | undefined, o: ExportOptions): Expor
     const res = o.imgSize ?? 224;
     const inChans = o.inChans ?? 3;
     if (o.weights) {
-      const { net, weights } = netForCheckpoint(resolveModel(model, o), o.weights, { chans: inChans, h: res, w: res }, { ...o, stem: o.stem ?? 'imagenet' });
+      const { net, weights } = netForCheckpoint(
+        resolveModel(model, o),
+        o.weights,
+        { chans: inChans, h: res, w: res },
+        { ...o, stem: o.stem ?? 'imagenet' },
+      );
       src = { net, weights, preprocessing: imagenetPreprocessing(res), weightsFrom: `timm weights ${o.weights}` };
     } else {
       const net = buildResolved(resolveModel(model, o), { res, numClasses: o.numClasses ?? 1000, inChans, stem: o.stem ?? 'imagenet' });
       const seed = o.seed ?? 0;
-      src = { net, weights: initWeights(net, seed), preprocessing: imagenetPreprocessing(res), weightsFrom: `seeded initialisation (seed ${seed}; untrained)` };
+      src = {
+        net,
+        weights: initWeights(net, seed),
+        preprocessing: imagenetPreprocessing(res),
+        weightsFrom: `seeded initialisation (seed ${seed}; untrained)`,
+      };
     }
   }
   const p = src.preprocessing;
@@ -177,7 +210,9 @@ function producerVersion(): string {
 export function exportMetadata(src: ExportSource): { docString: string; metadata: Record<string, string> } {
   const { net, preprocessing: p } = src;
   const [c, h, w] = net.nodes[0]!.out;
-  const params = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
+  const params = paramSpecs(net)
+    .filter((s) => s.trainable)
+    .reduce((a, s) => a + numel(s.shape), 0);
   const architecture = {
     name: net.name,
     family: net.family,
@@ -217,7 +252,8 @@ export interface ExportResult {
 
 export function runExport(model: string | undefined, o: ExportOptions): ExportResult {
   if (o.format !== 'onnx') throw new UsageError(`--format: '${o.format}' is not one of ${EXPORT_FORMATS.join(', ')}`);
-  if (o.out.endsWith('/') || (existsSync(o.out) && statSync(o.out).isDirectory())) throw new UsageError(`--out ${o.out}: is a folder; give a file name such as model.onnx`);
+  if (o.out.endsWith('/') || (existsSync(o.out) && statSync(o.out).isDirectory()))
+    throw new UsageError(`--out ${o.out}: is a folder; give a file name such as model.onnx`);
   const src = exportSource(model, o);
   const meta = exportMetadata(src);
   const bytes = compileOnnx(src.net, src.weights, { ...meta, producerVersion: producerVersion() });

@@ -14,7 +14,15 @@ export function buildProgram(): Command {
     .version('0.1.0')
     .exitOverride()
     // commander's parse errors (unknown option, bad argument, "did you mean") as one prefixed line
-    .configureOutput({ outputError: (str, write) => write(`regnet: ${str.trim().split(/\s*\n\s*/).join(' ')} (see --help)\n`) });
+    .configureOutput({
+      outputError: (str, write) =>
+        write(
+          `regnet: ${str
+            .trim()
+            .split(/\s*\n\s*/)
+            .join(' ')} (see --help)\n`,
+        ),
+    });
   for (const register of COMMANDS) register(program);
   for (const c of program.commands) c.exitOverride();
   return program;

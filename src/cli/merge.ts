@@ -15,7 +15,11 @@ export function register(program: Command): void {
       const miss = r.missing;
       process.stderr.write(
         `merged ${r.files.length} file(s), ${r.rows.length} models (${r.duplicates} duplicate rows dropped), config ${r.hash} -> ${r.out}` +
-          (miss === undefined ? '' : miss.length ? `; ${miss.length} models missing (ids ${miss.slice(0, 10).join(', ')}${miss.length > 10 ? ', ...' : ''})` : '; complete') +
+          (miss === undefined
+            ? ''
+            : miss.length
+              ? `; ${miss.length} models missing (ids ${miss.slice(0, 10).join(', ')}${miss.length > 10 ? ', ...' : ''})`
+              : '; complete') +
           '\n',
       );
     });

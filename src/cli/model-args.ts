@@ -84,10 +84,13 @@ export function resolveModel(name: string | undefined, o: ModelArgOptions): Reso
     const r = readConfigRow(o.config, o.row);
     return { name: r.name, spec: r.spec };
   }
-  if (paramFlags === 0) throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --configs FILE --rows ID');
+  if (paramFlags === 0)
+    throw new UsageError('name a model (e.g. regnetx_032), or give --depth --w0 --wa --wm --group-size, or --configs FILE --rows ID');
   const missing = (['depth', 'w0', 'wa', 'wm', 'groupSize'] as const).filter((k) => o[k] === undefined);
   if (missing.length) {
-    throw new UsageError(`missing ${missing.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')} (a RegNet needs --depth --w0 --wa --wm --group-size)`);
+    throw new UsageError(
+      `missing ${missing.map((k) => '--' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')} (a RegNet needs --depth --w0 --wa --wm --group-size)`,
+    );
   }
   const p = {
     depth: o.depth!,
@@ -158,12 +161,15 @@ export function addModelListOptions(cmd: Command): Command {
 export function resolveModelList(names: string[], o: ModelListOptions, allowNone = false): ResolvedModel[] {
   const out: ResolvedModel[] = names.map((n) => resolveModel(n, {}));
   for (const c of o.configs ?? []) {
-    for (const r of selectConfigs(c.file, c.rows !== undefined ? parseRowSelection(c.rows) : undefined)) out.push({ name: r.name, spec: r.spec });
+    for (const r of selectConfigs(c.file, c.rows !== undefined ? parseRowSelection(c.rows) : undefined))
+      out.push({ name: r.name, spec: r.spec });
   }
   const single = [o.depth, o.w0, o.wa, o.wm, o.groupSize].some((v) => v !== undefined) || o.config !== undefined;
   if (single) out.push(resolveModel(undefined, o));
   if (out.length === 0 && !allowNone) {
-    throw new UsageError('name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
+    throw new UsageError(
+      'name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID',
+    );
   }
   const seen = new Set<string>();
   return out.filter((m) => !seen.has(m.name) && Boolean(seen.add(m.name)));

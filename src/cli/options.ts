@@ -43,7 +43,9 @@ export function parseIntOption(field: string, min = 1, max = OPTION_MAX[field] ?
   return (text: string): number => {
     const v = Number(text);
     if (!/^\s*-?\d+\s*$/.test(text) || !Number.isSafeInteger(v) || v < min || v > max) {
-      throw new InvalidArgumentError(`${field} must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}.`);
+      throw new InvalidArgumentError(
+        `${field} must be an integer${max < Number.MAX_SAFE_INTEGER ? ` in [${min}, ${max}]` : ` >= ${min}`}.`,
+      );
     }
     return v;
   };
@@ -53,7 +55,9 @@ export function parseFloatOption(field: string, min = -Infinity, max = OPTION_MA
   return (text: string): number => {
     const v = Number(text);
     if (text.trim() === '' || !Number.isFinite(v) || v < min || v > max) {
-      throw new InvalidArgumentError(`${field} must be a number${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` and <= ${max}` : ''}.`);
+      throw new InvalidArgumentError(
+        `${field} must be a number${min > -Infinity ? ` >= ${min}` : ''}${max < Infinity ? ` and <= ${max}` : ''}.`,
+      );
     }
     return v;
   };
@@ -98,7 +102,11 @@ export const PROGRESS_MODES = ['auto', 'plain', 'none'] as const;
 export type ProgressMode = (typeof PROGRESS_MODES)[number];
 
 /** --progress auto|plain|none (old spelling: -q/--quiet = none). */
-export function addProgressOption(cmd: Command, dflt: ProgressMode = 'auto', help = 'progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none'): Command {
+export function addProgressOption(
+  cmd: Command,
+  dflt: ProgressMode = 'auto',
+  help = 'progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none',
+): Command {
   cmd.option('--progress <mode>', help, parseChoice('--progress', PROGRESS_MODES), dflt);
   return addAlias(cmd, '-q, --quiet', 'progress', undefined, 'none');
 }
@@ -118,9 +126,14 @@ export interface NetworkCliOptions {
  * for every command that builds one. A number is the option's default; a string describes a default the
  * command works out itself (the option is then left undefined when not given).
  */
-export function addNetworkOptions(cmd: Command, d: { imgSize?: number | string; numClasses?: number | string; inChans?: number | string } = {}): Command {
+export function addNetworkOptions(
+  cmd: Command,
+  d: { imgSize?: number | string; numClasses?: number | string; inChans?: number | string } = {},
+): Command {
   const option = (flags: string, help: string, parse: (text: string) => number, dflt: number | string | undefined) =>
-    typeof dflt === 'number' ? cmd.option(flags, help, parse, dflt) : cmd.option(flags, dflt === undefined ? help : `${help} (default: ${dflt})`, parse);
+    typeof dflt === 'number'
+      ? cmd.option(flags, help, parse, dflt)
+      : cmd.option(flags, dflt === undefined ? help : `${help} (default: ${dflt})`, parse);
   option('--img-size <n>', 'input image size (px)', parseIntOption('--img-size', 1), d.imgSize ?? 224);
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 1));
   option('--num-classes <n>', 'classifier classes', parseIntOption('--num-classes', 1), d.numClasses ?? 1000);

@@ -83,9 +83,17 @@ export function imagePredictions(files: string[], logits: Float32Array): ImagePr
 
 /** Per image: the file, then its top-5 as `index  prob  name (synset)`. */
 export function formatImagePredictions(preds: ImagePrediction[]): string {
-  return preds
-    .map((p) =>
-      [p.file, ...p.top5.map((c) => `  ${String(c.index).padStart(4)}  ${c.prob.toFixed(4)}  ${c.name ? `${c.name} (${c.synset})` : `logit ${c.logit.toPrecision(6)}`}`)].join('\n'),
-    )
-    .join('\n') + '\n';
+  return (
+    preds
+      .map((p) =>
+        [
+          p.file,
+          ...p.top5.map(
+            (c) =>
+              `  ${String(c.index).padStart(4)}  ${c.prob.toFixed(4)}  ${c.name ? `${c.name} (${c.synset})` : `logit ${c.logit.toPrecision(6)}`}`,
+          ),
+        ].join('\n'),
+      )
+      .join('\n') + '\n'
+  );
 }

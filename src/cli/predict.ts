@@ -33,9 +33,11 @@ export function parseBool(field: string) {
 export function addCheckpointRunOptions(cmd: Command): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
   addEngineOptions(cmd, { device: 'cpu' });
-  if (!has('--num-classes')) cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
+  if (!has('--num-classes'))
+    cmd.option('--num-classes <n>', "classifier outputs (default: the checkpoint's)", parseIntOption('--num-classes', 1));
   if (!has('--stem')) cmd.option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
-  if (!has('--strict')) cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
+  if (!has('--strict'))
+    cmd.option('--strict <bool>', 'false: report name/shape differences and load what fits', parseBool('--strict'), true);
   return cmd;
 }
 
@@ -85,7 +87,8 @@ const stdoutWriter: Writer = (t) => void process.stdout.write(t);
 
 export async function runPredict(model: string | undefined, o: PredictOptions, write: Writer = stdoutWriter): Promise<Float32Array> {
   if (o.out) checkWritableFile(o.out, '--out');
-  if ((o.input === undefined) === (o.images === undefined)) throw new UsageError('predict: give either --input FILE.safetensors or --images PATH...');
+  if ((o.input === undefined) === (o.images === undefined))
+    throw new UsageError('predict: give either --input FILE.safetensors or --images PATH...');
   const files = o.images && expandImagePaths(o.images);
   const inp = files ? { data: null, n: files.length, c: 3, h: o.imgSize, w: o.imgSize } : readInputTensor(o.input!);
   const { net, weights } = netForCheckpoint(resolveModel(model, o), o.weights, { chans: inp.c, h: inp.h, w: inp.w }, o);
@@ -105,7 +108,11 @@ export async function runPredict(model: string | undefined, o: PredictOptions, w
   if (files && (o.json || !o.out)) {
     const preds = imagePredictions(files, logits);
     const { imgSize, cropPct, interpolation } = o;
-    write(o.json ? JSON.stringify({ model: net.name, img_size: imgSize, crop_pct: cropPct, interpolation, images: preds }) + '\n' : formatImagePredictions(preds));
+    write(
+      o.json
+        ? JSON.stringify({ model: net.name, img_size: imgSize, crop_pct: cropPct, interpolation, images: preds }) + '\n'
+        : formatImagePredictions(preds),
+    );
     return logits;
   }
   const rows = Array.from({ length: inp.n }, (_, i) => Array.from(logits.subarray(i * k, (i + 1) * k)));
@@ -128,8 +135,14 @@ export function register(program: Command, write: Writer = stdoutWriter): void {
   addModelParamOptions(cmd)
     .requiredOption('--weights <file.safetensors>', 'timm state_dict (or a regnet train checkpoint)')
     .option('--input <file.safetensors>', "file with tensor 'input' [N,C,H,W] float32 (already normalised)")
-    .option('--images <path...>', "JPEG/PNG files or folders of them, preprocessed as timm's validate.py (--img-size, --crop-pct, --interpolation, --mean, --std)")
-    .option('--json', 'print {"logits": [[...], ...]}; with --images, per image its file, logits and top5 (index, synset, name, logit, prob)')
+    .option(
+      '--images <path...>',
+      "JPEG/PNG files or folders of them, preprocessed as timm's validate.py (--img-size, --crop-pct, --interpolation, --mean, --std)",
+    )
+    .option(
+      '--json',
+      'print {"logits": [[...], ...]}; with --images, per image its file, logits and top5 (index, synset, name, logit, prob)',
+    )
     .option('--out <file.safetensors>', "write the logits as tensor 'logits' [N, classes]")
     .option('--batch-size <n>', 'samples per forward pass', parseIntOption('--batch-size', 1), 32);
   addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));

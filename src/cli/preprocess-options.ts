@@ -49,12 +49,24 @@ export function addPreprocessOptions(cmd: Command): Command {
   const has = (flag: string) => cmd.options.some((o) => o.long === flag);
   if (!has('--img-size')) cmd.option('--img-size <n>', 'eval resolution', parseIntOption('--img-size', 1), 224);
   if (!has('--crop-pct')) {
-    cmd.option('--crop-pct <x>', 'centre-crop fraction: resize the shorter side to floor(img_size / crop_pct)', parseFloatOption('--crop-pct', 0.01, 4), 0.875);
+    cmd.option(
+      '--crop-pct <x>',
+      'centre-crop fraction: resize the shorter side to floor(img_size / crop_pct)',
+      parseFloatOption('--crop-pct', 0.01, 4),
+      0.875,
+    );
   }
   if (!has('--interpolation')) {
-    cmd.option('--interpolation <m>', `resize kernel (PIL's): ${INTERPOLATIONS.join(', ')}`, parseChoice('--interpolation', INTERPOLATIONS), 'bicubic');
+    cmd.option(
+      '--interpolation <m>',
+      `resize kernel (PIL's): ${INTERPOLATIONS.join(', ')}`,
+      parseChoice('--interpolation', INTERPOLATIONS),
+      'bicubic',
+    );
   }
-  if (!has('--mean')) cmd.option('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));
-  if (!has('--std')) cmd.option('--std <x...>', 'normalisation std per channel (default ImageNet 0.229 0.224 0.225)', collectFloats('--std'));
+  if (!has('--mean'))
+    cmd.option('--mean <x...>', 'normalisation mean per channel (default ImageNet 0.485 0.456 0.406)', collectFloats('--mean'));
+  if (!has('--std'))
+    cmd.option('--std <x...>', 'normalisation std per channel (default ImageNet 0.229 0.224 0.225)', collectFloats('--std'));
   return cmd;
 }

@@ -22,7 +22,9 @@ function progressLine(n: number): (soFar: Readonly<SampleReport>) => void {
     const now = Date.now();
     if (now < next) return;
     next = now + PROGRESS_MS;
-    process.stderr.write(`sample: ${soFar.samples.length} of ${n} samples after ${soFar.draws} draws (${Math.round((now - started) / 1000)} s; Ctrl-C stops)\n`);
+    process.stderr.write(
+      `sample: ${soFar.samples.length} of ${n} samples after ${soFar.draws} draws (${Math.round((now - started) / 1000)} s; Ctrl-C stops)\n`,
+    );
   };
 }
 
@@ -51,47 +53,54 @@ export function register(program: Command): void {
     .option('--params <min:max>', 'params range, e.g. :6M')
     .option('--acts <min:max>', 'activations range')
     .option('--img-size <n>', 'image size the ranges are measured at (default: the space file)', parseIntOption('--img-size', 1))
-    .option('--stem <s>', `stem the ranges are measured with: ${STEM_HELP} (without --img-size: the space file's)`, parseChoice('--stem', STEMS))
+    .option(
+      '--stem <s>',
+      `stem the ranges are measured with: ${STEM_HELP} (without --img-size: the space file's)`,
+      parseChoice('--stem', STEMS),
+    )
     .option('--num-classes <n>', 'classes the ranges are measured at (default: the space file)', parseIntOption('--num-classes', 1))
     .option('--max-draws <n>', 'stop after this many raw draws (writing the samples found so far)', parseIntOption('--max-draws', 1))
     .option('--out <file.csv>', 'write the CSV here (default: stdout)');
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 1));
   cmd.action(async (o: SampleCliOptions) => {
-      if (o.out) checkWritableFile(o.out, '--out');
-      const space = loadSpace(resolveSpacePath(o.space));
-      const options = {
-        n: o.n,
-        seed: o.seed,
-        flops: o.flops !== undefined ? parseRange(o.flops, '--flops') : undefined,
-        params: o.params !== undefined ? parseRange(o.params, '--params') : undefined,
-        acts: o.acts !== undefined ? parseRange(o.acts, '--acts') : undefined,
-        res: o.imgSize,
-        stem: o.stem ?? (o.imgSize !== undefined ? defaultStem(o.imgSize) : undefined),
-        numClasses: o.numClasses,
-        maxDraws: o.maxDraws,
-        allowFewer: true,
-      };
-      // a large --n samples for a while: Ctrl-C or SIGTERM stops it at once, writing nothing
-      const interrupt = onInterrupt('stopping; nothing written');
-      let rep: SampleReport | undefined;
-      try {
-        rep = await sampleSpaceAsync(space, { ...options, signal: interrupt.signal, onProgress: progressLine(o.n) });
-      } finally {
-        interrupt.dispose();
-      }
-      if (!rep) {
-        process.exitCode = INTERRUPTED_EXIT_CODE;
-        return;
-      }
-      const csv = formatSamples(rep.samples);
-      if (o.out) {
-        writeFileAtomic(o.out, csv);
-        process.stderr.write(
-          `wrote ${rep.samples.length} samples to ${o.out} (${rep.draws} draws: ${rep.rejectedStages} broke the stage rule, ${rep.rejectedRange} out of range, ${rep.duplicates} duplicates)\n`,
-        );
-      } else {
-        process.stdout.write(csv);
-      }
-      if (rep.samples.length < o.n) process.stderr.write(`sample: ${shortfall(rep, o.n)}; ${o.out ? `wrote ${rep.samples.length} to ${o.out}` : `printed ${rep.samples.length}`} (widen the ranges or raise --max-draws for more)\n`);
-    });
+    if (o.out) checkWritableFile(o.out, '--out');
+    const space = loadSpace(resolveSpacePath(o.space));
+    const options = {
+      n: o.n,
+      seed: o.seed,
+      flops: o.flops !== undefined ? parseRange(o.flops, '--flops') : undefined,
+      params: o.params !== undefined ? parseRange(o.params, '--params') : undefined,
+      acts: o.acts !== undefined ? parseRange(o.acts, '--acts') : undefined,
+      res: o.imgSize,
+      stem: o.stem ?? (o.imgSize !== undefined ? defaultStem(o.imgSize) : undefined),
+      numClasses: o.numClasses,
+      maxDraws: o.maxDraws,
+      allowFewer: true,
+    };
+    // a large --n samples for a while: Ctrl-C or SIGTERM stops it at once, writing nothing
+    const interrupt = onInterrupt('stopping; nothing written');
+    let rep: SampleReport | undefined;
+    try {
+      rep = await sampleSpaceAsync(space, { ...options, signal: interrupt.signal, onProgress: progressLine(o.n) });
+    } finally {
+      interrupt.dispose();
+    }
+    if (!rep) {
+      process.exitCode = INTERRUPTED_EXIT_CODE;
+      return;
+    }
+    const csv = formatSamples(rep.samples);
+    if (o.out) {
+      writeFileAtomic(o.out, csv);
+      process.stderr.write(
+        `wrote ${rep.samples.length} samples to ${o.out} (${rep.draws} draws: ${rep.rejectedStages} broke the stage rule, ${rep.rejectedRange} out of range, ${rep.duplicates} duplicates)\n`,
+      );
+    } else {
+      process.stdout.write(csv);
+    }
+    if (rep.samples.length < o.n)
+      process.stderr.write(
+        `sample: ${shortfall(rep, o.n)}; ${o.out ? `wrote ${rep.samples.length} to ${o.out}` : `printed ${rep.samples.length}`} (widen the ranges or raise --max-draws for more)\n`,
+      );
+  });
 }

@@ -49,15 +49,26 @@ async function defaultTrainer(): Promise<TrainFn> {
 export function register(program: Command): void {
   const cmd = program
     .command('sweep')
-    .description('sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT_DIR/sweep.csv; rerun to resume')
+    .description(
+      'sample, train and evaluate the models of a sweep config (configs/sweeps/), one row each in OUT_DIR/sweep.csv; rerun to resume',
+    )
     .argument('<config>', 'sweep config: a JSON file or a name in configs/sweeps/')
     .option('--out-dir <dir>', 'output folder (default: runs/<sweep name>)');
   addAlias(cmd, '--out <dir>', 'outDir');
-  addEngineOptions(cmd, { engineUnset: "the config's", threadsUnset: "the config's, else all cores; with --workers K, cores / K each", device: false })
+  addEngineOptions(cmd, {
+    engineUnset: "the config's",
+    threadsUnset: "the config's, else all cores; with --workers K, cores / K each",
+    device: false,
+  })
     .option('--retries <n>', 'extra tries for a model whose training fails', parseIntOption('--retries', 0), 0)
     .option('--shard <i/n>', 'run only models with index % n == i (default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX)')
     .option('--shards <n>', 'shard count for JOB_COMPLETION_INDEX (else REGNET_SHARDS) or a Slurm array', parseIntOption('--shards', 1))
-    .option('--workers <k>', 'run K local worker processes (shards i/K) and merge into OUT_DIR/sweep.csv', parseIntOption('--workers', 1, 256), 1)
+    .option(
+      '--workers <k>',
+      'run K local worker processes (shards i/K) and merge into OUT_DIR/sweep.csv',
+      parseIntOption('--workers', 1, 256),
+      1,
+    )
     .option('--n <n>', "override the config's number of models", parseIntOption('--n', 1))
     .option('--epochs <n>', "override the schedule's epochs", parseSchemaNumber('--epochs', HyperSchema.shape.epochs))
     .option('--steps <n>', "override the schedule's steps", parseSchemaNumber('--steps', HyperSchema.shape.steps))
@@ -66,46 +77,67 @@ export function register(program: Command): void {
     .option('--keep-checkpoints', 'keep OUT_DIR/checkpoints/<model>/ after a model finishes')
     .option('--results-dir <dir>', 'also merge each model into DIR/results-<dataset>.csv, as regnet train does (with inference throughput)')
     .addOption(new Option(WORKER_FLAG, 'a worker process of --workers').hideHelp());
-  addProgressOption(cmd, 'none', 'per-model training progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none')
-    .action(async (configArg: string, o: SweepCliOptions) => {
-      const sweep = loadSweepConfig(configArg, o);
-      const outDir = o.outDir ?? join('runs', sweep.config.name);
-      checkWritableDir(outDir, '--out-dir');
-      const log = (line: string) => process.stderr.write(`${line}\n`);
-      const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
-      const stop = new AbortController();
-      interrupt.signal.addEventListener('abort', () => stop.abort(), { once: true });
-      const unwatch = o.worker
-        ? watchParent(() => {
-            log('the sweep parent process is gone: stopping after the current step');
-            stop.abort();
-          })
-        : () => {};
-      try {
-        if (o.workers > 1) await runLocalWorkers(sweep, configArg, outDir, o, stop.signal, log);
-        else await runOneShard(sweep, outDir, o, stop.signal, log);
-      } finally {
-        unwatch();
-        interrupt.dispose();
-      }
-    });
+  addProgressOption(
+    cmd,
+    'none',
+    'per-model training progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none',
+  ).action(async (configArg: string, o: SweepCliOptions) => {
+    const sweep = loadSweepConfig(configArg, o);
+    const outDir = o.outDir ?? join('runs', sweep.config.name);
+    checkWritableDir(outDir, '--out-dir');
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    const interrupt = onInterrupt('stopping after the current step (Ctrl-C again to force)', 2000);
+    const stop = new AbortController();
+    interrupt.signal.addEventListener('abort', () => stop.abort(), { once: true });
+    const unwatch = o.worker
+      ? watchParent(() => {
+          log('the sweep parent process is gone: stopping after the current step');
+          stop.abort();
+        })
+      : () => {};
+    try {
+      if (o.workers > 1) await runLocalWorkers(sweep, configArg, outDir, o, stop.signal, log);
+      else await runOneShard(sweep, outDir, o, stop.signal, log);
+    } finally {
+      unwatch();
+      interrupt.dispose();
+    }
+  });
 }
 
 /** --workers K: K child processes, one shard each, then their CSVs merged; the exit code tells how it went. */
-async function runLocalWorkers(sweep: ResolvedSweep, configArg: string, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
-  if (options.shard !== undefined || options.shards !== undefined || options.worker) throw new UsageError('--workers cannot be combined with --shard/--shards');
+async function runLocalWorkers(
+  sweep: ResolvedSweep,
+  configArg: string,
+  outDir: string,
+  options: SweepCliOptions,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<void> {
+  if (options.shard !== undefined || options.shards !== undefined || options.worker)
+    throw new UsageError('--workers cannot be combined with --shard/--shards');
   // the environment (dataset, data_dir, recipe, engine) is checked before any worker starts; each worker
   // checks the rest (the dataset's files, the engine starting) before its first model
   await checkSweepSetup(sweep, 'quick');
   const threads = options.threads ?? Math.max(1, Math.floor(availableParallelism() / options.workers));
   const childArgs = ['--threads', String(threads), '--retries', String(options.retries), '--progress', 'none'];
-  for (const [flag, value] of [['--engine', options.engine], ['--n', options.n], ['--epochs', options.epochs], ['--steps', options.steps], ['--limit-train', options.limitTrain], ['--limit-val', options.limitVal]] as const) {
+  for (const [flag, value] of [
+    ['--engine', options.engine],
+    ['--n', options.n],
+    ['--epochs', options.epochs],
+    ['--steps', options.steps],
+    ['--limit-train', options.limitTrain],
+    ['--limit-val', options.limitVal],
+  ] as const) {
     if (value !== undefined) childArgs.push(flag, String(value));
   }
   if (options.keepCheckpoints) childArgs.push('--keep-checkpoints');
   if (options.resultsDir !== undefined) childArgs.push('--results-dir', options.resultsDir);
   const result = await runWorkers({ config: configArg, outDir, workers: options.workers, childArgs, signal, log });
-  if (result.merged) log(`merged ${result.merged.rows.length} rows into ${result.merged.out}${result.merged.missing?.length ? ` (${result.merged.missing.length} models still to run)` : ''}`);
+  if (result.merged)
+    log(
+      `merged ${result.merged.rows.length} rows into ${result.merged.out}${result.merged.missing?.length ? ` (${result.merged.missing.length} models still to run)` : ''}`,
+    );
   if (signal.aborted || result.codes.includes(130)) process.exitCode = 130;
   else if (result.codes.some((code) => code !== 0)) {
     log(`worker exit codes: ${result.codes.join(', ')}`);
@@ -114,7 +146,13 @@ async function runLocalWorkers(sweep: ResolvedSweep, configArg: string, outDir: 
 }
 
 /** This process's shard (all models without --shard or a scheduler's index), trained in turn. */
-async function runOneShard(sweep: ResolvedSweep, outDir: string, options: SweepCliOptions, signal: AbortSignal, log: (line: string) => void): Promise<void> {
+async function runOneShard(
+  sweep: ResolvedSweep,
+  outDir: string,
+  options: SweepCliOptions,
+  signal: AbortSignal,
+  log: (line: string) => void,
+): Promise<void> {
   const shard = resolveShard({ shard: options.shard, shards: options.shards });
   if (shard) log(`shard ${shard.index}/${shard.count} (${shard.source})`);
   const killAfter = Number(process.env.REGNET_SWEEP_KILL_AFTER ?? NaN);

@@ -53,7 +53,10 @@ export function trainSweepConfig(base: TrainRequest): SweepConfig {
 
 /** The default run folder: the same settings and model list give the same folder, so a rerun resumes. */
 export function defaultRunDir(hash: string, models: ResolvedModel[]): string {
-  const h = createHash('sha256').update([hash, ...models.map((m) => m.name)].join('\n')).digest('hex').slice(0, 12);
+  const h = createHash('sha256')
+    .update([hash, ...models.map((m) => m.name)].join('\n'))
+    .digest('hex')
+    .slice(0, 12);
   return join('runs', `train-${h}`);
 }
 
@@ -87,7 +90,14 @@ export async function trainMany(models: ResolvedModel[], base: TrainRequest, o: 
   } finally {
     interrupt.dispose();
   }
-  if (o.json) process.stdout.write(JSON.stringify(results.filter((r) => r.status !== 'interrupted'), null, 2) + '\n');
+  if (o.json)
+    process.stdout.write(
+      JSON.stringify(
+        results.filter((r) => r.status !== 'interrupted'),
+        null,
+        2,
+      ) + '\n',
+    );
   log(
     `${summary.file}: ${summary.rows}/${summary.total} models (${summary.ok} ok, ${summary.diverged} diverged, ${summary.failed} failed; ` +
       `${summary.trained} trained now, ${summary.skipped} already done)${summary.interrupted ? ', interrupted' : ''}` +
@@ -103,7 +113,10 @@ export function formatTrainResult(r: TrainResult): string {
   const head = `${r.model} on ${r.dataset} (${r.engine}, ${r.imgSize}px): ${r.status}`;
   const acc = Number.isNaN(r.top1) ? '' : `  top1 ${r.top1.toFixed(2)}%  top5 ${r.top5.toFixed(2)}%`;
   const tail = `  ${r.epochs} epoch(s), ${r.steps} steps, ${r.trainSeconds.toFixed(1)} s, ${r.imagesPerSec.toFixed(0)} img/s, final loss ${r.finalLoss.toFixed(4)}`;
-  const infer = r.inferSamplesPerSec !== undefined && Number.isFinite(r.inferSamplesPerSec) ? `, inference ${r.inferSamplesPerSec.toFixed(0)} samples/s` : '';
+  const infer =
+    r.inferSamplesPerSec !== undefined && Number.isFinite(r.inferSamplesPerSec)
+      ? `, inference ${r.inferSamplesPerSec.toFixed(0)} samples/s`
+      : '';
   const cx = `  params ${fmtSI(r.params)}, flops ${fmtSI(r.flops)}, acts ${fmtSI(r.acts)}${infer}`;
   return [head + acc, tail, cx].join('\n');
 }

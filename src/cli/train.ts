@@ -24,7 +24,12 @@ import { addEngineOptions } from './engine-options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 /** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
-export interface TrainOptions extends ModelListOptions, Partial<Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>> {
+export interface TrainOptions
+  extends
+    ModelListOptions,
+    Partial<
+      Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>
+    > {
   dataset?: string;
   dataDir?: string;
   classMap?: string;
@@ -52,12 +57,17 @@ const H = HyperSchema.shape;
 export function register(program: Command): void {
   const cmd = program
     .command('train')
-    .description('train models on a dataset (MNIST by default), evaluate top-1/top-5, record results; several models train one after another, resumably')
+    .description(
+      'train models on a dataset (MNIST by default), evaluate top-1/top-5, record results; several models train one after another, resumably',
+    )
     .argument('[models...]', 'zoo names, e.g. regnetx_002 resnet18 (add --configs FILE.csv for sampled configs)');
   addModelListOptions(addModelParamOptions(cmd, 'list'))
     .option('--dataset <name>', 'mnist (bundled), fashion-mnist, cifar10, cifar100, folder, imagenet (default: mnist)')
     .option('--data-dir <dir>', 'dataset folder (CIFAR binary batches, image folders, IDX files, or ImageNet with train/ and val/)')
-    .option('--class-map <file>', "imagenet: timm's class map (one class name per line, index = line number) instead of the 1000 sorted wnids");
+    .option(
+      '--class-map <file>',
+      "imagenet: timm's class map (one class name per line, index = line number) instead of the 1000 sorted wnids",
+    );
   addEngineOptions(cmd)
     .option('--recipe <name|file>', 'digits, cifar, quick, imagenet, or a JSON file (default: by dataset)')
     .option('--epochs <n>', 'epochs (overrides the recipe)', parseSchemaNumber('--epochs', H.epochs))
@@ -67,39 +77,52 @@ export function register(program: Command): void {
     .option('--momentum <x>', 'SGD momentum', parseSchemaNumber('--momentum', H.momentum))
     .option('--wd <x>', 'weight decay (conv and FC weights only)', parseSchemaNumber('--wd', H.weightDecay))
     .option('--label-smoothing <x>', 'label smoothing', parseSchemaNumber('--label-smoothing', H.labelSmoothing))
-    .option('--warmup-epochs <x>', 'linear warm-up length in epochs (fractions allowed)', parseSchemaNumber('--warmup-epochs', H.warmupEpochs))
+    .option(
+      '--warmup-epochs <x>',
+      'linear warm-up length in epochs (fractions allowed)',
+      parseSchemaNumber('--warmup-epochs', H.warmupEpochs),
+    )
     .option('--augment', 'random crop + flip (the recipe decides by default)')
     .option('--no-augment', 'no augmentation')
     .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseSchemaNumber('--limit-train', H.limitTrain))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', H.limitVal))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
-    .option('--img-size <n>', 'input image size (px) (default: the dataset image size, imagenet 224; others are resized bilinearly)', parseIntOption('--img-size', 8))
+    .option(
+      '--img-size <n>',
+      'input image size (px) (default: the dataset image size, imagenet 224; others are resized bilinearly)',
+      parseIntOption('--img-size', 8),
+    )
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
   cmd
-    .option('--checkpoint <dir>', 'write a checkpoint there after every epoch (and on Ctrl-C); with several models, the run folder (default runs/train-<hash>): rerun the command to resume')
+    .option(
+      '--checkpoint <dir>',
+      'write a checkpoint there after every epoch (and on Ctrl-C); with several models, the run folder (default runs/train-<hash>): rerun the command to resume',
+    )
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
     .option('--no-bench', 'do not measure inference throughput after evaluation (a few seconds per model)')
     .option('--json', 'print the result as JSON on stdout');
-  addProgressOption(cmd)
-    .action(async (names: string[], o: TrainOptions) => {
-      checkBeforeWork(o);
-      const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
-      const models = resolveModelList(names, o, o.resume === true);
-      if (models.length > 1) {
-        await trainMany(models, buildRequest(models[0], o, fromCli), o);
-        return;
-      }
-      const req = buildRequest(models[0], o, fromCli);
-      const result = await runWithSigint(req);
-      if (result.alreadyFinished) process.stderr.write(`${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`);
-      if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
-      else process.stdout.write(formatResult(result) + '\n');
-      if (result.status === 'interrupted') process.exitCode = INTERRUPTED_EXIT_CODE;
-      else if (result.status === 'diverged') process.exitCode = 1;
-    });
+  addProgressOption(cmd).action(async (names: string[], o: TrainOptions) => {
+    checkBeforeWork(o);
+    const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
+    const models = resolveModelList(names, o, o.resume === true);
+    if (models.length > 1) {
+      await trainMany(models, buildRequest(models[0], o, fromCli), o);
+      return;
+    }
+    const req = buildRequest(models[0], o, fromCli);
+    const result = await runWithSigint(req);
+    if (result.alreadyFinished)
+      process.stderr.write(
+        `${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`,
+      );
+    if (o.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else process.stdout.write(formatResult(result) + '\n');
+    if (result.status === 'interrupted') process.exitCode = INTERRUPTED_EXIT_CODE;
+    else if (result.status === 'diverged') process.exitCode = 1;
+  });
 }
 
 type Overrides = NonNullable<TrainRequest['overrides']>;
@@ -109,7 +132,8 @@ function checkBeforeWork(o: TrainOptions): void {
   if (o.checkpoint !== undefined) checkWritableDir(o.checkpoint, '--checkpoint');
   checkWritableDir(o.resultsDir, '--results-dir');
   if (o.recipe !== undefined) loadRecipe(o.recipe);
-  if (o.batchSize !== undefined && o.imgSize !== undefined) checkBatchTensor(o.batchSize, o.inChans ?? 3, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
+  if (o.batchSize !== undefined && o.imgSize !== undefined)
+    checkBatchTensor(o.batchSize, o.inChans ?? 3, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
 }
 
 /** Flags -> TrainRequest; with --resume and no model, the checkpoint's own request is the base. */
@@ -144,7 +168,8 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
   };
   if (o.resume && !o.checkpoint) throw new UsageError('--resume needs --checkpoint DIR');
   if (o.resume && !model) {
-    if (!hasCheckpoint(o.checkpoint!)) throw new UsageError(`--resume: no checkpoint in ${o.checkpoint}; name a model to start a new run there`);
+    if (!hasCheckpoint(o.checkpoint!))
+      throw new UsageError(`--resume: no checkpoint in ${o.checkpoint}; name a model to start a new run there`);
     const saved = readCheckpointState(o.checkpoint!).request;
     return {
       ...common,
@@ -162,7 +187,10 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
       limitVal: o.limitVal ?? saved.limitVal,
     };
   }
-  if (!model) throw new UsageError('name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID');
+  if (!model)
+    throw new UsageError(
+      'name a model (e.g. regnetx_032), or give --configs FILE.csv, --depth --w0 --wa --wm --group-size, or --config FILE --row ID',
+    );
   return {
     ...common,
     model: { name: model.name, spec: model.spec },

@@ -38,7 +38,8 @@ export function readCifarRecords(paths: string[], labelBytes: number, label: Lab
     for (const f of [label, ...alsoCheck]) {
       for (let i = 0; i < nr; i++) {
         const v = b[i * rec + f.offset]!;
-        if (v >= f.numClasses) throw new UsageError(`${p}: record ${i} has label ${v} in byte ${f.offset}, not below ${f.numClasses} classes`);
+        if (v >= f.numClasses)
+          throw new UsageError(`${p}: record ${i} has label ${v} in byte ${f.offset}, not below ${f.numClasses} classes`);
       }
     }
     bufs.push(b);
@@ -68,7 +69,10 @@ function requireFiles(dir: string, names: string[]): string[] {
 /** Non-empty lines of a class-name file, or undefined when it is absent. */
 function readNames(path: string, numClasses: number): string[] | undefined {
   if (!existsSync(path)) return undefined;
-  const names = readFileSync(path, 'utf8').split(/\r?\n/).map((s) => s.trim()).filter((s) => s.length > 0);
+  const names = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (names.length !== numClasses) throw new UsageError(`${path}: ${names.length} class names but the dataset has ${numClasses} classes`);
   return names;
 }
@@ -84,7 +88,14 @@ function locate(dir: string, sub: string, marker: string): string {
 export function readCifar10(dir: string): { train: Split; test: Split; classNames: string[]; dir: string } {
   const d = locate(dir, 'cifar-10-batches-bin', 'test_batch.bin');
   const label = { offset: 0, numClasses: 10 };
-  const train = readCifarRecords(requireFiles(d, [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`)), 1, label);
+  const train = readCifarRecords(
+    requireFiles(
+      d,
+      [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`),
+    ),
+    1,
+    label,
+  );
   const test = readCifarRecords(requireFiles(d, ['test_batch.bin']), 1, label);
   return { train, test, classNames: readNames(join(d, 'batches.meta.txt'), 10) ?? CIFAR10_CLASSES, dir: d };
 }
@@ -97,7 +108,9 @@ export function readCifar100(dir: string, which: Cifar100Label = 'fine') {
     const coarse = { offset: 0, numClasses: 20 };
     const fine = { offset: 1, numClasses: 100 };
     // Both label bytes are validated; the chosen one is kept.
-    return which === 'fine' ? readCifarRecords(requireFiles(d, [f]), 2, fine, [coarse]) : readCifarRecords(requireFiles(d, [f]), 2, coarse, [fine]);
+    return which === 'fine'
+      ? readCifarRecords(requireFiles(d, [f]), 2, fine, [coarse])
+      : readCifarRecords(requireFiles(d, [f]), 2, coarse, [fine]);
   }) as [Split, Split];
   const numClasses = which === 'fine' ? 100 : 20;
   const classNames = readNames(join(d, `${which}_label_names.txt`), numClasses);

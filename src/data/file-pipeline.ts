@@ -42,8 +42,12 @@ export class FilePipeline {
     private readonly split: FileSplit,
     private readonly opts: FilePlanOptions,
   ) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new UsageError(`batch size ${opts.batchSize} must be a positive integer`);
-    this.subset = opts.limit !== undefined ? limitSubset(split.labels, split.n, opts.limit, opts.limitMode ?? 'random', opts.limitSeed ?? opts.seed) : null;
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new UsageError(`batch size ${opts.batchSize} must be a positive integer`);
+    this.subset =
+      opts.limit !== undefined
+        ? limitSubset(split.labels, split.n, opts.limit, opts.limitMode ?? 'random', opts.limitSeed ?? opts.seed)
+        : null;
     this.size = this.subset ? this.subset.length : split.n;
     this.stepsPerEpoch = Math.ceil(this.size / opts.batchSize);
   }
@@ -65,7 +69,8 @@ export class FilePipeline {
   }
 
   plan(epoch: number, step: number): FileBatchPlan {
-    if (!Number.isInteger(step) || step < 0 || step >= this.stepsPerEpoch) throw new RangeError(`step ${step} outside 0..${this.stepsPerEpoch - 1}`);
+    if (!Number.isInteger(step) || step < 0 || step >= this.stepsPerEpoch)
+      throw new RangeError(`step ${step} outside 0..${this.stepsPerEpoch - 1}`);
     const bs = this.opts.batchSize;
     const indices = this.order(epoch).slice(step * bs, Math.min(this.size, (step + 1) * bs));
     const files = Array.from(indices, (i) => this.split.files[i]!);

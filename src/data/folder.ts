@@ -89,7 +89,9 @@ export function listImageFolder(dir: string, labels?: LabelSet): FolderListing {
   classes.forEach((c, i) => {
     const label = labels ? labels.index.get(c) : i;
     if (label === undefined) {
-      throw new UsageError(`${join(dir, c)}: class folder '${c}' is not one of ${labels!.source}${labels!.hint ? `; ${labels!.hint}` : ''}`);
+      throw new UsageError(
+        `${join(dir, c)}: class folder '${c}' is not one of ${labels!.source}${labels!.hint ? `; ${labels!.hint}` : ''}`,
+      );
     }
     const before = files.length;
     walkImages(join(dir, c), files);
@@ -165,8 +167,10 @@ export async function decodeImage(input: string | Buffer, opts: DecodeOptions): 
   const geo: CropGeometry =
     opts.fit === 'fill' ? { resizeW: s, resizeH: s, left: 0, top: 0, size: s } : evalGeometry(img.width, img.height, s, opts.cropPct);
   // resample only the part of the resized image that the crop keeps (the same pixels, less work)
-  const x0 = Math.max(geo.left, 0), y0 = Math.max(geo.top, 0);
-  const w = Math.min(geo.left + s, geo.resizeW) - x0, h = Math.min(geo.top + s, geo.resizeH) - y0;
+  const x0 = Math.max(geo.left, 0),
+    y0 = Math.max(geo.top, 0);
+  const w = Math.min(geo.left + s, geo.resizeW) - x0,
+    h = Math.min(geo.top + s, geo.resizeH) - y0;
   const kept = pilResize(img, geo.resizeW, geo.resizeH, opts.interpolation, { left: x0, top: y0, width: w, height: h });
   return cropToChw(kept.data, { resizeW: w, resizeH: h, left: geo.left - x0, top: geo.top - y0, size: s });
 }
@@ -215,14 +219,22 @@ export async function evalPreprocess(input: string | Buffer, opts: EvalPreproces
 }
 
 /** (byte / 255 - mean[c]) / std[c] in float32 steps, as ToTensor + Normalize compute it. */
-export function normaliseChw(bytes: Uint8Array, channels: number, mean: number[], std: number[], out?: Float32Array, outOffset = 0): Float32Array {
+export function normaliseChw(
+  bytes: Uint8Array,
+  channels: number,
+  mean: number[],
+  std: number[],
+  out?: Float32Array,
+  outOffset = 0,
+): Float32Array {
   const plane = bytes.length / channels;
   const dst = out ?? new Float32Array(bytes.length);
   const f = Math.fround;
   const lut = new Float32Array(256);
   for (let c = 0; c < channels; c++) {
     // a byte has 256 values: compute each once, then look them up
-    const m = f(mean[c]!), sd = f(std[c]!);
+    const m = f(mean[c]!),
+      sd = f(std[c]!);
     for (let b = 0; b < 256; b++) lut[b] = f(f(b / 255) - m) / sd;
     const src = bytes.subarray(c * plane, (c + 1) * plane);
     const base = outOffset + c * plane;

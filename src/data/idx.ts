@@ -71,7 +71,9 @@ export function readIdx(path: string, expectMagic?: number): IdxArray {
   const ndim = buf[3]!;
   const magic = (buf[2]! << 8) | ndim;
   if (expectMagic !== undefined && magic !== expectMagic) {
-    throw new UsageError(`${path}: IDX magic ${magic} but expected ${expectMagic} (${expectMagic === IDX_IMAGES_MAGIC ? 'images' : 'labels'})`);
+    throw new UsageError(
+      `${path}: IDX magic ${magic} but expected ${expectMagic} (${expectMagic === IDX_IMAGES_MAGIC ? 'images' : 'labels'})`,
+    );
   }
   const headerLen = 4 + 4 * ndim;
   if (buf.length < headerLen) throw new UsageError(`${path}: IDX file is ${buf.length} bytes, shorter than its ${headerLen}-byte header`);

@@ -22,7 +22,10 @@ let cached: ImageNetClasses | undefined;
 export function imagenetClasses(): ImageNetClasses {
   if (cached) return cached;
   const dir = imagenetDir();
-  const lines = (f: string) => readFileSync(dir + f, 'utf8').split('\n').filter((l) => l.trim() !== '');
+  const lines = (f: string) =>
+    readFileSync(dir + f, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '');
   const synsets = lines('imagenet_synsets.txt');
   const names = new Map(lines('imagenet_synset_to_lemma.txt').map((l) => [l.slice(0, l.indexOf('\t')), l.slice(l.indexOf('\t') + 1)]));
   if (synsets.length !== 1000) throw new Error(`${dir}imagenet_synsets.txt: ${synsets.length} classes, expected 1000`);

@@ -34,7 +34,11 @@ let imagenet: LabelSet | undefined;
 
 /** ImageNet-1k: class i = the i-th WordNet id in sorted order, as in timm, torchvision and pycls. */
 export function imagenetLabelSet(): LabelSet {
-  imagenet ??= fromList(imagenetClasses().synsets, 'the 1000 ImageNet classes (configs/imagenet/imagenet_synsets.txt)', 'use --class-map FILE for another label set');
+  imagenet ??= fromList(
+    imagenetClasses().synsets,
+    'the 1000 ImageNet classes (configs/imagenet/imagenet_synsets.txt)',
+    'use --class-map FILE for another label set',
+  );
   return imagenet;
 }
 
@@ -64,7 +68,10 @@ export function readClassMap(file: string): LabelSet {
 
 /** The folders present, sorted: torchvision ImageFolder's indices. */
 export function sortedFolderLabelSet(folders: string[], dir: string): LabelSet {
-  return fromList([...folders].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), `the class folders of ${dir}`);
+  return fromList(
+    [...folders].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)),
+    `the class folders of ${dir}`,
+  );
 }
 
 /**

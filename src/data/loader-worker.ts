@@ -27,8 +27,14 @@ sharp.cache(false);
 const runner = new LaneRunner((workerData as { lanes?: number } | undefined)?.lanes ?? 2, (m) => port.postMessage(m));
 port.on('message', (m: JobMessage) => {
   const job: BatchJob = {
-    id: m.id, n: m.n, files: m.files, seeds: m.seeds, transform: m.transform, per: m.per,
-    ctrl: new Int32Array(m.ctrl), out: new Float32Array(m.out, 0, m.n * m.per),
+    id: m.id,
+    n: m.n,
+    files: m.files,
+    seeds: m.seeds,
+    transform: m.transform,
+    per: m.per,
+    ctrl: new Int32Array(m.ctrl),
+    out: new Float32Array(m.out, 0, m.n * m.per),
   };
   runner.add(job);
 });

@@ -100,7 +100,10 @@ export class ImageLoader {
     }
     for (let i = 0; i < n; i++) {
       // the boot module registers tsx itself; the parent's `--import tsx` would be resolved from the cwd
-      const w = new Worker(workerUrl(), { workerData: { lanes }, execArgv: process.execArgv.filter((a, k, all) => a !== '--import' && all[k - 1] !== '--import') });
+      const w = new Worker(workerUrl(), {
+        workerData: { lanes },
+        execArgv: process.execArgv.filter((a, k, all) => a !== '--import' && all[k - 1] !== '--import'),
+      });
       w.on('message', onMessage);
       w.on('error', (e) => this.fail(new Error(`image loader worker failed: ${e.message}`)));
       w.on('exit', (code) => {
@@ -135,7 +138,16 @@ export class ImageLoader {
     // a rejection is seen when the stream awaits this batch; until then it must not count as unhandled
     done.catch(() => undefined);
     if (this.local) {
-      const job: BatchJob = { id, n, files: plan.files, seeds: plan.seeds, transform: o.transform, per, ctrl, out: new Float32Array(slot, 0, n * per) };
+      const job: BatchJob = {
+        id,
+        n,
+        files: plan.files,
+        seeds: plan.seeds,
+        transform: o.transform,
+        per,
+        ctrl,
+        out: new Float32Array(slot, 0, n * per),
+      };
       this.local.add(job);
     } else {
       const msg = { type: 'job', id, n, files: plan.files, seeds: plan.seeds, transform: o.transform, per, ctrl: ctrlBuf, out: slot };
@@ -194,7 +206,10 @@ export class ImageLoader {
 }
 
 /** One stream on a loader of its own, closed when the stream ends. */
-export async function* loadBatches<P extends BatchPlan>(plans: Iterable<P>, o: StreamOptions & LoaderOptions): AsyncGenerator<LoadedBatch<P>> {
+export async function* loadBatches<P extends BatchPlan>(
+  plans: Iterable<P>,
+  o: StreamOptions & LoaderOptions,
+): AsyncGenerator<LoadedBatch<P>> {
   const loader = new ImageLoader(o);
   try {
     yield* loader.stream(plans, o);

@@ -96,29 +96,50 @@ const SHIFT = 22;
 /** `for (i = 0; i < limit; i++) body` with i and limit locals (body may not branch out). */
 function forLoop(i: number, limit: number, body: number[]): number[] {
   return [
-    ...op.i32(0), ...op.set(i),
-    ...op.block(), ...op.loop(),
-    ...op.get(i), ...op.get(limit), ...op.geS(), ...op.brIf(1),
+    ...op.i32(0),
+    ...op.set(i),
+    ...op.block(),
+    ...op.loop(),
+    ...op.get(i),
+    ...op.get(limit),
+    ...op.geS(),
+    ...op.brIf(1),
     ...body,
-    ...op.get(i), ...op.i32(1), ...op.add(), ...op.set(i),
+    ...op.get(i),
+    ...op.i32(1),
+    ...op.add(),
+    ...op.set(i),
     ...op.br(0),
-    ...op.end(), ...op.end(),
+    ...op.end(),
+    ...op.end(),
   ];
 }
 
 /** `while (k-- > 0) body` */
 function countDown(k: number, body: number[]): number[] {
   return [
-    ...op.block(), ...op.loop(),
-    ...op.get(k), ...op.eqz(), ...op.brIf(1),
+    ...op.block(),
+    ...op.loop(),
+    ...op.get(k),
+    ...op.eqz(),
+    ...op.brIf(1),
     ...body,
-    ...op.get(k), ...op.i32(1), ...op.sub(), ...op.set(k),
+    ...op.get(k),
+    ...op.i32(1),
+    ...op.sub(),
+    ...op.set(k),
     ...op.br(0),
-    ...op.end(), ...op.end(),
+    ...op.end(),
+    ...op.end(),
   ];
 }
 
-const inc = (local: number, by: number | number[]) => [...op.get(local), ...(typeof by === 'number' ? op.i32(by) : by), ...op.add(), ...op.set(local)];
+const inc = (local: number, by: number | number[]) => [
+  ...op.get(local),
+  ...(typeof by === 'number' ? op.i32(by) : by),
+  ...op.add(),
+  ...op.set(local),
+];
 
 /** hpass(src, inStride, rows, out, outW, coef, entryBytes) */
 function hpassBody(): { locals: number[]; code: number[] } {
@@ -127,32 +148,73 @@ function hpassBody(): { locals: number[]; code: number[] } {
   const acc = 15;
   const pixel = [
     // p = row + first * 3; k = count; wp = e + 8; acc = HALF
-    ...op.get(row), ...op.get(e), ...op.load(0), ...op.i32(3), ...op.mul(), ...op.add(), ...op.set(p),
-    ...op.get(e), ...op.load(4), ...op.set(k),
-    ...op.get(e), ...op.i32(8), ...op.add(), ...op.set(wp),
-    ...op.i32(HALF), ...v.splat32(), ...op.set(acc),
+    ...op.get(row),
+    ...op.get(e),
+    ...op.load(0),
+    ...op.i32(3),
+    ...op.mul(),
+    ...op.add(),
+    ...op.set(p),
+    ...op.get(e),
+    ...op.load(4),
+    ...op.set(k),
+    ...op.get(e),
+    ...op.i32(8),
+    ...op.add(),
+    ...op.set(wp),
+    ...op.i32(HALF),
+    ...v.splat32(),
+    ...op.set(acc),
     ...countDown(k, [
       ...op.get(acc),
-      ...op.get(p), ...v.load8x8u(), ...v.extLow16(),
-      ...op.get(wp), ...op.load(0), ...v.splat32(),
-      ...v.mul(), ...v.add(), ...op.set(acc),
-      ...inc(p, 3), ...inc(wp, 4),
+      ...op.get(p),
+      ...v.load8x8u(),
+      ...v.extLow16(),
+      ...op.get(wp),
+      ...op.load(0),
+      ...v.splat32(),
+      ...v.mul(),
+      ...v.add(),
+      ...op.set(acc),
+      ...inc(p, 3),
+      ...inc(wp, 4),
     ]),
     ...op.get(o),
-    ...op.get(acc), ...op.i32(SHIFT), ...v.shrS(), ...op.tee(acc), ...op.get(acc), ...v.narrowS16(),
-    ...op.tee(acc), ...op.get(acc), ...v.narrowU8(),
+    ...op.get(acc),
+    ...op.i32(SHIFT),
+    ...v.shrS(),
+    ...op.tee(acc),
+    ...op.get(acc),
+    ...v.narrowS16(),
+    ...op.tee(acc),
+    ...op.get(acc),
+    ...v.narrowU8(),
     ...v.store32lane0(),
-    ...inc(o, 3), ...inc(e, op.get(entry)),
+    ...inc(o, 3),
+    ...inc(e, op.get(entry)),
   ];
   const code = [
-    ...op.get(out), ...op.set(o),
+    ...op.get(out),
+    ...op.set(o),
     ...forLoop(y, rows, [
-      ...op.get(src), ...op.get(y), ...op.get(inStride), ...op.mul(), ...op.add(), ...op.set(row),
-      ...op.get(coef), ...op.set(e),
+      ...op.get(src),
+      ...op.get(y),
+      ...op.get(inStride),
+      ...op.mul(),
+      ...op.add(),
+      ...op.set(row),
+      ...op.get(coef),
+      ...op.set(e),
       ...forLoop(x, outW, pixel),
     ]),
   ];
-  return { locals: [[8, I32], [1, V128]].flat(), code };
+  return {
+    locals: [
+      [8, I32],
+      [1, V128],
+    ].flat(),
+    code,
+  };
 }
 
 /** vpass(src, stride, h, out, coef, entryBytes, chunks): first of each entry is relative to src's row 0 */
@@ -160,37 +222,101 @@ function vpassBody(): { locals: number[]; code: number[] } {
   const [src, stride, h, out, coef, entry, chunks] = [0, 1, 2, 3, 4, 5, 6];
   const [y, c, base, p, k, wp, o, e] = [7, 8, 9, 10, 11, 12, 13, 14];
   const [w, a0, a1, a2, a3, px, lo, half] = [15, 16, 17, 18, 19, 20, 21, 22];
-  const acc = (a: number, ext: number[], from: number) => [...op.get(a), ...op.get(from), ...ext, ...op.get(w), ...v.mul(), ...v.add(), ...op.set(a)];
+  const acc = (a: number, ext: number[], from: number) => [
+    ...op.get(a),
+    ...op.get(from),
+    ...ext,
+    ...op.get(w),
+    ...v.mul(),
+    ...v.add(),
+    ...op.set(a),
+  ];
   const shifted = (a: number) => [...op.get(a), ...op.i32(SHIFT), ...v.shrS()];
   const chunk = [
-    ...op.get(base), ...op.get(c), ...op.i32(4), ...[0x74], ...op.add(), ...op.set(p), // p = base + c * 16 (i32.shl)
-    ...op.get(e), ...op.load(4), ...op.set(k),
-    ...op.get(e), ...op.i32(8), ...op.add(), ...op.set(wp),
-    ...op.get(half), ...op.set(a0), ...op.get(half), ...op.set(a1), ...op.get(half), ...op.set(a2), ...op.get(half), ...op.set(a3),
+    ...op.get(base),
+    ...op.get(c),
+    ...op.i32(4),
+    ...[0x74],
+    ...op.add(),
+    ...op.set(p), // p = base + c * 16 (i32.shl)
+    ...op.get(e),
+    ...op.load(4),
+    ...op.set(k),
+    ...op.get(e),
+    ...op.i32(8),
+    ...op.add(),
+    ...op.set(wp),
+    ...op.get(half),
+    ...op.set(a0),
+    ...op.get(half),
+    ...op.set(a1),
+    ...op.get(half),
+    ...op.set(a2),
+    ...op.get(half),
+    ...op.set(a3),
     ...countDown(k, [
-      ...op.get(wp), ...op.load(0), ...v.splat32(), ...op.set(w),
-      ...op.get(p), ...v.load(), ...op.set(px),
-      ...op.get(px), ...v.extLow8(), ...op.set(lo),
-      ...acc(a0, v.extLow16(), lo), ...acc(a1, v.extHigh16(), lo),
-      ...op.get(px), ...v.extHigh8(), ...op.set(lo),
-      ...acc(a2, v.extLow16(), lo), ...acc(a3, v.extHigh16(), lo),
-      ...inc(p, op.get(stride)), ...inc(wp, 4),
+      ...op.get(wp),
+      ...op.load(0),
+      ...v.splat32(),
+      ...op.set(w),
+      ...op.get(p),
+      ...v.load(),
+      ...op.set(px),
+      ...op.get(px),
+      ...v.extLow8(),
+      ...op.set(lo),
+      ...acc(a0, v.extLow16(), lo),
+      ...acc(a1, v.extHigh16(), lo),
+      ...op.get(px),
+      ...v.extHigh8(),
+      ...op.set(lo),
+      ...acc(a2, v.extLow16(), lo),
+      ...acc(a3, v.extHigh16(), lo),
+      ...inc(p, op.get(stride)),
+      ...inc(wp, 4),
     ]),
-    ...op.get(o), ...op.get(c), ...op.i32(4), ...[0x74], ...op.add(),
-    ...shifted(a0), ...shifted(a1), ...v.narrowS16(), ...shifted(a2), ...shifted(a3), ...v.narrowS16(), ...v.narrowU8(),
+    ...op.get(o),
+    ...op.get(c),
+    ...op.i32(4),
+    ...[0x74],
+    ...op.add(),
+    ...shifted(a0),
+    ...shifted(a1),
+    ...v.narrowS16(),
+    ...shifted(a2),
+    ...shifted(a3),
+    ...v.narrowS16(),
+    ...v.narrowU8(),
     ...v.store(),
   ];
   const code = [
-    ...op.i32(HALF), ...v.splat32(), ...op.set(half),
-    ...op.get(out), ...op.set(o),
-    ...op.get(coef), ...op.set(e),
+    ...op.i32(HALF),
+    ...v.splat32(),
+    ...op.set(half),
+    ...op.get(out),
+    ...op.set(o),
+    ...op.get(coef),
+    ...op.set(e),
     ...forLoop(y, h, [
-      ...op.get(src), ...op.get(e), ...op.load(0), ...op.get(stride), ...op.mul(), ...op.add(), ...op.set(base),
+      ...op.get(src),
+      ...op.get(e),
+      ...op.load(0),
+      ...op.get(stride),
+      ...op.mul(),
+      ...op.add(),
+      ...op.set(base),
       ...forLoop(c, chunks, chunk),
-      ...inc(o, op.get(stride)), ...inc(e, op.get(entry)),
+      ...inc(o, op.get(stride)),
+      ...inc(e, op.get(entry)),
     ]),
   ];
-  return { locals: [[8, I32], [8, V128]].flat(), code };
+  return {
+    locals: [
+      [8, I32],
+      [8, V128],
+    ].flat(),
+    code,
+  };
 }
 
 function section(id: number, content: number[]): number[] {
@@ -215,11 +341,24 @@ export function resampleModuleBytes(): Uint8Array<ArrayBuffer> {
     return [...uleb(body.length), ...body];
   });
   const bytes = [
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    0x01,
+    0x00,
+    0x00,
+    0x00,
     ...section(1, vec([sig])),
     ...section(2, vec([[...name('env'), ...name('memory'), 0x02, 0x00, 0x01]])),
     ...section(3, vec([[0x00], [0x00]])),
-    ...section(7, vec([[...name('hpass'), 0x00, 0x00], [...name('vpass'), 0x00, 0x01]])),
+    ...section(
+      7,
+      vec([
+        [...name('hpass'), 0x00, 0x00],
+        [...name('vpass'), 0x00, 0x01],
+      ]),
+    ),
     ...section(10, vec(bodies)),
   ];
   return new Uint8Array(bytes);
@@ -307,7 +446,8 @@ export function simdResizeRgb(
     k.hpass(srcAt, inStride, rows, midAt, region.width, hAt, (2 + cx.taps) * 4);
   } else {
     // no horizontal resampling: the region's columns of each row
-    for (let y = 0; y < rows; y++) u8.copyWithin(midAt + y * midStride, srcAt + y * inStride + region.left * 3, srcAt + y * inStride + (region.left + region.width) * 3);
+    for (let y = 0; y < rows; y++)
+      u8.copyWithin(midAt + y * midStride, srcAt + y * inStride + region.left * 3, srcAt + y * inStride + (region.left + region.width) * 3);
   }
   const mid = midAt;
   let outPtr = mid + (region.top - r0) * midStride;

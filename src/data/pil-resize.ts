@@ -119,7 +119,9 @@ function resizeRows(src: Image8, r0: number, r1: number, x0: number, w: number, 
       const wb = x * taps;
       let p = row + first[x]! * ch;
       if (ch === 3) {
-        let a0 = HALF, a1 = HALF, a2 = HALF;
+        let a0 = HALF,
+          a1 = HALF,
+          a2 = HALF;
         for (let k = 0; k < n; k++, p += 3) {
           const wk = weights[wb + k]!;
           a0 = (a0 + s[p]! * wk) | 0;
@@ -243,7 +245,8 @@ function resize(src: Image8, outW: number, outH: number, filter: PilFilter, regi
   const kernel = KERNELS[filter];
   // PIL resamples rows first, then columns; the rows the vertical taps of the region read are enough
   const cy = outH !== src.height ? resizeCoefficients(src.height, outH, kernel) : null;
-  let r0 = r.top, r1 = r.top + r.height;
+  let r0 = r.top,
+    r1 = r.top + r.height;
   if (cy) {
     r0 = cy.first[r.top]!;
     r1 = 0;

@@ -97,7 +97,9 @@ export function limitSubset(labels: ArrayLike<number>, n: number, limit: number,
 
 /** Source index and weight tables for one axis (PyTorch interpolate, align_corners=false). */
 function axisTable(inSize: number, outSize: number, mode: ResizeMode): { i0: Int32Array; i1: Int32Array; w: Float32Array } {
-  const i0 = new Int32Array(outSize), i1 = new Int32Array(outSize), w = new Float32Array(outSize);
+  const i0 = new Int32Array(outSize),
+    i1 = new Int32Array(outSize),
+    w = new Float32Array(outSize);
   const scale = inSize / outSize;
   for (let d = 0; d < outSize; d++) {
     if (mode === 'nearest') {
@@ -137,11 +139,17 @@ export class BatchPipeline {
     private readonly opts: PipelineOptions,
   ) {
     const { channels: C, height: H, width: W } = geom;
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) throw new UsageError(`batch size ${opts.batchSize} must be a positive integer`);
-    if (split.images.length !== split.n * C * H * W) throw new Error(`split holds ${split.images.length} bytes, not ${split.n}x${C}x${H}x${W}`);
+    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1)
+      throw new UsageError(`batch size ${opts.batchSize} must be a positive integer`);
+    if (split.images.length !== split.n * C * H * W)
+      throw new Error(`split holds ${split.images.length} bytes, not ${split.n}x${C}x${H}x${W}`);
     const outC = opts.inChans ?? C;
-    if (outC !== C && C !== 1) throw new UsageError(`in-chans ${outC} does not fit ${C}-channel images (only 1-channel images can be replicated)`);
-    for (const [k, v] of [['mean', opts.mean], ['std', opts.std]] as const) {
+    if (outC !== C && C !== 1)
+      throw new UsageError(`in-chans ${outC} does not fit ${C}-channel images (only 1-channel images can be replicated)`);
+    for (const [k, v] of [
+      ['mean', opts.mean],
+      ['std', opts.std],
+    ] as const) {
       if (v.length !== 1 && v.length !== outC) throw new UsageError(`${k} has ${v.length} values; give 1 or ${outC}`);
     }
     this.outChannels = outC;
@@ -157,7 +165,10 @@ export class BatchPipeline {
     this.pad = opts.augment?.padCrop ?? 0;
     if (!Number.isInteger(this.pad) || this.pad < 0) throw new UsageError(`crop padding ${this.pad} must be a non-negative integer`);
     this.flip = opts.augment?.flip ?? false;
-    this.subset = opts.limit !== undefined ? limitSubset(split.labels, split.n, opts.limit, opts.limitMode ?? 'random', opts.limitSeed ?? opts.seed) : null;
+    this.subset =
+      opts.limit !== undefined
+        ? limitSubset(split.labels, split.n, opts.limit, opts.limitMode ?? 'random', opts.limitSeed ?? opts.seed)
+        : null;
     this.size = this.subset ? this.subset.length : split.n;
     this.stepsPerEpoch = opts.dropLast ? Math.floor(this.size / opts.batchSize) : Math.ceil(this.size / opts.batchSize);
     if (opts.resize && (opts.resize.size !== H || opts.resize.size !== W)) {
@@ -199,7 +210,9 @@ export class BatchPipeline {
     const start = step * bs;
     const n = Math.min(bs, this.size - start);
     const indices = ord.slice(start, start + n);
-    const C = this.outChannels, OH = this.outHeight, OW = this.outWidth;
+    const C = this.outChannels,
+      OH = this.outHeight,
+      OW = this.outWidth;
     const per = C * OH * OW;
     const x = out && out.length >= n * per ? out.subarray(0, n * per) : new Float32Array(n * per);
     const y = new Int32Array(n);
@@ -208,7 +221,9 @@ export class BatchPipeline {
     for (let i = 0; i < n; i++) {
       const idx = indices[i]!;
       y[i] = this.split.labels[idx]!;
-      let dx = 0, dy = 0, flip = false;
+      let dx = 0,
+        dy = 0,
+        flip = false;
       if (rng) {
         if (this.pad > 0) {
           dy = rng.int(-this.pad, this.pad);
@@ -239,7 +254,8 @@ export class BatchPipeline {
     const shifted = dx !== 0 || dy !== 0 || flip;
     const OP = this.outHeight * this.outWidth;
     for (let c = 0; c < this.outChannels; c++) {
-      const a = this.scale[c]!, b = this.shift[c]!;
+      const a = this.scale[c]!,
+        b = this.shift[c]!;
       const sOff = base + (C === 1 ? 0 : c) * plane;
       // Without a resize the image goes straight into the batch; with one, into a scratch plane first.
       const tgt = this.scratch ?? dst;
@@ -251,7 +267,8 @@ export class BatchPipeline {
       } else {
         // Zero padding is the byte 0, normalised like any other pixel (torchvision pads before Normalize).
         // Columns whose source lies inside the image: x + dx in [0, W) (before the flip).
-        const x0 = Math.max(0, -dx), x1 = Math.min(W, W - dx);
+        const x0 = Math.max(0, -dx),
+          x1 = Math.min(W, W - dx);
         for (let yy = 0; yy < H; yy++) {
           const sy = yy + dy;
           const row = tOff + yy * W;
@@ -279,13 +296,18 @@ export class BatchPipeline {
 
   private resizePlane(s: Float32Array, dst: Float32Array, off: number): void {
     const W = this.geom.width;
-    const yt = this.ytab!, xt = this.xtab!;
+    const yt = this.ytab!,
+      xt = this.xtab!;
     const OW = this.outWidth;
     for (let oy = 0; oy < this.outHeight; oy++) {
-      const r0 = yt.i0[oy]! * W, r1 = yt.i1[oy]! * W, wy = yt.w[oy]!;
+      const r0 = yt.i0[oy]! * W,
+        r1 = yt.i1[oy]! * W,
+        wy = yt.w[oy]!;
       const row = off + oy * OW;
       for (let ox = 0; ox < OW; ox++) {
-        const c0 = xt.i0[ox]!, c1 = xt.i1[ox]!, wx = xt.w[ox]!;
+        const c0 = xt.i0[ox]!,
+          c1 = xt.i1[ox]!,
+          wx = xt.w[ox]!;
         const top = s[r0 + c0]! + (s[r0 + c1]! - s[r0 + c0]!) * wx;
         const bot = s[r1 + c0]! + (s[r1 + c1]! - s[r1 + c0]!) * wx;
         dst[row + ox] = top + (bot - top) * wy;
@@ -300,11 +322,15 @@ export function datasetPipeline(
   which: 'train' | 'test',
   opts: Omit<PipelineOptions, 'mean' | 'std'> & Partial<Pick<PipelineOptions, 'mean' | 'std'>>,
 ): BatchPipeline {
-  return new BatchPipeline(ds[which], { channels: ds.channels, height: ds.height, width: ds.width }, {
-    ...opts,
-    mean: opts.mean ?? ds.mean,
-    std: opts.std ?? ds.std,
-  });
+  return new BatchPipeline(
+    ds[which],
+    { channels: ds.channels, height: ds.height, width: ds.width },
+    {
+      ...opts,
+      mean: opts.mean ?? ds.mean,
+      std: opts.std ?? ds.std,
+    },
+  );
 }
 
 /** Augmentation a recipe turns on: crop+flip for natural images, nothing for digits (a flipped 2 is not a 2). */

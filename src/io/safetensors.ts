@@ -16,12 +16,20 @@ export const DTYPES = ['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I16', 'I8', '
 export type Dtype = (typeof DTYPES)[number];
 
 const DTYPE_SIZE: Record<Dtype, number> = {
-  F32: 4, F16: 2, BF16: 2, F64: 8, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  F64: 8,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  BOOL: 1,
 };
 
 /** F16 and BF16 come back as their raw bits (Uint16Array) unless converted to float32. */
-export type TensorData =
-  | Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+export type TensorData = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 
 export interface Tensor {
   /** the dtype stored in the file (data is a Float32Array for F16/BF16/F64 when floatToF32 was asked) */
@@ -98,7 +106,8 @@ function readHeader(buf: Uint8Array, path: string): { header: Record<string, unk
   const declaredLength = view.getBigUint64(0, true);
   if (declaredLength < 2n || declaredLength > BigInt(MAX_HEADER)) fail(path, `header length ${declaredLength} is outside 2..${MAX_HEADER}`);
   const headerLength = Number(declaredLength);
-  if (8 + headerLength > buf.length) fail(path, `header length ${headerLength} runs past the end of the ${buf.length}-byte file (truncated?)`);
+  if (8 + headerLength > buf.length)
+    fail(path, `header length ${headerLength} runs past the end of the ${buf.length}-byte file (truncated?)`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + headerLength));
@@ -227,7 +236,8 @@ function checkCoverage(entries: TensorEntry[], dataLength: number, path: string)
   let previous = '';
   for (const entry of sorted) {
     if (entry.begin < position) fail(path, `tensor "${entry.name}" [${entry.begin}, ${entry.end}] overlaps tensor "${previous}"`);
-    if (entry.begin > position) fail(path, `gap of ${entry.begin - position} unused bytes before tensor "${entry.name}" at data offset ${position}`);
+    if (entry.begin > position)
+      fail(path, `gap of ${entry.begin - position} unused bytes before tensor "${entry.name}" at data offset ${position}`);
     position = entry.end;
     if (entry.end > entry.begin) previous = entry.name;
   }
@@ -236,16 +246,24 @@ function checkCoverage(entries: TensorEntry[], dataLength: number, path: string)
 
 function viewAs(dtype: Dtype, ab: ArrayBuffer): TensorData {
   switch (dtype) {
-    case 'F32': return new Float32Array(ab);
-    case 'F64': return new Float64Array(ab);
+    case 'F32':
+      return new Float32Array(ab);
+    case 'F64':
+      return new Float64Array(ab);
     case 'F16':
-    case 'BF16': return new Uint16Array(ab);
-    case 'I64': return new BigInt64Array(ab);
-    case 'I32': return new Int32Array(ab);
-    case 'I16': return new Int16Array(ab);
-    case 'I8': return new Int8Array(ab);
+    case 'BF16':
+      return new Uint16Array(ab);
+    case 'I64':
+      return new BigInt64Array(ab);
+    case 'I32':
+      return new Int32Array(ab);
+    case 'I16':
+      return new Int16Array(ab);
+    case 'I8':
+      return new Int8Array(ab);
     case 'U8':
-    case 'BOOL': return new Uint8Array(ab);
+    case 'BOOL':
+      return new Uint8Array(ab);
   }
 }
 
@@ -276,12 +294,12 @@ export function f32ToF16(x: number): number {
     let h = mant >>> shift;
     const rem = mant & ((1 << shift) - 1);
     const half = 1 << (shift - 1);
-    if (rem > half || (rem === half && (h & 1))) h++;
+    if (rem > half || (rem === half && h & 1)) h++;
     return sign | h;
   }
   let h = (e << 10) | (mant >>> 13);
   const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (h & 1))) h++;
+  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++;
   return sign | h;
 }
 
@@ -345,10 +363,7 @@ function inferDtype(data: TensorData): Dtype | undefined {
 }
 
 /** Build the file image: header padded with spaces to a multiple of 8 (as HF does), tensors sorted by name. */
-export function serializeSafetensors(
-  tensors: Map<string, TensorInput> | WeightMap,
-  metadata?: Record<string, string>,
-): Uint8Array {
+export function serializeSafetensors(tensors: Map<string, TensorInput> | WeightMap, metadata?: Record<string, string>): Uint8Array {
   checkLittleEndianHost();
   const names = [...tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const header: Record<string, unknown> = {};
@@ -393,10 +408,6 @@ export function serializeSafetensors(
 }
 
 /** Write atomically (temp file + rename), so a crash never leaves a half-written checkpoint. */
-export function writeSafetensors(
-  path: string,
-  tensors: Map<string, TensorInput> | WeightMap,
-  metadata?: Record<string, string>,
-): void {
+export function writeSafetensors(path: string, tensors: Map<string, TensorInput> | WeightMap, metadata?: Record<string, string>): void {
   writeFileAtomic(path, serializeSafetensors(tensors, metadata));
 }

@@ -54,7 +54,10 @@ export function bodyComplexity(stages: FastStage[], o: FastOptions): Complexity 
     // Block 1 changes resolution and width; blocks 2..d are identical, so count one and multiply.
     for (let b = 0; b < Math.min(2, s.depth); b++) {
       const times = b === 0 ? 1 : s.depth - 1;
-      const p0 = params, m0 = macs, f0 = flops, a0 = acts;
+      const p0 = params,
+        m0 = macs,
+        f0 = flops,
+        a0 = acts;
       const stride = b === 0 ? 2 : 1;
       const ho = down(h, stride);
       const wo = down(w, stride);

@@ -59,15 +59,27 @@ export interface ParamRule {
  * flags, sampled-configs CSVs, space files and the sampler all check against this table.
  */
 export const REGNET_PARAM_RULES = {
-  depth: { column: 'depth', rule: `must be an integer in [1, ${LIMITS.depth}]`, ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.depth },
+  depth: {
+    column: 'depth',
+    rule: `must be an integer in [1, ${LIMITS.depth}]`,
+    ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.depth,
+  },
   w0: {
     column: 'w0',
     rule: `must be a positive multiple of 8, at most ${LIMITS.width}`,
     ok: (v: number) => Number.isInteger(v) && v > 0 && v % 8 === 0 && v <= LIMITS.width,
   },
-  wa: { column: 'wa', rule: `must be a number in [0, ${LIMITS.width}]`, ok: (v: number) => Number.isFinite(v) && v >= 0 && v <= LIMITS.width },
+  wa: {
+    column: 'wa',
+    rule: `must be a number in [0, ${LIMITS.width}]`,
+    ok: (v: number) => Number.isFinite(v) && v >= 0 && v <= LIMITS.width,
+  },
   wm: { column: 'wm', rule: 'must be a number > 1', ok: (v: number) => Number.isFinite(v) && v > 1 },
-  groupSize: { column: 'group_size', rule: `must be an integer in [1, ${LIMITS.width}]`, ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.width },
+  groupSize: {
+    column: 'group_size',
+    rule: `must be an integer in [1, ${LIMITS.width}]`,
+    ok: (v: number) => Number.isInteger(v) && v >= 1 && v <= LIMITS.width,
+  },
   bottleRatio: { column: 'bottle_ratio', rule: 'must be a number > 0', ok: (v: number) => Number.isFinite(v) && v > 0 },
   seRatio: { column: 'se_ratio', rule: 'must be a number >= 0', ok: (v: number) => Number.isFinite(v) && v >= 0 },
 } as const satisfies Record<string, ParamRule>;
@@ -96,7 +108,9 @@ export function regnetParamsError(p: RegNetParams & { seRatio?: number }): strin
     const e = regnetParamError(key, p[key]);
     if (e) return e;
   }
-  return regnetParamError('bottleRatio', p.bottleRatio ?? 1) ?? (p.seRatio !== undefined ? regnetParamError('seRatio', p.seRatio) : undefined);
+  return (
+    regnetParamError('bottleRatio', p.bottleRatio ?? 1) ?? (p.seRatio !== undefined ? regnetParamError('seRatio', p.seRatio) : undefined)
+  );
 }
 
 /** Check the parameter ranges of the RegNet space; throws UsageError naming the field. */

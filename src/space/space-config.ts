@@ -18,13 +18,38 @@ function orderedRange(d: { min: number; max: number }, ctx: z.RefinementCtx): vo
 export const DistSchema = z.discriminatedUnion('dist', [
   z.object({ dist: z.literal('fixed'), value: z.number() }).strict(),
   z.object({ dist: z.literal('choice'), values: z.array(z.number()).min(1) }).strict(),
-  z.object({ dist: z.literal('uniform'), min: z.number(), max: z.number(), quantize: z.number().positive().optional() }).strict().superRefine(orderedRange),
-  z.object({ dist: z.literal('uniform_int'), min: z.number().int(), max: z.number().int() }).strict().superRefine(orderedRange),
-  z.object({ dist: z.literal('log_uniform'), min: z.number().positive(), max: z.number().positive(), quantize: z.number().positive().optional() }).strict().superRefine(orderedRange),
+  z
+    .object({ dist: z.literal('uniform'), min: z.number(), max: z.number(), quantize: z.number().positive().optional() })
+    .strict()
+    .superRefine(orderedRange),
+  z
+    .object({ dist: z.literal('uniform_int'), min: z.number().int(), max: z.number().int() })
+    .strict()
+    .superRefine(orderedRange),
+  z
+    .object({
+      dist: z.literal('log_uniform'),
+      min: z.number().positive(),
+      max: z.number().positive(),
+      quantize: z.number().positive().optional(),
+    })
+    .strict()
+    .superRefine(orderedRange),
   /** a power of two between min and max (log-uniform over the exponents) */
-  z.object({ dist: z.literal('pow2'), min: z.number().positive(), max: z.number().positive() }).strict().superRefine(orderedRange),
+  z
+    .object({ dist: z.literal('pow2'), min: z.number().positive(), max: z.number().positive() })
+    .strict()
+    .superRefine(orderedRange),
   /** log-uniform; values below `quantize` snap to the nearest power of two, others to multiples of `quantize` */
-  z.object({ dist: z.literal('pow2_or_log_uniform'), min: z.number().positive(), max: z.number().positive(), quantize: z.number().positive() }).strict().superRefine(orderedRange),
+  z
+    .object({
+      dist: z.literal('pow2_or_log_uniform'),
+      min: z.number().positive(),
+      max: z.number().positive(),
+      quantize: z.number().positive(),
+    })
+    .strict()
+    .superRefine(orderedRange),
 ]);
 export type Dist = z.infer<typeof DistSchema>;
 
@@ -39,7 +64,12 @@ function distMax(d: Dist): number {
 function bounded(limit: number) {
   return DistSchema.superRefine((d, ctx) => {
     const top = distMax(d);
-    if (top > limit) ctx.addIssue({ code: 'custom', path: [d.dist === 'fixed' ? 'value' : d.dist === 'choice' ? 'values' : 'max'], message: `${top} is above the limit of ${limit}` });
+    if (top > limit)
+      ctx.addIssue({
+        code: 'custom',
+        path: [d.dist === 'fixed' ? 'value' : d.dist === 'choice' ? 'values' : 'max'],
+        message: `${top} is above the limit of ${limit}`,
+      });
   });
 }
 

@@ -86,7 +86,8 @@ export const SweepConfigSchema = z
   .superRefine((c, ctx) => {
     const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
     if (c.space !== undefined && c.samples !== undefined) issue('samples', "give either 'space' or 'samples', not both");
-    else if (c.space === undefined && c.samples === undefined && !c.baselines?.length) issue('space', "needs 'space', 'samples' or 'baselines'");
+    else if (c.space === undefined && c.samples === undefined && !c.baselines?.length)
+      issue('space', "needs 'space', 'samples' or 'baselines'");
     if (c.space !== undefined && c.n === undefined) issue('n', "a sweep over a space needs 'n'");
   });
 export type SweepConfig = z.infer<typeof SweepConfigSchema>;
@@ -157,7 +158,8 @@ export function loadSweepConfig(nameOrPath: string, cli: SweepFlags = {}): Resol
   const resolved = resolveSweep(config, space, resolve(path));
   if (config.samples !== undefined) {
     resolved.samplesFile = resolve(dirname(path), config.samples);
-    if (!existsSync(resolved.samplesFile)) throw new UsageError(`${path}: samples file '${config.samples}' not found (looked for ${resolved.samplesFile})`);
+    if (!existsSync(resolved.samplesFile))
+      throw new UsageError(`${path}: samples file '${config.samples}' not found (looked for ${resolved.samplesFile})`);
   }
   return resolved;
 }
@@ -209,7 +211,12 @@ export function baseRequest(s: ResolvedSweep): Omit<TrainRequest, 'model' | 'see
     dataset: c.dataset,
     dataDir: c.data_dir,
     recipe: c.recipe,
-    overrides: definedOnly({ ...c.overrides, res: s.space?.res ?? c.res, stem: s.space?.stem ?? c.stem, inChans: s.space?.in_chans ?? c.in_chans }),
+    overrides: definedOnly({
+      ...c.overrides,
+      res: s.space?.res ?? c.res,
+      stem: s.space?.stem ?? c.stem,
+      inChans: s.space?.in_chans ?? c.in_chans,
+    }),
     engine: c.engine,
     threads: c.threads,
     device: c.device,

@@ -22,7 +22,9 @@ export function expandInputs(inputs: string[]): string[] {
   for (const p of inputs) {
     if (!existsSync(p)) throw new UsageError(`merge: no such file or folder '${p}'`);
     if (statSync(p).isDirectory()) {
-      const found = readdirSync(p).filter((f) => SWEEP_FILE.test(f)).sort();
+      const found = readdirSync(p)
+        .filter((f) => SWEEP_FILE.test(f))
+        .sort();
       if (found.length === 0) throw new UsageError(`merge: folder '${p}' has no sweep.csv or sweep.shard-I-of-N.csv files`);
       files.push(...found.map((f) => join(p, f)));
     } else {

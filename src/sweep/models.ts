@@ -54,9 +54,11 @@ export function fromSpec(id: number, spec: ModelSpec, source: string, baseline =
   }
   const regnet = spec.kind === 'regnet' ? spec : undefined;
   const ratios =
-    spec.kind === 'regnet' ? net.stage_widths.map(() => spec.bottleRatio)
-    : spec.kind === 'anynet' ? spec.stages.map((s) => s.bottleRatio)
-    : net.stage_bottleneck_widths.map((b, i) => b / net.stage_widths[i]!);
+    spec.kind === 'regnet'
+      ? net.stage_widths.map(() => spec.bottleRatio)
+      : spec.kind === 'anynet'
+        ? spec.stages.map((s) => s.bottleRatio)
+        : net.stage_bottleneck_widths.map((b, i) => b / net.stage_widths[i]!);
   const design: Design = {
     id,
     kind: spec.kind,

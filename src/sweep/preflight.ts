@@ -40,7 +40,8 @@ async function quickChecks(sweep: ResolvedSweep): Promise<void> {
     if (c.data_dir === undefined) throw new SetupError('dataset folder needs data_dir (a folder with train/ and val/ class folders)');
     const { listImageFolder } = await import('../data/folder.js');
     listImageFolder(join(c.data_dir, 'train'));
-    if (!['val', 'validation', 'test'].some((d) => existsSync(join(c.data_dir!, d)))) throw new SetupError(`data_dir '${c.data_dir}' has no val/ (or validation/, test/) folder`);
+    if (!['val', 'validation', 'test'].some((d) => existsSync(join(c.data_dir!, d))))
+      throw new SetupError(`data_dir '${c.data_dir}' has no val/ (or validation/, test/) folder`);
   }
   if (c.recipe !== undefined) {
     const { loadRecipe } = await import('../train/recipe.js');

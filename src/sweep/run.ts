@@ -168,9 +168,25 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
     retries,
     log,
     request: baseRequest(sweep),
-    rowContext: { sweep: config.name, hash: sweep.hash, seed: config.seed, dataset: config.dataset, res: sweep.space?.res ?? config.res ?? 0 },
+    rowContext: {
+      sweep: config.name,
+      hash: sweep.hash,
+      seed: config.seed,
+      dataset: config.dataset,
+      res: sweep.space?.res ?? config.res ?? 0,
+    },
   };
-  const summary: SweepSummary = { file, total: models.length, rows: 0, trained: 0, ok: 0, diverged: 0, failed: 0, skipped: 0, interrupted: false };
+  const summary: SweepSummary = {
+    file,
+    total: models.length,
+    rows: 0,
+    trained: 0,
+    ok: 0,
+    diverged: 0,
+    failed: 0,
+    skipped: 0,
+    interrupted: false,
+  };
   for (const model of models) {
     if (options.signal?.aborted) {
       summary.interrupted = true;
@@ -192,7 +208,9 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
     crashPoint('sweep-after-row');
     summary.trained++;
     if (!options.keepCheckpoints) rmSync(checkpointDirOf(outDir, model), { recursive: true, force: true });
-    log(`model ${model.id} (${model.name}): ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`);
+    log(
+      `model ${model.id} (${model.name}): ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`,
+    );
     options.onRow?.(row, summary.trained);
   }
   countStatuses(summary, rows, mine);
@@ -272,9 +290,11 @@ async function trainWithRetries(run: ShardRun, model: SweepModel, previousAttemp
       ...(options.bench !== undefined ? { bench: options.bench } : {}),
     };
     const design = model.design;
-    log(`model ${model.id} (${run.models.indexOf(model) + 1}/${run.models.length}${options.shard ? ` of shard ${options.shard.index}/${options.shard.count}` : ''}): ` +
-      `${model.name}${Number.isFinite(design.flops) ? `, ${(design.flops / 1e6).toFixed(1)} MFLOPs` : ''}` +
-      `${resume ? ', resuming from checkpoint' : ''}${attempts > 1 ? `, attempt ${attempts}` : ''}`);
+    log(
+      `model ${model.id} (${run.models.indexOf(model) + 1}/${run.models.length}${options.shard ? ` of shard ${options.shard.index}/${options.shard.count}` : ''}): ` +
+        `${model.name}${Number.isFinite(design.flops) ? `, ${(design.flops / 1e6).toFixed(1)} MFLOPs` : ''}` +
+        `${resume ? ', resuming from checkpoint' : ''}${attempts > 1 ? `, attempt ${attempts}` : ''}`,
+    );
     const pendingRow = baseRow(model, run.rowContext, seed, attempts);
     try {
       const result = await options.trainer(request);

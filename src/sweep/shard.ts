@@ -52,7 +52,8 @@ export function resolveShard(opts: { shard?: string; shards?: number }, env: Nod
   const k8s = envInt(env, 'JOB_COMPLETION_INDEX');
   if (k8s !== undefined) {
     const count = opts.shards ?? envInt(env, 'REGNET_SHARDS');
-    if (count === undefined) throw new UsageError('JOB_COMPLETION_INDEX is set but the shard count is not: pass --shards N or set REGNET_SHARDS');
+    if (count === undefined)
+      throw new UsageError('JOB_COMPLETION_INDEX is set but the shard count is not: pass --shards N or set REGNET_SHARDS');
     return checked(k8s, count, `Kubernetes completion index ${k8s} of ${count}`);
   }
   if (opts.shards !== undefined && opts.shards !== 1) {

@@ -62,7 +62,18 @@ async function runChildren(o: WorkersOptions): Promise<WorkersResult> {
   const children: ChildProcess[] = [];
   const done: Array<Promise<number>> = [];
   for (let i = 0; i < o.workers; i++) {
-    const args = [...process.execArgv, entry, 'sweep', o.config, '--out', o.outDir, '--shard', `${i}/${o.workers}`, WORKER_FLAG, ...o.childArgs];
+    const args = [
+      ...process.execArgv,
+      entry,
+      'sweep',
+      o.config,
+      '--out',
+      o.outDir,
+      '--shard',
+      `${i}/${o.workers}`,
+      WORKER_FLAG,
+      ...o.childArgs,
+    ];
     // the IPC channel is how a child learns that this process is gone
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
     children.push(child);

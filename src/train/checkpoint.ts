@@ -127,20 +127,28 @@ function stepOf(path: string): number {
 }
 
 /** Weights (and momentum buffers when asked) matching state.globalStep. */
-export function readCheckpointTensors(dir: string, state: CheckpointState, withOptimizer = true): { weights: WeightMap; optimizer?: WeightMap } {
+export function readCheckpointTensors(
+  dir: string,
+  state: CheckpointState,
+  withOptimizer = true,
+): { weights: WeightMap; optimizer?: WeightMap } {
   const mp = join(dir, MODEL_FILE);
   if (!existsSync(mp)) throw new UsageError(`--checkpoint ${dir}: ${MODEL_FILE} is missing`);
   const weights = readSafetensorsF32(mp);
   const ms = stepOf(mp);
   if (ms !== state.globalStep) {
-    throw new UsageError(`${mp}: holds step ${ms} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`);
+    throw new UsageError(
+      `${mp}: holds step ${ms} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`,
+    );
   }
   if (!withOptimizer) return { weights };
   const op = join(dir, OPTIMIZER_FILE);
   if (!existsSync(op)) throw new UsageError(`--checkpoint ${dir}: ${OPTIMIZER_FILE} is missing`);
   const os = stepOf(op);
   if (os !== state.globalStep) {
-    throw new UsageError(`${op}: holds step ${os} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`);
+    throw new UsageError(
+      `${op}: holds step ${os} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`,
+    );
   }
   return { weights, optimizer: readSafetensorsF32(op) };
 }

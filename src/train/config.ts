@@ -75,7 +75,11 @@ function pick<T>(override: T | undefined, recipe: T): T {
 }
 
 /** Resolve the run's configuration; `trainSize` is the number of training samples after --limit-train. */
-export function resolveConfig(req: TrainRequest, ds: Dataset | FileDataset, trainSizeOf: (limit: number | undefined) => number): TrainConfig {
+export function resolveConfig(
+  req: TrainRequest,
+  ds: Dataset | FileDataset,
+  trainSizeOf: (limit: number | undefined) => number,
+): TrainConfig {
   const recipeName = req.recipe ?? defaultRecipeFor(ds.name);
   const { name, recipe } = loadRecipe(recipeName);
   const o = req.overrides ?? {};
@@ -96,7 +100,9 @@ export function resolveConfig(req: TrainRequest, ds: Dataset | FileDataset, trai
   const res = o.res ?? ds.height;
   const inChans = o.inChans ?? 3;
   if (inChans !== ds.channels && !(ds.channels === 1 && inChans === 3)) {
-    throw new UsageError(`--in-chans ${inChans}: ${ds.name} has ${ds.channels}-channel images (allowed: ${ds.channels === 1 ? '1 or 3' : String(ds.channels)})`);
+    throw new UsageError(
+      `--in-chans ${inChans}: ${ds.name} has ${ds.channels}-channel images (allowed: ${ds.channels === 1 ? '1 or 3' : String(ds.channels)})`,
+    );
   }
   let augment: { padCrop: number; flip: boolean };
   const recAug = r.augment;

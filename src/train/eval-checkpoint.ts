@@ -79,18 +79,37 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
       mergeResults(resultsFile, [
         {
           ...trainedResultRow({
-            model, cfg, recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config), seed: state.seed,
-            top1: ev.top1, top5: ev.top5, params: cx.params, flops: cx.flops, acts: cx.acts, trainSamplesPerSec: median(state.stepRates),
-            infer, engine: engine.info, geometry: resultGeometry(ds, cfg),
+            model,
+            cfg,
+            recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config),
+            seed: state.seed,
+            top1: ev.top1,
+            top5: ev.top5,
+            params: cx.params,
+            flops: cx.flops,
+            acts: cx.acts,
+            trainSamplesPerSec: median(state.stepRates),
+            infer,
+            engine: engine.info,
+            geometry: resultGeometry(ds, cfg),
           }),
           ...(target.subset ? { n_images: ev.n } : {}),
         },
       ]);
     }
     return {
-      model: model.name, dataset: req.dataset, engine: engine.info.engine, imgSize: cfg.res, top1: ev.top1, top5: ev.top5,
-      n: ev.n, params: cx.params, globalStep: state.globalStep, seconds: ev.seconds,
-      ...(infer ? { inferSamplesPerSec: infer.samplesPerSec } : {}), ...(resultsFile ? { resultsFile } : {}),
+      model: model.name,
+      dataset: req.dataset,
+      engine: engine.info.engine,
+      imgSize: cfg.res,
+      top1: ev.top1,
+      top5: ev.top5,
+      n: ev.n,
+      params: cx.params,
+      globalStep: state.globalStep,
+      seconds: ev.seconds,
+      ...(infer ? { inferSamplesPerSec: infer.samplesPerSec } : {}),
+      ...(resultsFile ? { resultsFile } : {}),
     };
   } finally {
     compiled.dispose();

@@ -8,7 +8,14 @@ import { basename, join } from 'node:path';
 import { complexity } from '../arch/complexity.js';
 import { numel, paramSpecs } from '../arch/params.js';
 import type { ModelSpec } from '../arch/spec.js';
-import { classFolders, IMAGENET_MEAN, IMAGENET_STD, listImageFolder, type EvalPreprocessOptions, type Interpolation } from '../data/folder.js';
+import {
+  classFolders,
+  IMAGENET_MEAN,
+  IMAGENET_STD,
+  listImageFolder,
+  type EvalPreprocessOptions,
+  type Interpolation,
+} from '../data/folder.js';
 import { labelSetForFolders, readClassMap, type LabelSet } from '../data/labels.js';
 import { loadBatches, sequentialPlans, type LoaderOptions } from '../data/loader.js';
 import { inferenceThroughput } from '../bench/bench.js';
@@ -46,8 +53,12 @@ export function imageFolderSource(
   const total = Math.min(listing.files.length, opts.limit ?? Infinity);
   requireSamples(total, dir);
   const transform = {
-    kind: 'eval' as const, imgSize: opts.imgSize, cropPct: opts.cropPct ?? 0.875, interpolation: opts.interpolation ?? 'bicubic',
-    mean: opts.mean ?? IMAGENET_MEAN, std: opts.std ?? IMAGENET_STD,
+    kind: 'eval' as const,
+    imgSize: opts.imgSize,
+    cropPct: opts.cropPct ?? 0.875,
+    interpolation: opts.interpolation ?? 'bicubic',
+    mean: opts.mean ?? IMAGENET_MEAN,
+    std: opts.std ?? IMAGENET_STD,
   };
   const plans = sequentialPlans(listing.files.slice(0, total), listing.labels, batchSize);
   const batches = loadBatches(plans, { transform, maxBatch: batchSize, workers: opts.workers, lanes: opts.lanes });
@@ -105,11 +116,20 @@ export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageF
   const k = net.numClasses;
   const labels = labelSetForFolders(classFolders(o.dataDir), o.dataDir, k, o.classMap);
   if (labels.classes.length > k) {
-    const what = o.classMap ? `--class-map ${o.classMap} names ${labels.classes.length} classes` : `${o.dataDir}: ${labels.classes.length} class folders`;
+    const what = o.classMap
+      ? `--class-map ${o.classMap} names ${labels.classes.length} classes`
+      : `${o.dataDir}: ${labels.classes.length} class folders`;
     throw new UsageError(`${what} but the model has ${k} outputs (use --num-classes or a matching checkpoint)`);
   }
   const src = imageFolderSource(o.dataDir, o.batch, {
-    imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, mean: o.mean, std: o.std, limit: o.limit, labels, workers: o.workers,
+    imgSize: o.imgSize,
+    cropPct: o.cropPct,
+    interpolation: o.interpolation,
+    mean: o.mean,
+    std: o.std,
+    limit: o.limit,
+    labels,
+    workers: o.workers,
   });
   const onProgress = o.onProgress;
   const ev = await evaluate(o.model, src.batches, {
@@ -119,7 +139,14 @@ export async function evalImageFolder(o: ImageFolderEvalOptions): Promise<ImageF
     onBatch: onProgress && ((done, top1) => onProgress(done, src.total, top1)),
   });
   return {
-    n: ev.n, correct1: ev.correct1, correct5: ev.correct5, top1: ev.top1, top5: ev.top5, classes: src.classes, labels: labels.source, seconds: ev.seconds,
+    n: ev.n,
+    correct1: ev.correct1,
+    correct5: ev.correct5,
+    top1: ev.top1,
+    top5: ev.top5,
+    classes: src.classes,
+    labels: labels.source,
+    seconds: ev.seconds,
   };
 }
 
@@ -173,32 +200,67 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
   let infer: { samplesPerSec: number; batch: number } | undefined;
   try {
     r = await evalImageFolder({
-      model: compiled, dataDir: o.dataDir, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation,
-      mean: o.mean, std: o.std, batch: o.batch, limit: o.limit, progress: o.progress ?? 'auto', classMap: o.classMap, workers: o.workers,
+      model: compiled,
+      dataDir: o.dataDir,
+      imgSize: o.imgSize,
+      cropPct: o.cropPct,
+      interpolation: o.interpolation,
+      mean: o.mean,
+      std: o.std,
+      batch: o.batch,
+      limit: o.limit,
+      progress: o.progress ?? 'auto',
+      classMap: o.classMap,
+      workers: o.workers,
     });
     if (o.bench !== false && o.results && o.limit === undefined) infer = await inferenceThroughput(compiled, o.batch);
   } finally {
     compiled.dispose();
     engine.close?.();
   }
-  const params = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
+  const params = paramSpecs(net)
+    .filter((s) => s.trainable)
+    .reduce((a, s) => a + numel(s.shape), 0);
   const report: WeightsEvalReport = {
-    ...r, model: net.name, imgSize: o.imgSize, cropPct: o.cropPct, interpolation: o.interpolation, params, engine: engine.info.engine,
+    ...r,
+    model: net.name,
+    imgSize: o.imgSize,
+    cropPct: o.cropPct,
+    interpolation: o.interpolation,
+    params,
+    engine: engine.info.engine,
     ...(infer ? { inferSamplesPerSec: infer.samplesPerSec } : {}),
   };
   if (o.results && o.limit === undefined) {
     makeDir(o.results.dir);
-    const target = resultsTarget(o.results.name, { evaluated: r.n, testSize: r.n, classesPresent: r.classes.length, numClasses: net.numClasses });
+    const target = resultsTarget(o.results.name, {
+      evaluated: r.n,
+      testSize: r.n,
+      classesPresent: r.classes.length,
+      numClasses: net.numClasses,
+    });
     report.resultsFile = join(o.results.dir, target.file);
     const cx = complexity(net);
     mergeResults(report.resultsFile, [
       {
-        model: net.name, img_size: o.imgSize, top1: r.top1, top5: r.top5, params, crop_pct: o.cropPct, interpolation: o.interpolation,
-        flops: cx.flops, acts: cx.acts,
+        model: net.name,
+        img_size: o.imgSize,
+        top1: r.top1,
+        top5: r.top5,
+        params,
+        crop_pct: o.cropPct,
+        interpolation: o.interpolation,
+        flops: cx.flops,
+        acts: cx.acts,
         ...(infer ? { infer_samples_per_sec: infer.samplesPerSec, infer_batch_size: infer.batch } : {}),
-        engine: engine.info.engine, device: engine.info.device, threads: engine.info.threads, stem: net.stem, in_chans: net.inChans,
+        engine: engine.info.engine,
+        device: engine.info.device,
+        threads: engine.info.threads,
+        stem: net.stem,
+        in_chans: net.inChans,
         // not trained here: the weights file stands where a recipe would
-        recipe: `weights=${basename(o.weights)}`, arch: JSON.stringify(o.model.spec),
+        recipe: `weights=${basename(o.weights)}`,
+        arch: JSON.stringify(o.model.spec),
         ...(target.subset ? { n_images: r.n } : {}),
       },
     ]);

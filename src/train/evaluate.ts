@@ -84,7 +84,10 @@ function rowLoss(logits: Float32Array, off: number, classes: number, label: numb
 export async function evaluate(compiled: CompiledNet, source: EvalSource, opts: EvaluateOptions = {}): Promise<EvalResult> {
   const classes = compiled.net.numClasses;
   const k5 = Math.min(5, classes);
-  let n = 0, c1 = 0, c5 = 0, lossSum = 0;
+  let n = 0,
+    c1 = 0,
+    c5 = 0,
+    lossSum = 0;
   const total = opts.total ?? (isPipeline(source) ? source.size : undefined);
   const bar = new Progress(opts.progress ?? 'none', opts.label ?? 'eval', total ?? 0, 'img');
   const t0 = performance.now();
@@ -107,5 +110,13 @@ export async function evaluate(compiled: CompiledNet, source: EvalSource, opts: 
   }
   bar.stop();
   const seconds = (performance.now() - t0) / 1000;
-  return { top1: n ? (100 * c1) / n : NaN, top5: n ? (100 * c5) / n : NaN, n, correct1: c1, correct5: c5, loss: n ? lossSum / n : NaN, seconds };
+  return {
+    top1: n ? (100 * c1) / n : NaN,
+    top5: n ? (100 * c5) / n : NaN,
+    n,
+    correct1: c1,
+    correct5: c5,
+    loss: n ? lossSum / n : NaN,
+    seconds,
+  };
 }

@@ -8,7 +8,12 @@ import { z } from 'zod';
 import { LIMITS } from '../util/limits.js';
 
 /** integers in [1, max]: the bound keeps a typo from reaching an allocation or a loop of 10^12 steps */
-const count = (max: number) => z.number({ error: `must be an integer in [1, ${max}]` }).int().min(1).max(max);
+const count = (max: number) =>
+  z
+    .number({ error: `must be an integer in [1, ${max}]` })
+    .int()
+    .min(1)
+    .max(max);
 const nonNegative = () => z.number({ error: 'must be a number >= 0' }).min(0);
 /** fractions that must stay below 1 (momentum 1 never decays; label smoothing 1 leaves no label) */
 const belowOne = () => z.number({ error: 'must be a number in [0, 1)' }).min(0).lt(1);

@@ -15,7 +15,9 @@ export interface ProgressFields {
 function fmtTime(s: number): string {
   if (!Number.isFinite(s)) return '?';
   s = Math.round(s);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
   return h ? `${h}h${String(m).padStart(2, '0')}m` : m ? `${m}m${String(sec).padStart(2, '0')}s` : `${sec}s`;
 }
 
@@ -95,7 +97,9 @@ export class Progress {
       this.bar!.stop();
     } else if (this.kind === 'plain') {
       const r = this.rate(this.lastValue);
-      this.stream.write(`${this.label} ${this.lastValue}/${this.total} ${this.stats()} ${r.toFixed(0)} ${this.unit}/s in ${fmtTime((performance.now() - this.t0) / 1000)}\n`);
+      this.stream.write(
+        `${this.label} ${this.lastValue}/${this.total} ${this.stats()} ${r.toFixed(0)} ${this.unit}/s in ${fmtTime((performance.now() - this.t0) / 1000)}\n`,
+      );
     }
   }
 }

@@ -8,9 +8,25 @@ import type { ResultRow } from '../results/timm.js';
 import { resolveConfig, type TrainConfig } from './config.js';
 import type { TrainRequest } from './types.js';
 
-type Described = Pick<TrainConfig, 'recipe' | 'epochs' | 'totalSteps' | 'stepsPerEpoch' | 'batchSize' | 'lr' | 'momentum' | 'nesterov' | 'weightDecay' | 'warmupEpochs' | 'labelSmoothing' | 'augment' | 'limitTrain'>;
+type Described = Pick<
+  TrainConfig,
+  | 'recipe'
+  | 'epochs'
+  | 'totalSteps'
+  | 'stepsPerEpoch'
+  | 'batchSize'
+  | 'lr'
+  | 'momentum'
+  | 'nesterov'
+  | 'weightDecay'
+  | 'warmupEpochs'
+  | 'labelSmoothing'
+  | 'augment'
+  | 'limitTrain'
+>;
 
-const augmentText = (a: TrainConfig['augment']) => (a.padCrop === 0 && !a.flip ? 'none' : [a.padCrop ? `crop${a.padCrop}` : '', a.flip ? 'flip' : ''].filter(Boolean).join('+'));
+const augmentText = (a: TrainConfig['augment']) =>
+  a.padCrop === 0 && !a.flip ? 'none' : [a.padCrop ? `crop${a.padCrop}` : '', a.flip ? 'flip' : ''].filter(Boolean).join('+');
 
 /**
  * The recipe as the results table names it: its name, plus every setting a flag or a sweep override
@@ -20,7 +36,8 @@ const augmentText = (a: TrainConfig['augment']) => (a.padCrop === 0 && !a.flip ?
 export function describeRecipe(cfg: Described, base: Described): string {
   const parts: string[] = [];
   const stepsBased = cfg.totalSteps !== cfg.epochs * cfg.stepsPerEpoch;
-  if (cfg.totalSteps !== base.totalSteps || cfg.epochs !== base.epochs) parts.push(stepsBased ? `steps=${cfg.totalSteps}` : `epochs=${cfg.epochs}`);
+  if (cfg.totalSteps !== base.totalSteps || cfg.epochs !== base.epochs)
+    parts.push(stepsBased ? `steps=${cfg.totalSteps}` : `epochs=${cfg.epochs}`);
   const add = (key: string, a: unknown, b: unknown, show = String(a)) => {
     if (JSON.stringify(a) !== JSON.stringify(b)) parts.push(`${key}=${show}`);
   };
@@ -40,9 +57,22 @@ export function describeRecipe(cfg: Described, base: Described): string {
 export function recipeLabel(req: Pick<TrainRequest, 'recipe' | 'overrides'>, ds: Dataset | FileDataset, cfg: TrainConfig): string {
   const trainN = trainSize(ds);
   const o = req.overrides ?? {};
-  const shape = { ...(o.res !== undefined ? { res: o.res } : {}), ...(o.stem !== undefined ? { stem: o.stem } : {}), ...(o.inChans !== undefined ? { inChans: o.inChans } : {}) };
-  const plain = resolveConfig({ model: { name: '', spec: { kind: 'resnet', block: 'basic', layers: [1] } }, dataset: ds.name, engine: 'auto', seed: 0, recipe: req.recipe, overrides: shape }, ds, (limit) =>
-    limit === undefined ? trainN : Math.min(limit, trainN),
+  const shape = {
+    ...(o.res !== undefined ? { res: o.res } : {}),
+    ...(o.stem !== undefined ? { stem: o.stem } : {}),
+    ...(o.inChans !== undefined ? { inChans: o.inChans } : {}),
+  };
+  const plain = resolveConfig(
+    {
+      model: { name: '', spec: { kind: 'resnet', block: 'basic', layers: [1] } },
+      dataset: ds.name,
+      engine: 'auto',
+      seed: 0,
+      recipe: req.recipe,
+      overrides: shape,
+    },
+    ds,
+    (limit) => (limit === undefined ? trainN : Math.min(limit, trainN)),
   );
   return describeRecipe(cfg, plain);
 }
@@ -66,13 +96,27 @@ export interface RunFacts {
 
 export function trainedResultRow(f: RunFacts): ResultRow {
   return {
-    model: f.model.name, img_size: f.cfg.res, top1: f.top1, top5: f.top5, params: f.params, ...f.geometry,
-    flops: f.flops, acts: f.acts,
-    ...(f.infer && Number.isFinite(f.infer.samplesPerSec) ? { infer_samples_per_sec: f.infer.samplesPerSec, infer_batch_size: f.infer.batch } : {}),
+    model: f.model.name,
+    img_size: f.cfg.res,
+    top1: f.top1,
+    top5: f.top5,
+    params: f.params,
+    ...f.geometry,
+    flops: f.flops,
+    acts: f.acts,
+    ...(f.infer && Number.isFinite(f.infer.samplesPerSec)
+      ? { infer_samples_per_sec: f.infer.samplesPerSec, infer_batch_size: f.infer.batch }
+      : {}),
     ...(Number.isFinite(f.trainSamplesPerSec) ? { train_samples_per_sec: f.trainSamplesPerSec } : {}),
     train_batch_size: f.cfg.batchSize,
-    engine: f.engine.engine, device: f.engine.device, threads: f.engine.threads,
-    stem: f.cfg.stem, in_chans: f.cfg.inChans, epochs: f.cfg.epochs, recipe: f.recipe, seed: f.seed,
+    engine: f.engine.engine,
+    device: f.engine.device,
+    threads: f.engine.threads,
+    stem: f.cfg.stem,
+    in_chans: f.cfg.inChans,
+    epochs: f.cfg.epochs,
+    recipe: f.recipe,
+    seed: f.seed,
     arch: JSON.stringify(f.model.spec),
   };
 }

@@ -13,7 +13,15 @@ import { ImageLoader, loadBatches, type LoadedBatch } from '../data/loader.js';
 import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
 import { resolveDataset, resolveFileDataset } from '../data/resolve.js';
 import { timmTrainTransform, type ImageTransform } from '../data/transforms.js';
-import { DATASET_NAMES, FILE_DATASET_NAMES, isFileDataset, type Dataset, type DatasetName, type FileDataset, type FileSplit } from '../data/types.js';
+import {
+  DATASET_NAMES,
+  FILE_DATASET_NAMES,
+  isFileDataset,
+  type Dataset,
+  type DatasetName,
+  type FileDataset,
+  type FileSplit,
+} from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
 import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { inferenceThroughput } from '../bench/bench.js';
@@ -40,7 +48,8 @@ export async function loadDataset(name: string, dir?: string, imgSize?: number, 
     throw new UsageError(`--dataset: '${name}' is not one of ${DATASET_NAMES.join(', ')}`);
   }
   const fromFiles = FILE_DATASET_NAMES.includes(name as DatasetName);
-  if (!fromFiles && classMap !== undefined) throw new UsageError(`--class-map applies to image-file datasets (${FILE_DATASET_NAMES.join(', ')}), not ${name}`);
+  if (!fromFiles && classMap !== undefined)
+    throw new UsageError(`--class-map applies to image-file datasets (${FILE_DATASET_NAMES.join(', ')}), not ${name}`);
   const key = JSON.stringify([name, dir ?? null, imgSize ?? null, classMap ?? null]);
   if (lastDataset?.key !== key) {
     const dataset: Promise<Dataset | FileDataset> = fromFiles
@@ -57,7 +66,11 @@ export async function loadDataset(name: string, dir?: string, imgSize?: number, 
 
 export function buildTrainNet(req: Pick<TrainRequest, 'model'>, cfg: TrainConfig): Network {
   try {
-    return buildFromSpec(req.model.spec, { res: cfg.res, numClasses: cfg.numClasses, inChans: cfg.inChans, stem: cfg.stem }, req.model.name);
+    return buildFromSpec(
+      req.model.spec,
+      { res: cfg.res, numClasses: cfg.numClasses, inChans: cfg.inChans, stem: cfg.stem },
+      req.model.name,
+    );
   } catch (e) {
     if (e instanceof UsageError) throw e;
     throw new UsageError(`cannot build ${req.model.name}: ${(e as Error).message}`);
@@ -70,16 +83,30 @@ function resizeOf(cfg: TrainConfig) {
 
 export function trainPipeline(ds: Dataset, cfg: TrainConfig, seed: number): BatchPipeline {
   return datasetPipeline(ds, 'train', {
-    batchSize: cfg.batchSize, seed, limit: cfg.limitTrain, limitMode: 'stratified',
-    augment: cfg.augment, inChans: cfg.inChans, resize: resizeOf(cfg),
+    batchSize: cfg.batchSize,
+    seed,
+    limit: cfg.limitTrain,
+    limitMode: 'stratified',
+    augment: cfg.augment,
+    inChans: cfg.inChans,
+    resize: resizeOf(cfg),
   });
 }
 
 /** The test split in a fixed order; a --limit-val subset is the same for every seed (comparable runs). */
-export function evalPipeline(ds: Dataset, cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal' | 'inChans' | 'interpolation' | 'res'>): BatchPipeline {
+export function evalPipeline(
+  ds: Dataset,
+  cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal' | 'inChans' | 'interpolation' | 'res'>,
+): BatchPipeline {
   return datasetPipeline(ds, 'test', {
-    batchSize: cfg.evalBatchSize, seed: 0, shuffle: false, limit: cfg.limitVal, limitMode: 'stratified', limitSeed: 0,
-    inChans: cfg.inChans, resize: cfg.interpolation === 'none' ? undefined : { size: cfg.res, mode: cfg.interpolation },
+    batchSize: cfg.evalBatchSize,
+    seed: 0,
+    shuffle: false,
+    limit: cfg.limitVal,
+    limitMode: 'stratified',
+    limitSeed: 0,
+    inChans: cfg.inChans,
+    resize: cfg.interpolation === 'none' ? undefined : { size: cfg.res, mode: cfg.interpolation },
   });
 }
 
@@ -104,7 +131,14 @@ export function trainSplitOf(ds: FileDataset): FileSplit {
 
 /** The test split of an image-file dataset in a fixed order, --limit-val as a fixed stratified subset. */
 export function fileEvalPipeline(ds: FileDataset, cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal'>): FilePipeline {
-  return new FilePipeline(ds.test, { batchSize: cfg.evalBatchSize, seed: 0, shuffle: false, limit: cfg.limitVal, limitMode: 'stratified', limitSeed: 0 });
+  return new FilePipeline(ds.test, {
+    batchSize: cfg.evalBatchSize,
+    seed: 0,
+    shuffle: false,
+    limit: cfg.limitVal,
+    limitMode: 'stratified',
+    limitSeed: 0,
+  });
 }
 
 /**
@@ -122,7 +156,12 @@ export function testSource(
   }
   const pipe = fileEvalPipeline(ds, cfg);
   const transform: ImageTransform = {
-    kind: 'eval', imgSize: cfg.res, cropPct: FILE_EVAL_GEOMETRY.crop_pct, interpolation: FILE_EVAL_GEOMETRY.interpolation, mean: ds.mean, std: ds.std,
+    kind: 'eval',
+    imgSize: cfg.res,
+    cropPct: FILE_EVAL_GEOMETRY.crop_pct,
+    interpolation: FILE_EVAL_GEOMETRY.interpolation,
+    mean: ds.mean,
+    std: ds.std,
   };
   const opts = { transform, maxBatch: cfg.evalBatchSize };
   const stream = loader ? loader.stream(pipe.from(0, 0, 1), opts) : loadBatches(pipe.from(0, 0, 1), opts);
@@ -134,7 +173,13 @@ export function evalScope(ds: Dataset | FileDataset, cfg: Pick<TrainConfig, 'lim
   if (!isFileDataset(ds)) return { evaluated, testSize: ds.test.n };
   const present = Math.min(ds.test.classesPresent, ds.train?.classesPresent ?? Infinity);
   const cut = cfg.limitTrain !== undefined && ds.train !== undefined && cfg.limitTrain < ds.train.n;
-  return { evaluated, testSize: ds.test.n, classesPresent: present, numClasses: ds.numClasses, limitTrain: cut ? cfg.limitTrain : undefined };
+  return {
+    evaluated,
+    testSize: ds.test.n,
+    classesPresent: present,
+    numClasses: ds.numClasses,
+    limitTrain: cut ? cfg.limitTrain : undefined,
+  };
 }
 
 /**
@@ -142,15 +187,33 @@ export function evalScope(ds: Dataset | FileDataset, cfg: Pick<TrainConfig, 'lim
  * whole (1.0; 'none' unless resized to --res); image folders are decoded with a 0.875 bilinear centre
  * crop; image-file datasets (imagenet) with timm's eval transform, FILE_EVAL_GEOMETRY.
  */
-export function resultGeometry(ds: Pick<Dataset, 'name'>, cfg: Pick<TrainConfig, 'interpolation'>): { crop_pct: number; interpolation: string } {
+export function resultGeometry(
+  ds: Pick<Dataset, 'name'>,
+  cfg: Pick<TrainConfig, 'interpolation'>,
+): { crop_pct: number; interpolation: string } {
   if (FILE_DATASET_NAMES.includes(ds.name as DatasetName)) return { ...FILE_EVAL_GEOMETRY };
   if (ds.name === 'folder') return { crop_pct: 0.875, interpolation: 'bilinear' };
   return { crop_pct: 1, interpolation: cfg.interpolation };
 }
 
 const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
-  'epochs', 'totalSteps', 'stepsPerEpoch', 'batchSize', 'lr', 'momentum', 'nesterov', 'weightDecay', 'warmupSteps',
-  'labelSmoothing', 'res', 'stem', 'inChans', 'numClasses', 'interpolation', 'limitTrain', 'trainSize',
+  'epochs',
+  'totalSteps',
+  'stepsPerEpoch',
+  'batchSize',
+  'lr',
+  'momentum',
+  'nesterov',
+  'weightDecay',
+  'warmupSteps',
+  'labelSmoothing',
+  'res',
+  'stem',
+  'inChans',
+  'numClasses',
+  'interpolation',
+  'limitTrain',
+  'trainSize',
 ];
 
 function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainConfig, dir: string): void {
@@ -162,7 +225,9 @@ function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainCon
   for (const k of CONFIG_KEYS_THAT_MUST_MATCH) if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
   if (JSON.stringify(state.config.augment) !== JSON.stringify(cfg.augment)) diff.push('augment');
   if (diff.length) {
-    throw new UsageError(`--resume: ${dir} was trained with different ${diff.join(', ')}; resume without changing those flags, or use a new --checkpoint folder`);
+    throw new UsageError(
+      `--resume: ${dir} was trained with different ${diff.join(', ')}; resume without changing those flags, or use a new --checkpoint folder`,
+    );
   }
 }
 
@@ -207,7 +272,10 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
       const t = readCheckpointTensors(req.checkpointDir!, state);
       compiled = engine.compile(net, t.weights);
       if (t.optimizer && t.optimizer.size) compiled.setOptimizerState(t.optimizer);
-      say(req, `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`);
+      say(
+        req,
+        `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`,
+      );
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
     }
@@ -223,15 +291,41 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
  * A finished checkpoint evaluated on the same test images as now asked: resuming it changes nothing, so
  * nothing is trained, evaluated or written (another --limit-val evaluates again).
  */
-function isAlreadyFinished(state: CheckpointState, cfg: TrainConfig): state is CheckpointState & { result: NonNullable<CheckpointState['result']> } {
-  return state.status === 'finished' && state.result !== undefined && state.globalStep >= cfg.totalSteps && state.config.limitVal === cfg.limitVal;
+function isAlreadyFinished(
+  state: CheckpointState,
+  cfg: TrainConfig,
+): state is CheckpointState & { result: NonNullable<CheckpointState['result']> } {
+  return (
+    state.status === 'finished' &&
+    state.result !== undefined &&
+    state.globalStep >= cfg.totalSteps &&
+    state.config.limitVal === cfg.limitVal
+  );
 }
 
-function savedResult(req: TrainRequest, state: CheckpointState & { result: NonNullable<CheckpointState['result']> }, cfg: TrainConfig, cx: ReturnType<typeof complexity>): TrainResult {
+function savedResult(
+  req: TrainRequest,
+  state: CheckpointState & { result: NonNullable<CheckpointState['result']> },
+  cfg: TrainConfig,
+  cx: ReturnType<typeof complexity>,
+): TrainResult {
   return {
-    status: 'ok', model: req.model.name, dataset: req.dataset, engine: state.engine as EngineName, epochs: cfg.epochs, steps: state.globalStep,
-    trainSeconds: state.trainSeconds, imagesPerSec: median(state.stepRates), finalLoss: state.lastLoss ?? NaN,
-    params: cx.params, flops: cx.flops, acts: cx.acts, imgSize: cfg.res, top1: state.result.top1, top5: state.result.top5, alreadyFinished: true,
+    status: 'ok',
+    model: req.model.name,
+    dataset: req.dataset,
+    engine: state.engine as EngineName,
+    epochs: cfg.epochs,
+    steps: state.globalStep,
+    trainSeconds: state.trainSeconds,
+    imagesPerSec: median(state.stepRates),
+    finalLoss: state.lastLoss ?? NaN,
+    params: cx.params,
+    flops: cx.flops,
+    acts: cx.acts,
+    imgSize: cfg.res,
+    top1: state.result.top1,
+    top5: state.result.top5,
+    alreadyFinished: true,
   };
 }
 
@@ -267,9 +361,16 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
   if (isFileDataset(ds)) {
     const transform = fileTrainTransform(ds, config);
     const pipe = new FilePipeline(trainSplitOf(ds), {
-      batchSize: config.batchSize, seed: request.seed, limit: config.limitTrain, limitMode: 'stratified', sampleSeeds: transform.kind === 'train',
+      batchSize: config.batchSize,
+      seed: request.seed,
+      limit: config.limitTrain,
+      limitMode: 'stratified',
+      sampleSeeds: transform.kind === 'train',
     });
-    const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), { transform, maxBatch: config.batchSize });
+    const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), {
+      transform,
+      maxBatch: config.batchSize,
+    });
     return { size: pipe.size, batches: stream };
   }
   const pipeline = trainPipeline(ds, config, request.seed);
@@ -324,15 +425,31 @@ async function runLoop(options: LoopOptions): Promise<TrainResult> {
   return finishTrained(options, loop);
 }
 
-function snapshot(options: LoopOptions, loop: LoopState, status: CheckpointState['status'], result?: CheckpointState['result']): CheckpointState {
+function snapshot(
+  options: LoopOptions,
+  loop: LoopState,
+  status: CheckpointState['status'],
+  result?: CheckpointState['result'],
+): CheckpointState {
   const { request, config } = options;
   const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
   const step = loop.globalStep % config.stepsPerEpoch;
   return {
-    version: 1, status, globalStep: loop.globalStep, epoch, step, seed: request.seed,
+    version: 1,
+    status,
+    globalStep: loop.globalStep,
+    epoch,
+    step,
+    seed: request.seed,
     rng: { kind: 'derived', seed: request.seed, epoch, step },
-    request: savedRequest(request), config, engine: options.engine.info.engine, trainSeconds: loop.trainSeconds, stepRates: loop.stepRates,
-    lastLoss: Number.isFinite(loop.lastLoss) ? loop.lastLoss : null, ...(result ? { result } : {}), savedAt: new Date().toISOString(),
+    request: savedRequest(request),
+    config,
+    engine: options.engine.info.engine,
+    trainSeconds: loop.trainSeconds,
+    stepRates: loop.stepRates,
+    lastLoss: Number.isFinite(loop.lastLoss) ? loop.lastLoss : null,
+    ...(result ? { result } : {}),
+    savedAt: new Date().toISOString(),
   };
 }
 
@@ -350,8 +467,17 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
   const firstStep = loop.globalStep % config.stepsPerEpoch;
   const steps = Math.min(config.stepsPerEpoch, config.totalSteps - epoch * config.stepsPerEpoch);
   const epochImages = Math.min(source.size, steps * config.batchSize);
-  const bar = new Progress(request.progress ?? 'auto', `epoch ${epoch + 1}/${config.epochs}`, epochImages, 'img', Math.min(epochImages, firstStep * config.batchSize));
-  let seen = 0, correct = 0, lossSum = 0, stepsDone = 0;
+  const bar = new Progress(
+    request.progress ?? 'auto',
+    `epoch ${epoch + 1}/${config.epochs}`,
+    epochImages,
+    'img',
+    Math.min(epochImages, firstStep * config.batchSize),
+  );
+  let seen = 0,
+    correct = 0,
+    lossSum = 0,
+    stepsDone = 0;
   for (let step = firstStep; step < steps; step++) {
     if (stopRequested(request, loop.globalStep)) {
       loop.status = 'interrupted';
@@ -363,7 +489,11 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     const batch = next.value;
     const lr = lrAt(loop.globalStep, config.totalSteps, config.warmupSteps, config.lr);
     const result = options.compiled.trainStep(batch.x, batch.y, batch.n, {
-      lr, momentum: config.momentum, nesterov: config.nesterov, weightDecay: config.weightDecay, labelSmoothing: config.labelSmoothing,
+      lr,
+      momentum: config.momentum,
+      nesterov: config.nesterov,
+      weightDecay: config.weightDecay,
+      labelSmoothing: config.labelSmoothing,
     });
     const seconds = (performance.now() - startedAt) / 1000;
     loop.globalStep++;
@@ -390,9 +520,18 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
 function resultBase(options: LoopOptions, loop: LoopState) {
   const { request, config, netComplexity } = options;
   return {
-    model: request.model.name, dataset: request.dataset, engine: options.engine.info.engine, epochs: config.epochs, steps: loop.globalStep,
-    trainSeconds: loop.trainSeconds, imagesPerSec: median(loop.stepRates), finalLoss: loop.lastLoss,
-    params: netComplexity.params, flops: netComplexity.flops, acts: netComplexity.acts, imgSize: config.res,
+    model: request.model.name,
+    dataset: request.dataset,
+    engine: options.engine.info.engine,
+    epochs: config.epochs,
+    steps: loop.globalStep,
+    trainSeconds: loop.trainSeconds,
+    imagesPerSec: median(loop.stepRates),
+    finalLoss: loop.lastLoss,
+    params: netComplexity.params,
+    flops: netComplexity.flops,
+    acts: netComplexity.acts,
+    imgSize: config.res,
   };
 }
 
@@ -401,7 +540,10 @@ function finishInterrupted(options: LoopOptions, loop: LoopState): TrainResult {
   const { request, config } = options;
   if (request.checkpointDir) {
     saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'));
-    say(request, `interrupted at global step ${loop.globalStep}/${config.totalSteps}; checkpoint written to ${request.checkpointDir} (continue with --resume)`);
+    say(
+      request,
+      `interrupted at global step ${loop.globalStep}/${config.totalSteps}; checkpoint written to ${request.checkpointDir} (continue with --resume)`,
+    );
   } else {
     say(request, `interrupted at global step ${loop.globalStep}/${config.totalSteps} (no --checkpoint: nothing saved)`);
   }
@@ -430,12 +572,26 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
   const info = options.engine.info;
   const recipe = recipeLabel(request, dataset, config);
   const result: TrainResult = {
-    status: 'ok', ...resultBase(options, loop), top1: evaluation.top1, top5: evaluation.top5,
-    batchSize: config.batchSize, inferSamplesPerSec: infer?.samplesPerSec ?? NaN, inferBatchSize: infer?.batch,
-    device: info.device, threads: info.threads, stem: config.stem, inChans: config.inChans, recipe, seed: request.seed,
+    status: 'ok',
+    ...resultBase(options, loop),
+    top1: evaluation.top1,
+    top5: evaluation.top5,
+    batchSize: config.batchSize,
+    inferSamplesPerSec: infer?.samplesPerSec ?? NaN,
+    inferBatchSize: infer?.batch,
+    device: info.device,
+    threads: info.threads,
+    stem: config.stem,
+    inChans: config.inChans,
+    recipe,
+    seed: request.seed,
   };
   if (request.checkpointDir) {
-    saveCheckpoint(request.checkpointDir, compiled, snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }));
+    saveCheckpoint(
+      request.checkpointDir,
+      compiled,
+      snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }),
+    );
   }
   if (request.resultsDir) {
     const target = resultsTarget(request.dataset, evalScope(dataset, config, evaluation.n));
@@ -443,9 +599,19 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     mergeResults(result.resultsFile, [
       {
         ...trainedResultRow({
-          model: request.model, cfg: config, recipe, seed: request.seed, top1: evaluation.top1, top5: evaluation.top5,
-          params: options.netComplexity.params, flops: options.netComplexity.flops, acts: options.netComplexity.acts,
-          trainSamplesPerSec: result.imagesPerSec, infer, engine: info, geometry: resultGeometry(dataset, config),
+          model: request.model,
+          cfg: config,
+          recipe,
+          seed: request.seed,
+          top1: evaluation.top1,
+          top5: evaluation.top5,
+          params: options.netComplexity.params,
+          flops: options.netComplexity.flops,
+          acts: options.netComplexity.acts,
+          trainSamplesPerSec: result.imagesPerSec,
+          infer,
+          engine: info,
+          geometry: resultGeometry(dataset, config),
         }),
         ...(target.subset ? { n_images: evaluation.n } : {}),
       },
@@ -458,10 +624,28 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
 
 function runRow(req: TrainRequest, cfg: TrainConfig, r: TrainResult) {
   return {
-    model: r.model, spec: JSON.stringify(req.model.spec), dataset: r.dataset, engine: r.engine, recipe: cfg.recipe,
-    epochs: cfg.epochs, steps: r.steps, batch_size: cfg.batchSize, lr: cfg.lr, img_size: cfg.res, in_chans: cfg.inChans,
-    stem: cfg.stem, seed: req.seed, train_seconds: r.trainSeconds, images_per_sec: r.imagesPerSec, params: r.params,
-    flops: r.flops, acts: r.acts, final_loss: r.finalLoss, top1: r.top1, top5: r.top5, status: r.status,
+    model: r.model,
+    spec: JSON.stringify(req.model.spec),
+    dataset: r.dataset,
+    engine: r.engine,
+    recipe: cfg.recipe,
+    epochs: cfg.epochs,
+    steps: r.steps,
+    batch_size: cfg.batchSize,
+    lr: cfg.lr,
+    img_size: cfg.res,
+    in_chans: cfg.inChans,
+    stem: cfg.stem,
+    seed: req.seed,
+    train_seconds: r.trainSeconds,
+    images_per_sec: r.imagesPerSec,
+    params: r.params,
+    flops: r.flops,
+    acts: r.acts,
+    final_loss: r.finalLoss,
+    top1: r.top1,
+    top5: r.top5,
+    status: r.status,
     finished_at: new Date().toISOString(),
   };
 }

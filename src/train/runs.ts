@@ -10,8 +10,29 @@ import { writeFileAtomic } from '../util/atomic.js';
 import { withLock } from '../util/lock.js';
 
 export const RUNS_COLUMNS = [
-  'model', 'spec', 'dataset', 'engine', 'recipe', 'epochs', 'steps', 'batch_size', 'lr', 'img_size', 'in_chans', 'stem',
-  'seed', 'train_seconds', 'images_per_sec', 'params', 'flops', 'acts', 'final_loss', 'top1', 'top5', 'status', 'finished_at',
+  'model',
+  'spec',
+  'dataset',
+  'engine',
+  'recipe',
+  'epochs',
+  'steps',
+  'batch_size',
+  'lr',
+  'img_size',
+  'in_chans',
+  'stem',
+  'seed',
+  'train_seconds',
+  'images_per_sec',
+  'params',
+  'flops',
+  'acts',
+  'final_loss',
+  'top1',
+  'top5',
+  'status',
+  'finished_at',
 ] as const;
 
 /** NaN and +-Inf allowed (diverged runs) */
@@ -54,12 +75,29 @@ function num(v: number, digits?: number): string {
 
 export function formatRunRow(r: RunRow): Record<string, string> {
   return {
-    model: r.model, spec: r.spec, dataset: r.dataset, engine: r.engine, recipe: r.recipe,
-    epochs: String(r.epochs), steps: String(r.steps), batch_size: String(r.batch_size), lr: num(r.lr),
-    img_size: String(r.img_size), in_chans: String(r.in_chans), stem: r.stem, seed: String(r.seed),
-    train_seconds: num(r.train_seconds, 1), images_per_sec: num(r.images_per_sec, 1),
-    params: String(r.params), flops: String(r.flops), acts: String(r.acts), final_loss: num(r.final_loss, 4),
-    top1: num(r.top1, 3), top5: num(r.top5, 3), status: r.status, finished_at: r.finished_at,
+    model: r.model,
+    spec: r.spec,
+    dataset: r.dataset,
+    engine: r.engine,
+    recipe: r.recipe,
+    epochs: String(r.epochs),
+    steps: String(r.steps),
+    batch_size: String(r.batch_size),
+    lr: num(r.lr),
+    img_size: String(r.img_size),
+    in_chans: String(r.in_chans),
+    stem: r.stem,
+    seed: String(r.seed),
+    train_seconds: num(r.train_seconds, 1),
+    images_per_sec: num(r.images_per_sec, 1),
+    params: String(r.params),
+    flops: String(r.flops),
+    acts: String(r.acts),
+    final_loss: num(r.final_loss, 4),
+    top1: num(r.top1, 3),
+    top5: num(r.top5, 3),
+    status: r.status,
+    finished_at: r.finished_at,
   };
 }
 

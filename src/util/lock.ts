@@ -108,7 +108,8 @@ export function acquireLock(path: string, opts: LockOptions): Lock {
       if (JSON.stringify(again) === JSON.stringify(owner)) rmSync(path, { force: true, recursive: true });
       continue;
     }
-    if (Date.now() >= until) throw new UsageError(`${path}: held by ${describeOwner(owner)}; wait for it to finish, or remove the file if that process is gone`);
+    if (Date.now() >= until)
+      throw new UsageError(`${path}: held by ${describeOwner(owner)}; wait for it to finish, or remove the file if that process is gone`);
     sleep(25 + Math.floor(Math.random() * 50));
   }
 }

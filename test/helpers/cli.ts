@@ -20,7 +20,10 @@ export interface CliResult {
 }
 
 /** `regnet ARGS` to its end. `timeoutMs` (default 2 minutes): 0 for no limit. */
-export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): CliResult {
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): CliResult {
   const r = spawnSync(process.execPath, [...CLI_NODE_ARGS, ...args], {
     cwd: opts.cwd ?? ROOT,
     env: { ...process.env, ...opts.env },

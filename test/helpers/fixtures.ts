@@ -83,7 +83,10 @@ export function timmReference(model: 'regnetx_002' | 'resnet18'): TimmReference 
   let dir = join(FIXTURES, 'timm-weights');
   if (model === 'resnet18') {
     const generated = resnet18Reference();
-    if (!generated) return { skip: 'resnet18 reference needs python3 with torchvision (optional; its 45 MB timm checkpoint is generated, not committed)' };
+    if (!generated)
+      return {
+        skip: 'resnet18 reference needs python3 with torchvision (optional; its 45 MB timm checkpoint is generated, not committed)',
+      };
     dir = generated;
   }
   return { weights: join(dir, `${model}.safetensors`), io: join(dir, `${model}.io.safetensors`), keys };

@@ -92,7 +92,12 @@ export function checkLayers(files: Iterable<SourceFile>): Violation[] {
     }
     for (const ref of importsOf(file, source)) {
       if (ref.computed !== undefined) {
-        out.push({ file, line: ref.line, specifier: '', message: `dynamic import of a computed specifier (${ref.computed}) cannot be checked` });
+        out.push({
+          file,
+          line: ref.line,
+          specifier: '',
+          message: `dynamic import of a computed specifier (${ref.computed}) cannot be checked`,
+        });
         continue;
       }
       if (!ref.specifier.startsWith('./') && !ref.specifier.startsWith('../')) continue;
@@ -106,7 +111,12 @@ export function checkLayers(files: Iterable<SourceFile>): Violation[] {
       if (to === undefined) {
         out.push({ file, line: ref.line, specifier: ref.specifier, message: `${at} (${target}), which is not in a layer folder` });
       } else if (from !== undefined && to > from) {
-        out.push({ file, line: ref.line, specifier: ref.specifier, message: `${at}: ${layerName(from)} may not import the higher layer ${layerName(to)}` });
+        out.push({
+          file,
+          line: ref.line,
+          specifier: ref.specifier,
+          message: `${at}: ${layerName(from)} may not import the higher layer ${layerName(to)}`,
+        });
       }
     }
   }

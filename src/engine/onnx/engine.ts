@@ -16,7 +16,10 @@ import { loadOrt, ORT_INSTALL_HINT, type NativeSession, type OrtRuntime, type Or
 const INFERENCE_ONLY = 'engine onnx is inference-only; train with torch or wasm';
 
 /** 'cpu' | 'cuda' | 'cuda:N' -> execution providers, or a one-line error. */
-function executionProviders(ort: OrtRuntime, device: string | undefined): { device: string; providers: OrtSessionOptions['executionProviders'] } {
+function executionProviders(
+  ort: OrtRuntime,
+  device: string | undefined,
+): { device: string; providers: OrtSessionOptions['executionProviders'] } {
   const d = (device ?? 'cpu').trim().toLowerCase();
   if (d === 'cpu') return { device: 'cpu', providers: ['cpu'] };
   const m = /^cuda(?::(\d+))?$/.exec(d);
@@ -68,7 +71,9 @@ class OnnxNet implements CompiledNet {
     const input = net.nodes[0];
     if (!input || input.op !== 'input') throw new Error(`${net.name}: node 0 must be the input`);
     this.inShape = input.out;
-    this.trainableCount = paramSpecs(net).filter((s) => s.trainable).reduce((a, s) => a + numel(s.shape), 0);
+    this.trainableCount = paramSpecs(net)
+      .filter((s) => s.trainable)
+      .reduce((a, s) => a + numel(s.shape), 0);
     this.weights = copyWeights(checkedWeights(net, init));
     this.session = this.open(this.weights);
   }
@@ -91,7 +96,8 @@ class OnnxNet implements CompiledNet {
     if (!this.session) throw new Error(`${this.net.name}: compiled net used after dispose`);
     const [c, h, w] = this.inShape;
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`batch size must be a positive integer, got ${n}`);
-    if (input.length !== n * c * h * w) throw new UsageError(`input: expected ${n}x${c}x${h}x${w} = ${n * c * h * w} floats, got ${input.length}`);
+    if (input.length !== n * c * h * w)
+      throw new UsageError(`input: expected ${n}x${c}x${h}x${w} = ${n * c * h * w} floats, got ${input.length}`);
     // onnxruntime-node takes no view of a SharedArrayBuffer (the image loader's batches): copy those
     const data = input.buffer instanceof ArrayBuffer ? input : new Float32Array(input);
     const x = new this.ort.Tensor('float32', data, [n, c, h, w]);

@@ -17,7 +17,16 @@ import type { Network, Node } from '../../arch/ir.js';
 import { numel, paramSpecs } from '../../arch/params.js';
 import type { WeightMap } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
-import { AttrType, DataType, encodeModel, type AttributeProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './proto.js';
+import {
+  AttrType,
+  DataType,
+  encodeModel,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from './proto.js';
 
 export const OPSET = 17;
 /** IR version 8 is the one opset 17 belongs to (ONNX 1.12). */
@@ -63,7 +72,12 @@ function i64Bytes(values: number[]): Uint8Array {
 function valueInfo(name: string, dims: Array<number | string>): ValueInfoProto {
   return {
     name,
-    type: { tensor_type: { elem_type: DataType.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) } } },
+    type: {
+      tensor_type: {
+        elem_type: DataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'string' ? { dim_param: d } : { dim_value: d })) },
+      },
+    },
   };
 }
 
@@ -169,7 +183,13 @@ export function buildOnnxModel(net: Network, weights: WeightMap, o: OnnxExportOp
       case 'bn':
         val[i] = g.node(
           'BatchNormalization',
-          [nchw(n.input), g.weight(`${n.name}.weight`), g.weight(`${n.name}.bias`), g.weight(`${n.name}.running_mean`), g.weight(`${n.name}.running_var`)],
+          [
+            nchw(n.input),
+            g.weight(`${n.name}.weight`),
+            g.weight(`${n.name}.bias`),
+            g.weight(`${n.name}.running_mean`),
+            g.weight(`${n.name}.running_var`),
+          ],
           outName(n.name, false),
           // ONNX momentum weighs the running value (PyTorch's weighs the batch); inference ignores it
           [attrFloat('epsilon', n.eps), attrFloat('momentum', 1 - n.momentum)],
@@ -181,7 +201,11 @@ export function buildOnnxModel(net: Network, weights: WeightMap, o: OnnxExportOp
         const grouped = g.node('Reshape', [x, g.constI64(`${n.name}.group_shape`, [0, n.groups, -1])], g.fresh(`${n.name}.grouped`));
         const normed = g.node(
           'InstanceNormalization',
-          [grouped, g.constF32(`${n.name}.ones`, [n.groups], new Float32Array(n.groups).fill(1)), g.constF32(`${n.name}.zeros`, [n.groups], new Float32Array(n.groups))],
+          [
+            grouped,
+            g.constF32(`${n.name}.ones`, [n.groups], new Float32Array(n.groups).fill(1)),
+            g.constF32(`${n.name}.zeros`, [n.groups], new Float32Array(n.groups)),
+          ],
           g.fresh(`${n.name}.normed`),
           [attrFloat('epsilon', n.eps)],
         );

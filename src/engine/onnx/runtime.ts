@@ -78,7 +78,10 @@ export function loadOrt(): OrtProbe {
       initOrt?: () => void;
     };
     if (typeof main.Tensor !== 'function' || typeof b.initOrt !== 'function' || typeof b.binding?.InferenceSession !== 'function') {
-      probe = { ok: false, reason: `${ORT_PACKAGE} ${version} has an unexpected native binding (this engine is written for ${ORT_VERSION}; npm install ${ORT_PACKAGE}@${ORT_VERSION})` };
+      probe = {
+        ok: false,
+        reason: `${ORT_PACKAGE} ${version} has an unexpected native binding (this engine is written for ${ORT_VERSION}; npm install ${ORT_PACKAGE}@${ORT_VERSION})`,
+      };
       return probe;
     }
     const Session = b.binding.InferenceSession;

@@ -27,7 +27,8 @@ export function toTfjsLayout(spec: ParamSpec, w: WeightTensor): { shape: number[
     const out = new Float32Array(w.data.length);
     for (let a = 0; a < o; a++)
       for (let b = 0; b < i; b++)
-        for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) out[((y * kw + x) * i + b) * o + a] = w.data[((a * i + b) * kh + y) * kw + x]!;
+        for (let y = 0; y < kh; y++)
+          for (let x = 0; x < kw; x++) out[((y * kw + x) * i + b) * o + a] = w.data[((a * i + b) * kh + y) * kw + x]!;
     return { shape: [kh, kw, i, o], data: out };
   }
   if (spec.role === 'fc_weight') {
@@ -47,7 +48,8 @@ export function fromTfjsLayout(spec: ParamSpec, data: Float32Array): WeightTenso
     const out = new Float32Array(data.length);
     for (let a = 0; a < o; a++)
       for (let b = 0; b < i; b++)
-        for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) out[((a * i + b) * kh + y) * kw + x] = data[((y * kw + x) * i + b) * o + a]!;
+        for (let y = 0; y < kh; y++)
+          for (let x = 0; x < kw; x++) out[((a * i + b) * kh + y) * kw + x] = data[((y * kw + x) * i + b) * o + a]!;
     return { shape: [...shape], data: out };
   }
   if (spec.role === 'fc_weight') {
@@ -101,7 +103,10 @@ class TfjsNet implements CompiledNet {
     return {
       net: this.net,
       params: { get: (name) => this.vars.get(name)! },
-      buffers: (name) => ({ mean: this.buffers.get(`${name}.running_mean`) as tf.Tensor1D, var: this.buffers.get(`${name}.running_var`) as tf.Tensor1D }),
+      buffers: (name) => ({
+        mean: this.buffers.get(`${name}.running_mean`) as tf.Tensor1D,
+        var: this.buffers.get(`${name}.running_var`) as tf.Tensor1D,
+      }),
       mode,
       stats,
       groupConv: this.groupConv,
@@ -112,10 +117,12 @@ class TfjsNet implements CompiledNet {
     if (this.disposed) throw new Error('CompiledNet used after dispose()');
     const [h, w] = this.net.res;
     const expect = n * this.net.inChans * h * w;
-    if (input.length !== expect) throw new UsageError(`input: expected ${expect} floats (${n}x${this.net.inChans}x${h}x${w}), got ${input.length}`);
+    if (input.length !== expect)
+      throw new UsageError(`input: expected ${expect} floats (${n}x${this.net.inChans}x${h}x${w}), got ${input.length}`);
     if (labels) {
       if (labels.length !== n) throw new UsageError(`labels: expected ${n}, got ${labels.length}`);
-      for (const l of labels) if (l < 0 || l >= this.net.numClasses) throw new UsageError(`labels: ${l} outside 0..${this.net.numClasses - 1}`);
+      for (const l of labels)
+        if (l < 0 || l >= this.net.numClasses) throw new UsageError(`labels: ${l} outside 0..${this.net.numClasses - 1}`);
     }
     useBackend(this.backend);
   }
@@ -179,7 +186,10 @@ class TfjsNet implements CompiledNet {
         if (node.op !== 'bn') continue;
         const s = stats.get(node.name)!;
         const m = node.momentum;
-        for (const [key, batch] of [['running_mean', s.mean], ['running_var', s.varUnbiased]] as const) {
+        for (const [key, batch] of [
+          ['running_mean', s.mean],
+          ['running_var', s.varUnbiased],
+        ] as const) {
           const name = `${node.name}.${key}`;
           const old = this.buffers.get(name)!;
           this.buffers.set(name, tf.keep(tf.add(tf.mul(old, 1 - m), tf.mul(batch, m))));

@@ -47,7 +47,12 @@ export function chooseGroupConv(s: GroupConvShape, training: boolean): GroupConv
 type Pad = [[number, number], [number, number], [number, number], [number, number]];
 
 function padOf(p: number): Pad {
-  return [[0, 0], [p, p], [p, p], [0, 0]];
+  return [
+    [0, 0],
+    [p, p],
+    [p, p],
+    [0, 0],
+  ];
 }
 
 const maskCache = new Map<string, tf.Tensor4D>();

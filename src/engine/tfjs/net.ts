@@ -80,7 +80,10 @@ function conv(ctx: ForwardContext, n: ConvNode, x: tf.Tensor4D): tf.Tensor4D {
   // matmul gradients need, measured ~12 ms for a 64x368x368 product, 20x the conv path)
   const impl: GroupConvImpl =
     ctx.groupConv === 'auto'
-      ? chooseGroupConv({ batch: x.shape[0], h, w: wd, cin: n.cin, cout: n.cout, groups: n.groups, k: n.k, stride: n.stride }, ctx.mode === 'train')
+      ? chooseGroupConv(
+          { batch: x.shape[0], h, w: wd, cin: n.cin, cout: n.cout, groups: n.groups, k: n.k, stride: n.stride },
+          ctx.mode === 'train',
+        )
       : ctx.groupConv;
   y = groupConv2d(x, w, n.groups, n.stride, n.pad, impl);
   if (n.bias) y = tf.add(y, ctx.params.get(`${n.name}.bias`));
@@ -98,7 +101,15 @@ export function avgPool(n: AvgPoolNode, x: tf.Tensor4D): tf.Tensor4D {
   const extra = (size: number, out: number) => Math.max(n.pad, (out - 1) * n.stride + n.k - size - n.pad);
   const padB = extra(h, oh);
   const padR = extra(w, ow);
-  const xp = n.pad || padB || padR ? tf.pad(x, [[0, 0], [n.pad, padB], [n.pad, padR], [0, 0]]) : x;
+  const xp =
+    n.pad || padB || padR
+      ? tf.pad(x, [
+          [0, 0],
+          [n.pad, padB],
+          [n.pad, padR],
+          [0, 0],
+        ])
+      : x;
   let y = tf.avgPool(xp, n.k, n.stride, 'valid');
   if (y.shape[1] !== oh || y.shape[2] !== ow) throw new Error(`avgpool: ${y.shape[1]}x${y.shape[2]} output, expected ${oh}x${ow}`);
   const dh = poolDivisors(h, n);

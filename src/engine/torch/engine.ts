@@ -35,7 +35,9 @@ function resolveDevice(a: TorchAddon, device: string | undefined): string {
   const m = /^cuda(?::(\d+))?$/.exec(d);
   if (!m) throw new UsageError(`--device: '${device}' is not one of cpu, cuda, cuda:N`);
   if (!a.cudaAvailable()) {
-    throw new UsageError(`--device ${d}: CUDA is not available to libtorch ${a.version()} (a CPU-only build, or no GPU visible); use --device cpu`);
+    throw new UsageError(
+      `--device ${d}: CUDA is not available to libtorch ${a.version()} (a CPU-only build, or no GPU visible); use --device cpu`,
+    );
   }
   const idx = m[1] === undefined ? 0 : Number(m[1]);
   const count = a.cudaDeviceCount();
@@ -144,7 +146,8 @@ class TorchNet implements CompiledNet {
   private input(input: Float32Array, n: number): Tensor {
     const [c, h, w] = this.inShape;
     if (!Number.isInteger(n) || n < 1) throw new UsageError(`batch size must be a positive integer, got ${n}`);
-    if (input.length !== n * c * h * w) throw new UsageError(`input: expected ${n}x${c}x${h}x${w} = ${n * c * h * w} floats, got ${input.length}`);
+    if (input.length !== n * c * h * w)
+      throw new UsageError(`input: expected ${n}x${c}x${h}x${w} = ${n * c * h * w} floats, got ${input.length}`);
     const x = fromFloat32(input, [n, c, h, w], { device: this.device });
     return this.tune.channelsLast ? ops.memoryFormat(x, true) : x;
   }
@@ -173,7 +176,14 @@ class TorchNet implements CompiledNet {
         case 'input':
           throw new Error(`${this.net.name}: input node at ${i}`);
         case 'conv':
-          out = ops.conv2d(v(node.input), this.p(`${node.name}.weight`), node.bias ? this.p(`${node.name}.bias`) : null, node.stride, node.pad, node.groups);
+          out = ops.conv2d(
+            v(node.input),
+            this.p(`${node.name}.weight`),
+            node.bias ? this.p(`${node.name}.bias`) : null,
+            node.stride,
+            node.pad,
+            node.groups,
+          );
           break;
         case 'bn': {
           const stats = !training || updateStats;
@@ -194,7 +204,10 @@ class TorchNet implements CompiledNet {
           break;
         case 'relu':
           // in place only on a tensor nobody else reads (and never on the caller's input)
-          out = this.tune.inplaceRelu && node.input !== 0 && this.consumers[node.input] === 1 ? ops.relu_(v(node.input)) : ops.relu(v(node.input));
+          out =
+            this.tune.inplaceRelu && node.input !== 0 && this.consumers[node.input] === 1
+              ? ops.relu_(v(node.input))
+              : ops.relu(v(node.input));
           break;
         case 'sigmoid':
           out = ops.sigmoid(v(node.input));
@@ -280,7 +293,11 @@ class TorchNet implements CompiledNet {
   private momentumBuffers(): number[] {
     if (!this.momentum) {
       this.momentum = new Map();
-      for (const p of this.trainable) this.momentum.set(p.spec.name, persistent(() => new Tensor(this.a.zerosLike(p.t.h))));
+      for (const p of this.trainable)
+        this.momentum.set(
+          p.spec.name,
+          persistent(() => new Tensor(this.a.zerosLike(p.t.h))),
+        );
     }
     return this.trainable.map((p) => this.momentum!.get(p.spec.name)!.h);
   }

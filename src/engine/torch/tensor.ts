@@ -115,11 +115,21 @@ const none = -1;
 const opt = (t: Tensor | null | undefined): Handle => (t ? t.h : none);
 
 export const ops = {
-  conv2d: (x: Tensor, w: Tensor, b: Tensor | null, stride = 1, pad = 0, groups = 1) => new Tensor(A().conv2d(x.h, w.h, opt(b), stride, pad, groups)),
+  conv2d: (x: Tensor, w: Tensor, b: Tensor | null, stride = 1, pad = 0, groups = 1) =>
+    new Tensor(A().conv2d(x.h, w.h, opt(b), stride, pad, groups)),
   /** training: batch statistics, and running stats updated in place (PyTorch momentum convention) */
-  batchNorm: (x: Tensor, w: Tensor | null, b: Tensor | null, mean: Tensor | null, variance: Tensor | null, training: boolean, momentum: number, eps: number) =>
-    new Tensor(A().batchNorm(x.h, opt(w), opt(b), opt(mean), opt(variance), training, momentum, eps)),
-  groupNorm: (x: Tensor, groups: number, w: Tensor | null, b: Tensor | null, eps: number) => new Tensor(A().groupNorm(x.h, groups, opt(w), opt(b), eps)),
+  batchNorm: (
+    x: Tensor,
+    w: Tensor | null,
+    b: Tensor | null,
+    mean: Tensor | null,
+    variance: Tensor | null,
+    training: boolean,
+    momentum: number,
+    eps: number,
+  ) => new Tensor(A().batchNorm(x.h, opt(w), opt(b), opt(mean), opt(variance), training, momentum, eps)),
+  groupNorm: (x: Tensor, groups: number, w: Tensor | null, b: Tensor | null, eps: number) =>
+    new Tensor(A().groupNorm(x.h, groups, opt(w), opt(b), eps)),
   relu: (x: Tensor) => new Tensor(A().relu(x.h)),
   /** in place: x itself is overwritten; the result shares its storage */
   relu_: (x: Tensor) => new Tensor(A().relu_(x.h)),
@@ -133,7 +143,8 @@ export const ops = {
   avgPool2d: (x: Tensor, k: number, stride: number, pad: number, ceil: boolean, countIncludePad: boolean) => {
     const a = A();
     // an addon built before avgPool2d existed loads fine but lacks the op: say how to fix it
-    if (typeof a.avgPool2d !== 'function') throw new UsageError('torch addon predates avgPool2d (ResNet-D shortcuts): rebuild it with `node scripts/build-native.mjs`');
+    if (typeof a.avgPool2d !== 'function')
+      throw new UsageError('torch addon predates avgPool2d (ResNet-D shortcuts): rebuild it with `node scripts/build-native.mjs`');
     return new Tensor(a.avgPool2d(x.h, k, stride, pad, ceil, countIncludePad));
   },
   /** [N,C,H,W] -> [N,C,1,1] */
@@ -224,4 +235,3 @@ export function keep<T extends Tensor>(t: T): T {
   kept.add(t);
   return t;
 }
-
