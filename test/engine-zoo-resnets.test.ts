@@ -7,10 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { initWeights } from '../src/arch/init.js';
-import { poolDivisors, poolOut, type AvgPoolNode, type Network } from '../src/arch/ir.js';
-import { paramSpecs } from '../src/arch/params.js';
-import type { WeightMap } from '../src/arch/weights.js';
+import { poolDivisors, poolOut, type AvgPoolNode } from '../src/arch/ir.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { loadTfjsBackend } from '../src/engine/tfjs/backend.js';
 import { createTfjsEngine } from '../src/engine/tfjs/engine.js';
@@ -18,8 +15,9 @@ import { avgPool } from '../src/engine/tfjs/net.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { fromFloat32, ops, tidy } from '../src/engine/torch/tensor.js';
 import { Rng } from '../src/util/rng.js';
+import { assertEnginesAgree, randomizedWeights } from './helpers/agreement.js';
 import { torchSkip } from './helpers/fixtures.js';
-import { maxAbs, maxDiff, maxRel } from './helpers/numeric.js';
+import { maxRel } from './helpers/numeric.js';
 
 const skipTorch = torchSkip();
 
@@ -149,22 +147,6 @@ const BETA = 2.5;
  */
 const LAST_GAMMA = 0.2;
 
-function randomized(net: Network, seed: number): WeightMap {
-  const w = initWeights(net, seed);
-  const rng = new Rng(seed + 1);
-  for (const p of paramSpecs(net)) {
-    const t = w.get(p.name)!;
-    const nd = net.nodes[p.node]!;
-    const g = nd.op === 'bn' && nd.zeroInit ? LAST_GAMMA : 1;
-    if (p.role === 'norm_weight') for (let i = 0; i < t.data.length; i++) t.data[i] = g * (0.5 + rng.next());
-    if (p.role === 'norm_bias') for (let i = 0; i < t.data.length; i++) t.data[i] = BETA + 0.1 * rng.normal();
-    if (p.role === 'bn_mean' || p.role === 'conv_bias' || p.role === 'fc_bias')
-      for (let i = 0; i < t.data.length; i++) t.data[i] = 0.2 * rng.normal();
-    if (p.role === 'bn_var') for (let i = 0; i < t.data.length; i++) t.data[i] = 0.5 + rng.next();
-  }
-  return w;
-}
-
 /**
  * One model per family at a small resolution with the ImageNet stem. 40 px gives the ResNet-D shortcuts
  * odd maps (5 -> 3 -> 2), so the ceil-mode window that holds a single row or column is in the test.
@@ -182,7 +164,7 @@ for (const [family, model, res] of FAMILIES) {
   test(`torch and tfjs (wasm) agree on ${model} (${family}) at ${res}px: logits and gradients`, { skip: skipTorch }, async () => {
     const net = buildModel(model, { res, numClasses: 10 });
     assert.ok(family.startsWith(net.family), `${model} is ${net.family}`);
-    const w = randomized(net, 11);
+    const w = randomizedWeights(net, 11, { beta: BETA, lastGamma: LAST_GAMMA });
     const n = 4;
     const rng = new Rng(5);
     const x = randn(rng, n * 3 * res * res);
@@ -190,31 +172,8 @@ for (const [family, model, res] of FAMILIES) {
     const a = createTorchEngine({ threads: 2 }).compile(net, w);
     const b = (await createTfjsEngine('wasm')).compile(net, w);
     try {
-      const la = a.predict(x, n);
-      const lb = b.predict(x, n);
-      const scale = maxAbs(la);
-      assert.ok(scale > 1e-3, 'non-trivial logits');
-      assert.ok(maxDiff(la, lb) <= 1e-4 * scale, `${model} logits: diff ${maxDiff(la, lb)} vs max ${scale}`);
-
-      const ga = a.lossAndGrads(x, labels, n, 0.1);
-      const gb = b.lossAndGrads(x, labels, n, 0.1);
-      assert.ok(Math.abs(ga.loss - gb.loss) <= 1e-4 * Math.max(1, Math.abs(ga.loss)), `loss ${ga.loss} vs ${gb.loss}`);
-      let gmax = 0;
-      for (const t of ga.grads.values()) gmax = Math.max(gmax, maxAbs(t.data));
-      assert.ok(gmax > 0);
-      let worst = 0;
-      let worstName = '';
-      for (const [name, t] of ga.grads) {
-        const u = gb.grads.get(name);
-        assert.ok(u, `tfjs has a gradient for ${name}`);
-        const d = maxDiff(t.data, u.data);
-        if (d > worst) [worst, worstName] = [d, name];
-      }
-      assert.equal(gb.grads.size, ga.grads.size);
-      assert.ok(worst <= 1e-4 * gmax, `${model} gradients: worst ${worst} at ${worstName} vs max ${gmax}`);
-      console.log(
-        `# ${model}: logits ${(maxDiff(la, lb) / scale).toExponential(1)}, gradients ${(worst / gmax).toExponential(1)} of the max`,
-      );
+      const e = assertEnginesAgree(model, a, b, x, labels, n);
+      console.log(`# ${model}: logits ${e.logits.toExponential(1)}, gradients ${e.grads.toExponential(1)} of the max`);
     } finally {
       a.dispose();
       b.dispose();
