@@ -9,7 +9,7 @@
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../util/errors.js';
 import type { BatchPlan } from './loader.js';
-import { limitSubset } from './pipeline.js';
+import { epochOrder, limitSubset } from './pipeline.js';
 import type { FileSplit } from './types.js';
 
 export interface FilePlanOptions {
@@ -55,15 +55,8 @@ export class FilePipeline {
   /** Sample order of an epoch (indices into the split). */
   order(epoch: number): Uint32Array {
     if (epoch !== this.cachedEpoch) {
-      let ord: Uint32Array;
-      if (this.opts.shuffle === false) {
-        ord = this.subset ?? Uint32Array.from({ length: this.size }, (_, i) => i);
-      } else {
-        const perm = Rng.derive(this.opts.seed, `epoch:${epoch}`).permutation(this.size);
-        ord = this.subset ? perm.map((p) => this.subset![p]!) : perm;
-      }
+      this.cachedOrder = epochOrder(this.opts, epoch, this.size, this.subset);
       this.cachedEpoch = epoch;
-      this.cachedOrder = ord;
     }
     return this.cachedOrder;
   }

@@ -57,6 +57,17 @@ export interface ImageGeometry {
   width: number;
 }
 
+/**
+ * The sample order of one epoch (indices into the split): the subset (or every sample) in index order
+ * without shuffling, else a permutation drawn from Rng(seed, epoch) over it. The same for in-memory and
+ * image-file pipelines, so both resume an epoch where they stopped.
+ */
+export function epochOrder(o: { seed: number; shuffle?: boolean }, epoch: number, size: number, subset: Uint32Array | null): Uint32Array {
+  if (o.shuffle === false) return subset ?? Uint32Array.from({ length: size }, (_, i) => i);
+  const perm = Rng.derive(o.seed, `epoch:${epoch}`).permutation(size);
+  return subset ? perm.map((p) => subset[p]!) : perm;
+}
+
 /** Indices of a --limit subset, sorted ascending. */
 export function limitSubset(labels: ArrayLike<number>, n: number, limit: number, mode: 'random' | 'stratified', seed: number): Uint32Array {
   if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`limit ${limit} must be a positive integer`);
@@ -187,15 +198,8 @@ export class BatchPipeline {
   /** Sample order of an epoch (indices into the split). */
   order(epoch: number): Uint32Array {
     if (epoch !== this.cachedEpoch) {
-      let ord: Uint32Array;
-      if (this.opts.shuffle === false) {
-        ord = this.subset ?? Uint32Array.from({ length: this.size }, (_, i) => i);
-      } else {
-        const perm = Rng.derive(this.opts.seed, `epoch:${epoch}`).permutation(this.size);
-        ord = this.subset ? perm.map((p) => this.subset![p]!) : perm;
-      }
+      this.cachedOrder = epochOrder(this.opts, epoch, this.size, this.subset);
       this.cachedEpoch = epoch;
-      this.cachedOrder = ord;
     }
     return this.cachedOrder;
   }
