@@ -77,6 +77,30 @@ test("a dead process's lock is taken over at once; a live holder is named (pid, 
   assert.ok(!existsSync(path));
 });
 
+test('a zombie holder (killed, never reaped: containers without an init) counts as gone; its lock is taken over', async (t) => {
+  if (process.platform !== 'linux') return t.skip('zombie state is read from /proc (Linux)');
+  // a shell whose background child exits while the shell, exec'd into sleep, never waits for it
+  const sh = spawn('sh', ['-c', 'sleep 0.1 & exec sleep 5'], { stdio: 'ignore' });
+  try {
+    let zombie: number | undefined;
+    for (let i = 0; i < 50 && zombie === undefined; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const ps = spawnSync('ps', ['-o', 'pid=,stat=', '--ppid', String(sh.pid)], { encoding: 'utf8' }).stdout.trim();
+      const z = ps.split('\n').find((l) => /\sZ/.test(l));
+      if (z) zombie = Number(z.trim().split(/\s+/)[0]);
+    }
+    if (zombie === undefined) return t.skip('no zombie process could be made here (ps missing?)');
+    const path = join(dir, 'zombie.lock');
+    writeFileSync(path, JSON.stringify({ pid: zombie, host: hostname(), started: 'then', purpose: 'killed worker' }));
+    assert.equal(
+      withLock(path, { purpose: 'test', waitMs: 0 }, () => 7),
+      7,
+    );
+  } finally {
+    sh.kill();
+  }
+});
+
 test("a long-held lock keeps itself fresh (heartbeat); another host's lock counts as held until it is stale", async () => {
   const path = join(dir, 'beat.lock');
   const lock = acquireLock(path, { purpose: 'sweep', heartbeatMs: 40 });

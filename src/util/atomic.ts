@@ -3,7 +3,19 @@
  * the host and pid of the writer, so a later run can tell the leftovers of a killed writer (same host,
  * process gone) from a write in flight, and remove them.
  */
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { crashPoint } from './crash-points.js';
@@ -62,14 +74,31 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   }
 }
 
-/** Whether process `pid` runs on this host (EPERM: it exists but is not ours). */
+/**
+ * Whether process `pid` runs on this host (EPERM: it exists but is not ours). A zombie has ended: where
+ * PID 1 does not reap orphans (containers without an init), a killed lock holder stays a zombie, and
+ * kill(pid, 0) alone would keep its lock forever.
+ */
 export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return !isZombie(pid);
+}
+
+/** Linux: the process state in /proc is Z (zombie) or X (dead); elsewhere false. */
+function isZombie(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  // pid (comm) state ...: comm may hold spaces and parentheses
+  const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  return state === 'Z' || state === 'X';
 }
 
 /** Temp files of another host are only removed once a day old (that host's writer may still run). */
