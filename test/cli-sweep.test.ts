@@ -10,32 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
 import { runCli, spawnCli } from './helpers/cli.js';
-import { trainEngine } from './helpers/fixtures.js';
-
-/** torch where its addon is built, else the embedded wasm engine: the sweep logic is the same on both. */
-const ENGINE = trainEngine();
+import { SWEEP_ENGINE as ENGINE, writeTinySweep } from './helpers/sweep-config.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sweep-cli-'));
-const cfg = join(dir, 'tiny.json');
-writeFileSync(
-  cfg,
-  JSON.stringify({
-    name: 'tiny',
-    space: 'regnetx_small',
-    n: 4,
-    seed: 2,
-    dataset: 'mnist',
-    recipe: 'quick',
-    engine: ENGINE,
-    threads: 1,
-    overrides: { steps: 2, batchSize: 8 },
-    limit_train: 32,
-    limit_val: 32,
-    res: 28,
-    in_chans: 1,
-    constraints: { flops: ['1M', '5M'] },
-  }),
-);
+const cfg = writeTinySweep(dir, 'tiny.json', 'tiny');
 
 /** `regnet ARGS` with extra environment variables, without a time limit. */
 const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => runCli(args, { env, timeoutMs: 0 });

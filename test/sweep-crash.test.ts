@@ -9,38 +9,18 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
 import { Rng } from '../src/util/rng.js';
 import { spawnCli } from './helpers/cli.js';
-import { trainEngine } from './helpers/fixtures.js';
+import { writeTinySweep } from './helpers/sweep-config.js';
 import { groupEnded } from './helpers/procs.js';
 
-const ENGINE = trainEngine();
 const dir = mkdtempSync(join(tmpdir(), 'sweep-crash-'));
-const cfg = join(dir, 'crash.json');
-writeFileSync(
-  cfg,
-  JSON.stringify({
-    name: 'crash',
-    space: 'regnetx_small',
-    n: 4,
-    seed: 2,
-    dataset: 'mnist',
-    recipe: 'quick',
-    engine: ENGINE,
-    threads: 1,
-    // 16 images in batches of 8: 2 steps an epoch, 2 epochs, a checkpoint after each
-    overrides: { steps: 4, batchSize: 8 },
-    limit_train: 16,
-    limit_val: 32,
-    res: 28,
-    in_chans: 1,
-    constraints: { flops: ['1M', '5M'] },
-  }),
-);
+// 16 images in batches of 8: 2 steps an epoch, 2 epochs, a checkpoint after each
+const cfg = writeTinySweep(dir, 'crash.json', 'crash', { overrides: { steps: 4, batchSize: 8 }, limit_train: 16 });
 
 interface Outcome {
   code: number | null;

@@ -7,40 +7,18 @@
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readRows } from '../src/sweep/rows.js';
 import { readCheckpointState } from '../src/train/checkpoint.js';
 import { ROOT, runCli, spawnCli } from './helpers/cli.js';
-import { trainEngine } from './helpers/fixtures.js';
+import { writeTinySweep } from './helpers/sweep-config.js';
 import { groupEnded } from './helpers/procs.js';
 
-const ENGINE = trainEngine();
 const dir = mkdtempSync(join(tmpdir(), 'sweep-lock-'));
 
-const BASE = {
-  name: 'guard',
-  space: 'regnetx_small',
-  n: 4,
-  seed: 2,
-  dataset: 'mnist',
-  recipe: 'quick',
-  engine: ENGINE,
-  threads: 1,
-  overrides: { steps: 2, batchSize: 8 },
-  limit_train: 32,
-  limit_val: 32,
-  res: 28,
-  in_chans: 1,
-  constraints: { flops: ['1M', '5M'] },
-};
-
-function config(file: string, extra: object): string {
-  const path = join(dir, file);
-  writeFileSync(path, JSON.stringify({ ...BASE, ...extra }));
-  return path;
-}
+const config = (file: string, extra: object): string => writeTinySweep(dir, file, 'guard', extra);
 
 const cli = (args: string[], cwd = ROOT) => runCli(args, { cwd, timeoutMs: 90_000 });
 
