@@ -4,7 +4,8 @@
  * after another through the sweep runner (src/cli/train-many.ts). Ctrl-C or SIGTERM (preemption)
  * finishes the current step, writes a checkpoint and exits 130; a second one exits at once.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { canonicalAa } from '../data/randaugment.js';
 import { ModelSpecSchema, STEMS, type Stem } from '../arch/spec.js';
 import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
@@ -38,6 +39,8 @@ export interface TrainOptions
   device?: string;
   wd?: Hyper['weightDecay'];
   augment?: boolean;
+  /** timm's RandAugment string, checked (canonical form) */
+  aa?: string;
   recipe?: string;
   seed?: number;
   inChans?: number;
@@ -53,6 +56,15 @@ export interface TrainOptions
 }
 
 const H = HyperSchema.shape;
+
+/** --aa: 'none' or a RandAugment string in its canonical form; a bad one is a one-line error naming the form. */
+function parseAa(text: string): string {
+  try {
+    return canonicalAa(text) ?? 'none';
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
 
 export function register(program: Command): void {
   const cmd = program
@@ -84,6 +96,11 @@ export function register(program: Command): void {
     )
     .option('--augment', 'random crop + flip (the recipe decides by default)')
     .option('--no-augment', 'no augmentation')
+    .option(
+      '--aa <policy>',
+      "RandAugment, timm's string: rand-m9-mstd0.5 (also -n2, -p0.5, -mmax10, -inc1), or none (default: the recipe's)",
+      parseAa,
+    )
     .option('--limit-train <n>', 'train on a class-stratified subset of N images', parseSchemaNumber('--limit-train', H.limitTrain))
     .option('--limit-val <n>', 'evaluate on a fixed class-stratified subset of N test images', parseSchemaNumber('--limit-val', H.limitVal))
     .option('--seed <n>', 'seed of the initial weights, data order and augmentation (default 0)', parseIntOption('--seed', 0))
@@ -151,6 +168,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
   set('labelSmoothing', o.labelSmoothing);
   set('warmupEpochs', o.warmupEpochs);
   if (fromCli('augment')) set('augment', o.augment);
+  set('aa', o.aa);
   set('inChans', o.inChans);
   set('stem', o.stem);
   set('res', o.imgSize);

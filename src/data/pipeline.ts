@@ -6,6 +6,7 @@
  */
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../util/errors.js';
+import { fillFromMean, randAugment, type RandAugmentConfig } from './randaugment.js';
 import type { Dataset, Split } from './types.js';
 
 export interface AugmentOptions {
@@ -30,6 +31,12 @@ export interface PipelineOptions {
   /** seed of the --limit subset (default: seed) */
   limitSeed?: number;
   augment?: AugmentOptions;
+  /**
+   * timm's RandAugment on each image's bytes after the crop and flip (zero padding included), before
+   * normalisation and resizing; the geometric ops fill with the dataset mean (timm's img_mean). Each
+   * sample draws from its own seed, taken from Rng(seed, 'aa:epoch:step') in batch order.
+   */
+  randAugment?: RandAugmentConfig;
   /** per-channel normalisation in [0,1] pixel units; length 1 or the output channel count */
   mean: number[];
   std: number[];
@@ -138,6 +145,7 @@ export class BatchPipeline {
   private readonly shift: Float64Array;
   private readonly pad: number;
   private readonly flip: boolean;
+  private readonly aa?: { config: RandAugmentConfig; fill: number[] };
   private readonly ytab?: ReturnType<typeof axisTable>;
   private readonly xtab?: ReturnType<typeof axisTable>;
   private readonly scratch?: Float32Array;
@@ -176,6 +184,7 @@ export class BatchPipeline {
     this.pad = opts.augment?.padCrop ?? 0;
     if (!Number.isInteger(this.pad) || this.pad < 0) throw new UsageError(`crop padding ${this.pad} must be a non-negative integer`);
     this.flip = opts.augment?.flip ?? false;
+    if (opts.randAugment) this.aa = { config: opts.randAugment, fill: fillFromMean(opts.mean, C) };
     this.subset =
       opts.limit !== undefined
         ? limitSubset(split.labels, split.n, opts.limit, opts.limitMode ?? 'random', opts.limitSeed ?? opts.seed)
@@ -222,6 +231,7 @@ export class BatchPipeline {
     const y = new Int32Array(n);
     const augment = this.pad > 0 || this.flip;
     const rng = augment ? Rng.derive(this.opts.seed, `aug:${epoch}:${step}`) : null;
+    const aaRng = this.aa ? Rng.derive(this.opts.seed, `aa:${epoch}:${step}`) : null;
     for (let i = 0; i < n; i++) {
       const idx = indices[i]!;
       y[i] = this.split.labels[idx]!;
@@ -235,7 +245,8 @@ export class BatchPipeline {
         }
         if (this.flip) flip = rng.next() < 0.5;
       }
-      this.writeImage(idx, x, i * per, dx, dy, flip);
+      if (aaRng) this.writeAugmented(idx, x, i * per, dx, dy, flip, aaRng.nextU32());
+      else this.writeImage(this.split.images, idx * this.geom.channels * this.geom.height * this.geom.width, x, i * per, dx, dy, flip);
     }
     return { x, y, n, epoch, step, indices, shape: [n, C, OH, OW] };
   }
@@ -250,11 +261,29 @@ export class BatchPipeline {
     for (let e = epoch; e < endEpoch; e++) yield* this.epoch(e, e === epoch ? step : 0);
   }
 
-  private writeImage(idx: number, dst: Float32Array, off: number, dx: number, dy: number, flip: boolean): void {
+  /** The crop and flip as bytes (the padding is the byte 0), RandAugment, then normalised like any image. */
+  private writeAugmented(idx: number, dst: Float32Array, off: number, dx: number, dy: number, flip: boolean, sampleSeed: number): void {
+    const { channels: C, height: H, width: W } = this.geom;
+    const src = this.split.images;
+    const bytes = new Uint8Array(C * H * W);
+    for (let c = 0; c < C; c++) {
+      const s = idx * C * H * W + c * H * W;
+      for (let y = 0; y < H; y++) {
+        const sy = y + dy;
+        if (sy < 0 || sy >= H) continue;
+        for (let x = 0; x < W; x++) {
+          const sx = (flip ? W - 1 - x : x) + dx;
+          if (sx >= 0 && sx < W) bytes[c * H * W + y * W + x] = src[s + sy * W + sx]!;
+        }
+      }
+    }
+    const out = randAugment({ data: bytes, channels: C, height: H, width: W }, this.aa!.config, sampleSeed, this.aa!.fill);
+    this.writeImage(out.data, 0, dst, off, 0, 0, false);
+  }
+
+  private writeImage(src: Uint8Array, base: number, dst: Float32Array, off: number, dx: number, dy: number, flip: boolean): void {
     const { channels: C, height: H, width: W } = this.geom;
     const plane = H * W;
-    const src = this.split.images;
-    const base = idx * C * plane;
     const shifted = dx !== 0 || dy !== 0 || flip;
     const OP = this.outHeight * this.outWidth;
     for (let c = 0; c < this.outChannels; c++) {

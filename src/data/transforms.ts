@@ -8,6 +8,10 @@
  *    Normalize. The random draws come from one seeded Rng per sample (`sampleSeed`), so the same seed gives
  *    the same crops whichever worker or thread decodes the image.
  *
+ * Either may carry timm's RandAugment (`--aa`, src/data/randaugment.ts), applied to the 8-bit crop after
+ * the flip and before normalisation, as timm's transforms_imagenet_train places it, with its own draws
+ * from the sample's seed.
+ *
  * Each writes normalised float32 CHW (3 x img_size x img_size) into `out` at `offset`, the way the loader
  * fills a batch in shared memory.
  */
@@ -16,6 +20,13 @@ import { UsageError } from '../util/errors.js';
 import { cropToChw, decodeImage, normaliseChw, roundHalfEven, type Interpolation } from './folder.js';
 import { decodeRgbLikePil } from './pil-decode.js';
 import { pilResize, type Image8 } from './pil-resize.js';
+import { randAugment, type RandAugmentConfig } from './randaugment.js';
+
+/** RandAugment on the 8-bit crop; `fill` is timm's img_mean fill of the geometric ops (fillFromMean). */
+export interface RandAugmentStep {
+  config: RandAugmentConfig;
+  fill: number[];
+}
 
 export interface EvalTransform {
   kind: 'eval';
@@ -24,6 +35,8 @@ export interface EvalTransform {
   interpolation: Interpolation;
   mean: number[];
   std: number[];
+  /** a training run without crop augmentation may still RandAugment the centre crop */
+  randAugment?: RandAugmentStep;
 }
 
 export interface TrainTransform {
@@ -38,6 +51,7 @@ export interface TrainTransform {
   hflip: number;
   mean: number[];
   std: number[];
+  randAugment?: RandAugmentStep;
 }
 
 export type ImageTransform = EvalTransform | TrainTransform;
@@ -113,15 +127,21 @@ export async function trainCropBytes(file: string, t: TrainTransform, sampleSeed
   const resized = pilResize(crop(img, box), s, s, t.interpolation);
   const chw = cropToChw(resized.data, { resizeW: s, resizeH: s, left: 0, top: 0, size: s });
   if (flip) flipChw(chw, s);
-  return chw;
+  return t.randAugment ? randAugmentChw(chw, s, t.randAugment, sampleSeed) : chw;
+}
+
+/** RandAugment of a 3 x size x size byte crop. */
+function randAugmentChw(chw: Uint8Array, size: number, step: RandAugmentStep, sampleSeed: number): Uint8Array {
+  return randAugment({ data: chw, channels: 3, height: size, width: size }, step.config, sampleSeed, step.fill).data;
 }
 
 /** One image through `t` into `out[offset ..]` as normalised float32 CHW. */
 export async function transformInto(file: string, t: ImageTransform, sampleSeed: number, out: Float32Array, offset: number): Promise<void> {
-  const bytes =
-    t.kind === 'eval'
-      ? await decodeImage(file, { imgSize: t.imgSize, cropPct: t.cropPct, interpolation: t.interpolation })
-      : await trainCropBytes(file, t, sampleSeed);
+  let bytes: Uint8Array;
+  if (t.kind === 'eval') {
+    bytes = await decodeImage(file, { imgSize: t.imgSize, cropPct: t.cropPct, interpolation: t.interpolation });
+    if (t.randAugment) bytes = randAugmentChw(bytes, t.imgSize, t.randAugment, sampleSeed);
+  } else bytes = await trainCropBytes(file, t, sampleSeed);
   normaliseChw(bytes, 3, t.mean, t.std, out, offset);
 }
 

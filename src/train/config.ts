@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { defaultStem, ModelSpecSchema } from '../arch/spec.js';
 import { defaultAugment } from '../data/pipeline.js';
+import { canonicalAa } from '../data/randaugment.js';
 import type { Dataset, FileDataset } from '../data/types.js';
 import { ENGINE_CHOICES } from '../engine/types.js';
 import { UsageError } from '../util/errors.js';
@@ -27,6 +28,8 @@ export const TrainConfigSchema = z.object({
   warmupSteps: z.number().int().min(0),
   labelSmoothing: H.labelSmoothing,
   augment: z.object({ padCrop: z.number().int().min(0), flip: z.boolean() }),
+  /** RandAugment (timm's string, canonical form: src/data/randaugment.ts); absent = none */
+  aa: z.string().optional(),
   res: z.number().int().min(1),
   stem: z.enum(['imagenet', 'small']),
   inChans: z.number().int().min(1),
@@ -114,6 +117,8 @@ export function resolveConfig(
   else if (typeof recAug === 'object') augment = recAug;
   else if (recAug === 'default' || o.augment === true) augment = fromDefault();
   else augment = { padCrop: 0, flip: false };
+  // RandAugment: the flag or override, else the recipe's unless --no-augment turned augmentation off
+  const aa = canonicalAa(o.aa !== undefined ? o.aa : o.augment === false ? undefined : r.aa, 'aa');
   const lr = pick(o.lr, r.lr);
   return TrainConfigSchema.parse({
     recipe: name,
@@ -129,6 +134,7 @@ export function resolveConfig(
     warmupSteps: Math.min(totalSteps, Math.round(warmupEpochs * stepsPerEpoch)),
     labelSmoothing: pick(o.labelSmoothing, r.labelSmoothing),
     augment,
+    aa,
     res,
     stem: o.stem ?? defaultStem(res),
     inChans,

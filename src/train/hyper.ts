@@ -5,6 +5,7 @@
  * range, so any of those readers can report `FIELD: must be ...` on one line.
  */
 import { z } from 'zod';
+import { parseRandAugment } from '../data/randaugment.js';
 import { LIMITS } from '../util/limits.js';
 
 /** integers in [1, max]: the bound keeps a typo from reaching an allocation or a loop of 10^12 steps */
@@ -36,12 +37,21 @@ export const HyperSchema = z.object({
   limitTrain: count(LIMITS.images),
   limitVal: count(LIMITS.images),
   evalBatchSize: count(LIMITS.batch),
+  /** timm's RandAugment string (`rand-m9-mstd0.5`), or 'none' */
+  aa: z.string({ error: 'must be a RandAugment string such as rand-m9-mstd0.5, or none' }).superRefine((v, ctx) => {
+    if (v === 'none') return;
+    try {
+      parseRandAugment(v, 'aa');
+    } catch (e) {
+      ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^aa: /, '') });
+    }
+  }),
 });
 export type Hyper = z.infer<typeof HyperSchema>;
 
 /**
  * What a run may change on top of its recipe (TrainRequest.overrides, a sweep config's `overrides`):
- * the schedule and optimiser fields, and `augment` on/off.
+ * the schedule and optimiser fields, RandAugment (`aa`), and `augment` on/off.
  */
 export const HyperOverridesSchema = HyperSchema.pick({
   epochs: true,
@@ -53,6 +63,7 @@ export const HyperOverridesSchema = HyperSchema.pick({
   weightDecay: true,
   warmupEpochs: true,
   labelSmoothing: true,
+  aa: true,
 })
   .extend({ augment: z.boolean({ error: 'must be true or false' }) })
   .partial();

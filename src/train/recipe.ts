@@ -32,6 +32,8 @@ export const RecipeSchema = z
     labelSmoothing: H.labelSmoothing.default(0),
     /** 'none', 'default' (crop+flip for natural images, nothing for digits) or explicit settings */
     augment: AugmentSchema.default('none'),
+    /** timm's RandAugment string (`rand-m9-mstd0.5`) or 'none' (default) */
+    aa: H.aa.optional(),
     limitTrain: H.limitTrain.optional(),
     limitVal: H.limitVal.optional(),
     evalBatchSize: H.evalBatchSize.default(256),

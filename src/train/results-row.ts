@@ -22,6 +22,7 @@ type Described = Pick<
   | 'warmupEpochs'
   | 'labelSmoothing'
   | 'augment'
+  | 'aa'
   | 'limitTrain'
 >;
 
@@ -30,7 +31,7 @@ const augmentText = (a: TrainConfig['augment']) =>
 
 /**
  * The recipe as the results table names it: its name, plus every setting a flag or a sweep override
- * changed from it, e.g. `digits[epochs=1,limit_train=64]`. Runs that differ in any of these have
+ * changed from it, e.g. `digits[epochs=1,limit_train=64]` or `imagenet[aa=rand-m9-mstd0.5]`. Runs that differ in any of these have
  * different numbers, so they are different rows; a flag that repeats the recipe's own value changes nothing.
  */
 export function describeRecipe(cfg: Described, base: Described): string {
@@ -49,6 +50,7 @@ export function describeRecipe(cfg: Described, base: Described): string {
   add('warmup_epochs', cfg.warmupEpochs, base.warmupEpochs);
   add('label_smoothing', cfg.labelSmoothing, base.labelSmoothing);
   add('augment', cfg.augment, base.augment, augmentText(cfg.augment));
+  add('aa', cfg.aa ?? 'none', base.aa ?? 'none');
   add('limit_train', cfg.limitTrain ?? 'all', base.limitTrain ?? 'all');
   return parts.length ? `${cfg.recipe}[${parts.join(',')}]` : cfg.recipe;
 }

@@ -12,6 +12,7 @@ import { FilePipeline } from '../data/file-pipeline.js';
 import { ImageLoader, loadBatches, type LoadedBatch } from '../data/loader.js';
 import { datasetPipeline, type BatchPipeline } from '../data/pipeline.js';
 import { resolveDataset, resolveFileDataset } from '../data/resolve.js';
+import { fillFromMean, parseRandAugment } from '../data/randaugment.js';
 import { timmTrainTransform, type ImageTransform } from '../data/transforms.js';
 import {
   DATASET_NAMES,
@@ -88,6 +89,7 @@ export function trainPipeline(ds: Dataset, cfg: TrainConfig, seed: number): Batc
     limit: cfg.limitTrain,
     limitMode: 'stratified',
     augment: cfg.augment,
+    randAugment: cfg.aa ? parseRandAugment(cfg.aa, 'aa') : undefined,
     inChans: cfg.inChans,
     resize: resizeOf(cfg),
   });
@@ -116,12 +118,16 @@ export const FILE_EVAL_GEOMETRY = { crop_pct: 0.875, interpolation: 'bicubic' } 
 /**
  * Training transform of image-file datasets: with augmentation timm's default train transform
  * (RandomResizedCrop 0.08-1, 3/4-4/3, bilinear; flip p = 0.5 unless the recipe turns flips off), without
- * it a bilinear resize of the shorter side and centre crop.
+ * it a bilinear resize of the shorter side and centre crop; then RandAugment when the run has `aa`
+ * (timm's img_mean fill, bilinear resampling as the crop's).
  */
-export function fileTrainTransform(ds: FileDataset, cfg: Pick<TrainConfig, 'augment' | 'res'>): ImageTransform {
+export function fileTrainTransform(ds: FileDataset, cfg: Pick<TrainConfig, 'augment' | 'res' | 'aa'>): ImageTransform {
   const augment = cfg.augment.flip || cfg.augment.padCrop > 0;
-  if (augment) return { ...timmTrainTransform(cfg.res, ds.mean, ds.std), hflip: cfg.augment.flip ? 0.5 : 0 };
-  return { kind: 'eval', imgSize: cfg.res, cropPct: 1, interpolation: 'bilinear', mean: ds.mean, std: ds.std };
+  const randAugment = cfg.aa ? { config: parseRandAugment(cfg.aa, 'aa'), fill: fillFromMean(ds.mean, 3) } : undefined;
+  const t: ImageTransform = augment
+    ? { ...timmTrainTransform(cfg.res, ds.mean, ds.std), hflip: cfg.augment.flip ? 0.5 : 0 }
+    : { kind: 'eval', imgSize: cfg.res, cropPct: 1, interpolation: 'bilinear', mean: ds.mean, std: ds.std };
+  return randAugment ? { ...t, randAugment } : t;
 }
 
 export function trainSplitOf(ds: FileDataset): FileSplit {
@@ -214,6 +220,7 @@ const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'interpolation',
   'limitTrain',
   'trainSize',
+  'aa',
 ];
 
 function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainConfig, dir: string): void {
@@ -365,7 +372,7 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
       seed: request.seed,
       limit: config.limitTrain,
       limitMode: 'stratified',
-      sampleSeeds: transform.kind === 'train',
+      sampleSeeds: transform.kind === 'train' || transform.randAugment !== undefined,
     });
     const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), {
       transform,
