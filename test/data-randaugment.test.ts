@@ -48,11 +48,11 @@ test("timm's string form: sections in any order, defaults, canonical name", () =
   );
   const d = parseRandAugment('rand-inc1-mstd1.0-n3-p0.7-mmax12-m15');
   assert.deepEqual([d.magnitude, d.numLayers, d.prob, d.magnitudeStd, d.magnitudeMax, d.increasing], [15, 3, 0.7, 1, 12, true]);
-  assert.equal(randAugmentName(d), 'rand-m15-n3-p0.7-mstd1.0-mmax12-inc1');
+  assert.equal(randAugmentName(d), 'rand-m15-n3-p0.7-mstd1-mmax12-inc1');
   // defaults: magnitude 10, 2 ops, p 0.5; mstd > 100 means uniform magnitudes
   assert.equal(randAugmentName(parseRandAugment('rand')), 'rand-m10');
   assert.equal(parseRandAugment('rand-m9-mstd101').magnitudeStd, Infinity);
-  assert.equal(canonicalAa('rand-mstd0.5-m9-n2-p0.5'), 'rand-m9-mstd0.5');
+  assert.equal(canonicalAa('rand-mstd0.50-m9-n2-p0.5'), 'rand-m9-mstd0.5');
   assert.equal(canonicalAa('none'), undefined);
 });
 

@@ -30,7 +30,7 @@ export interface RandAugmentConfig {
   prob: number;
   /** 0: no noise; Infinity: uniform in [0, magnitude] (timm's mstd > 100) */
   magnitudeStd: number;
-  /** the mstd as written (for the canonical name) */
+  /** the mstd as read (for the canonical name: values above 100 all mean uniform, but are kept as given) */
   mstdText?: string;
   /** upper clip of the magnitude (timm's mmax; 0 or absent = 10) */
   magnitudeMax: number;
@@ -126,7 +126,7 @@ export function parseRandAugment(text: string, field = '--aa'): RandAugmentConfi
       case 'mstd': {
         const s = num();
         cfg.magnitudeStd = s > 100 ? Infinity : s;
-        cfg.mstdText = val;
+        cfg.mstdText = String(s);
         break;
       }
       case 'mmax':
@@ -186,9 +186,11 @@ function copy(img: Planar8): Planar8 {
 function lut(img: Planar8, tables: Uint8Array[]): Planar8 {
   const out = blank(img);
   const plane = img.height * img.width;
+  const src = img.data,
+    o = out.data;
   for (let c = 0; c < img.channels; c++) {
     const t = tables[c]!;
-    for (let i = c * plane, e = i + plane; i < e; i++) out.data[i] = t[img.data[i]!]!;
+    for (let i = c * plane, e = i + plane; i < e; i++) o[i] = t[src[i]!]!;
   }
   return out;
 }
@@ -201,10 +203,11 @@ function sameLut(img: Planar8, f: (v: number) => number): Planar8 {
   );
 }
 
-function histogram(img: Planar8, c: number): Float64Array {
-  const h = new Float64Array(256);
+function histogram(img: Planar8, c: number): Int32Array {
+  const h = new Int32Array(256);
   const plane = img.height * img.width;
-  for (let i = c * plane, e = i + plane; i < e; i++) h[img.data[i]!]! += 1;
+  const src = img.data;
+  for (let i = c * plane, e = i + plane; i < e; i++) h[src[i]!]!++;
   return h;
 }
 
@@ -277,14 +280,18 @@ function blend(degenerate: Uint8Array, img: Planar8, factor: number): Planar8 {
   const alpha = f32(factor);
   if (alpha === 0) return { ...img, data: degenerate.slice() };
   if (alpha === 1) return copy(img);
+  // the result depends on the (degenerate, image) byte pair only: one table of the 65536 pairs
+  const table = new Uint8Array(65536);
+  for (let d = 0; d < 256; d++)
+    for (let v = 0; v < 256; v++) {
+      const t = f32(d + f32(alpha * (v - d)));
+      table[(d << 8) | v] = t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
+    }
   const out = blank(img);
   const a = img.data,
-    d = degenerate,
+    dg = degenerate,
     o = out.data;
-  for (let i = 0; i < a.length; i++) {
-    const t = f32(d[i]! + f32(alpha * (a[i]! - d[i]!)));
-    o[i] = t <= 0 ? 0 : t >= 255 ? 255 : Math.trunc(t);
-  }
+  for (let i = 0; i < a.length; i++) o[i] = table[(dg[i]! << 8) | a[i]!]!;
   return out;
 }
 
@@ -331,16 +338,22 @@ export function smooth(img: Planar8): Uint8Array {
     k5 = f32(5 / 13);
   const off = f32(0 + 0.5);
   const src = img.data;
-  const row = (i: number, ka: number, kb: number) => f32(f32(f32(src[i - 1]! * ka) + f32(src[i]! * kb)) + f32(src[i + 1]! * ka));
+  // float32 products of every byte with both weights
+  const p1 = new Float64Array(256),
+    p5 = new Float64Array(256);
+  for (let v = 0; v < 256; v++) {
+    p1[v] = f32(v * k1);
+    p5[v] = f32(v * k5);
+  }
   for (let c = 0; c < img.channels; c++) {
     const base = c * W * H;
     for (let y = 1; y < H - 1; y++) {
       for (let x = 1; x < W - 1; x++) {
         const i = base + y * W + x;
-        let ss = off;
-        ss = f32(ss + row(i + W, k1, k1));
-        ss = f32(ss + row(i, k1, k5));
-        ss = f32(ss + row(i - W, k1, k1));
+        const below = f32(f32(p1[src[i + W - 1]!]! + p1[src[i + W]!]!) + p1[src[i + W + 1]!]!);
+        const here = f32(f32(p1[src[i - 1]!]! + p5[src[i]!]!) + p1[src[i + 1]!]!);
+        const above = f32(f32(p1[src[i - W - 1]!]! + p1[src[i - W]!]!) + p1[src[i - W + 1]!]!);
+        const ss = f32(f32(f32(off + below) + here) + above);
         out[i] = ss <= 0 ? 0 : ss >= 255 ? 255 : Math.trunc(ss);
       }
     }
