@@ -299,6 +299,29 @@ test('in-memory datasets: RandAugment after the padded crop and flip, seeded per
       assert.ok(Math.abs(b.x[i * per + j]! - want) < 1e-6);
     }
   }
+  // grey images replicated to 3 input channels: RandAugment on the one plane (fill = the grey mean), then copied
+  const grey = new BatchPipeline(
+    { images: images.slice(0, n * H * W), labels: new Int32Array(n), n },
+    { channels: 1, height: H, width: W },
+    {
+      ...base,
+      mean: [0.5],
+      std: [0.25],
+      inChans: 3,
+      augment: { padCrop: 1, flip: true },
+      randAugment: parseRandAugment('rand-m9-n2-p1.0'),
+    },
+  );
+  const g = grey.batch(0, 0);
+  assert.deepEqual(grey.batch(0, 0).x, g.x);
+  const plane = H * W;
+  assert.deepEqual(g.x.subarray(0, plane), g.x.subarray(plane, 2 * plane));
+  const greyPlain = new BatchPipeline(
+    { images: images.slice(0, n * H * W), labels: new Int32Array(n), n },
+    { channels: 1, height: H, width: W },
+    { ...base, mean: [0.5], std: [0.25], inChans: 3, augment: { padCrop: 1, flip: true } },
+  );
+  assert.notDeepEqual(greyPlain.batch(0, 0).x, g.x);
 });
 
 test('config: --aa and the recipe field resolve to the canonical string; the recipe label names it', async () => {

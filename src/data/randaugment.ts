@@ -393,6 +393,20 @@ export function affine(img: Planar8, m: readonly number[], fill: readonly number
         yf = Math.floor(yin);
       const dx = xin - xf,
         dy = yin - yf;
+      if (xf >= 0 && yf >= 0 && xf + 1 < W && yf + 1 < H) {
+        // inside: the four neighbours exist (the same arithmetic as the clamped path below)
+        let s = yf * W + xf;
+        for (let c = 0; c < C; c++, s += plane) {
+          const p0 = src[s]!,
+            p1 = src[s + 1]!,
+            q0 = src[s + W]!,
+            q1 = src[s + W + 1]!;
+          const v1 = p0 + (p1 - p0) * dx;
+          const v2 = q0 + (q1 - q0) * dx;
+          o[c * plane + p] = v1 + (v2 - v1) * dy;
+        }
+        continue;
+      }
       const r0 = (yf < 0 ? 0 : yf < H ? yf : H - 1) * W;
       const x0 = xf < 0 ? 0 : xf < W ? xf : W - 1;
       const x1 = xf + 1 < 0 ? 0 : xf + 1 < W ? xf + 1 : W - 1;
