@@ -8,6 +8,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <chrono>
 #include <cstdint>
@@ -37,6 +38,7 @@
 
 namespace regnet_addon {
 at::Tensor* TensorAt(double handle);  // torch_addon.cc: nullptr for a stale or freed handle
+double NewHandle(at::Tensor t);       // torch_addon.cc: a handle owning t
 }
 
 namespace {
@@ -263,6 +265,74 @@ Napi::Value AllreduceF64(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// Synchronised batch normalisation (training): per-channel sum and sum of squares of the input summed over
+// ranks in the forward pass, so every rank normalises with the global batch's statistics; in the backward
+// pass the sums of dy and dy*xhat over the global batch, each rank's weighted by its share of the global
+// batch (the gradient allreduce later sums the ranks' parameter gradients with the same weights, so the
+// input gradient returned here is the global one divided by this rank's share). weight/bias gradients
+// are this rank's own (summed with the other gradients).
+struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                            at::Tensor runningMean, at::Tensor runningVar, double momentum, double eps, double share) {
+    Group& g = *g_group;
+    int64_t c = x.size(1);
+    at::Tensor xd = x.to(at::kDouble);
+    at::Tensor packed = at::cat({xd.sum({0, 2, 3}), (xd * xd).sum({0, 2, 3}), at::full({1}, static_cast<double>(x.numel() / c), xd.options())});
+    std::vector<at::Tensor> ts{packed};
+    g.pg->allreduce(ts)->wait();
+    double total = ts[0][2 * c].item<double>();
+    at::Tensor mean = ts[0].narrow(0, 0, c) / total;
+    at::Tensor var = (ts[0].narrow(0, c, c) / total - mean * mean).clamp_min(0);
+    at::Tensor invstd = (var + eps).rsqrt();
+    {
+      at::AutoGradMode off(false);
+      if (runningMean.defined()) runningMean.mul_(1 - momentum).add_(mean.to(runningMean.scalar_type()), momentum);
+      if (runningVar.defined() && total > 1)
+        runningVar.mul_(1 - momentum).add_((var * (total / (total - 1))).to(runningVar.scalar_type()), momentum);
+    }
+    at::Tensor m4 = mean.to(x.scalar_type()).view({1, c, 1, 1});
+    at::Tensor s4 = invstd.to(x.scalar_type()).view({1, c, 1, 1});
+    at::Tensor xhat = (x - m4) * s4;
+    ctx->save_for_backward({xhat, weight, s4});
+    ctx->saved_data["total"] = total;
+    ctx->saved_data["share"] = share;
+    return xhat * weight.view({1, c, 1, 1}) + bias.view({1, c, 1, 1});
+  }
+
+  static torch::autograd::tensor_list backward(torch::autograd::AutogradContext* ctx, torch::autograd::tensor_list grads) {
+    Group& g = *g_group;
+    auto saved = ctx->get_saved_variables();
+    at::Tensor xhat = saved[0], weight = saved[1], s4 = saved[2];
+    double total = ctx->saved_data["total"].toDouble();
+    double share = ctx->saved_data["share"].toDouble();
+    at::Tensor dy = grads[0];
+    int64_t c = xhat.size(1);
+    at::Tensor db = dy.sum({0, 2, 3});
+    at::Tensor dw = (dy * xhat).sum({0, 2, 3});
+    std::vector<at::Tensor> ts{at::cat({db, dw}).to(at::kDouble).mul_(share)};
+    g.pg->allreduce(ts)->wait();
+    at::Tensor meanDy = (ts[0].narrow(0, 0, c) / (total * share)).to(dy.scalar_type()).view({1, c, 1, 1});
+    at::Tensor meanDyXhat = (ts[0].narrow(0, c, c) / (total * share)).to(dy.scalar_type()).view({1, c, 1, 1});
+    at::Tensor dx = (dy - meanDy - xhat * meanDyXhat) * (s4 * weight.view({1, c, 1, 1}));
+    return {dx, dw, db, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+// syncBatchNorm(x, weight, bias, runningMean|-1, runningVar|-1, momentum, eps, share) -> handle
+Napi::Value SyncBn(const Napi::CallbackInfo& info) {
+  G(info.Env());
+  auto opt = [&](size_t i) -> at::Tensor {
+    double h = info[i].As<Napi::Number>().DoubleValue();
+    return h < 0 ? at::Tensor() : Arg(info, h);
+  };
+  double share = info[7].As<Napi::Number>().DoubleValue();
+  if (!(share > 0)) throw Napi::RangeError::New(info.Env(), "syncBatchNorm: a rank without samples cannot join synchronised BN");
+  at::Tensor y = SyncBatchNorm::apply(Arg(info, info[0].As<Napi::Number>().DoubleValue()), Arg(info, info[1].As<Napi::Number>().DoubleValue()),
+                                      Arg(info, info[2].As<Napi::Number>().DoubleValue()), opt(3), opt(4),
+                                      info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Number>().DoubleValue(), share);
+  return Napi::Number::New(info.Env(), regnet_addon::NewHandle(y));
+}
+
 Napi::Value Barrier(const Napi::CallbackInfo& info) {
   G(info.Env()).pg->barrier()->wait();
   return info.Env().Undefined();
@@ -323,6 +393,7 @@ void RegisterDistributed(Napi::Env env, Napi::Object exports) {
   REG("distBarrier", Barrier);
   REG("distDestroy", Destroy);
   REG("distInfo", Info);
+  REG("distSyncBatchNorm", SyncBn);
 #endif
 #undef REG
 }

@@ -455,6 +455,8 @@ at::Tensor* TensorAt(double handle) {
   Slot* sl = Find(handle);
   return sl ? &sl->t : nullptr;
 }
+// A new handle for a tensor made by another file of the addon.
+double NewHandle(at::Tensor t) { return Put(std::move(t)); }
 }  // namespace regnet_addon
 
 NODE_API_MODULE(torch_addon, Init)

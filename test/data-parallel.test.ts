@@ -1,7 +1,7 @@
 /**
  * Data-parallel training on libtorch c10d (Gloo on CPU): 2 ranks x batch 32 train exactly what 1 rank x
- * batch 64 does (same seed; a GroupNorm network, whose normalisation does not depend on the batch), a
- * run checkpointed by 2 ranks resumes on 1, and only rank 0 writes. The rank-environment and sharding
+ * batch 64 does (same seed; a GroupNorm network, whose normalisation does not depend on the batch, and
+ * a BatchNorm one with --sync-bn), a run checkpointed by 2 ranks resumes on 1, and only rank 0 writes. The rank-environment and sharding
  * rules are checked without the addon.
  */
 import assert from 'node:assert/strict';
@@ -91,8 +91,11 @@ const GN_NET = JSON.stringify({
   stemWidth: 8,
 });
 
+/** The same network with BatchNorm: equal only when BN uses the global batch's statistics (--sync-bn). */
+const BN_NET = GN_NET.replace('"gn"', '"bn"');
+
 /** 199 images: three global batches of 64 and a short one of 7 (3 + 4 over two ranks, weighted). */
-const TRAIN = ['--limit-train', '199', '--limit-val', '100', '--epochs', '1', '--seed', '3', '--engine', 'torch', '--threads', '1'];
+const TRAIN = ['--limit-train', '199', '--limit-val', '50', '--epochs', '1', '--seed', '3', '--engine', 'torch', '--threads', '1'];
 const COMMON = [...TRAIN, '--no-bench', '--progress', 'none', '--json'];
 
 function maxDiff(a: string, b: string): number {
@@ -164,13 +167,44 @@ describe('data-parallel training (Gloo)', { skip, timeout: 300_000 }, () => {
     const dm = maxDiff(join(ck1, 'optimizer.safetensors'), join(ck2, 'optimizer.safetensors'));
     assert.ok(dw < 1e-5 && dm < 1e-5, `weights differ by ${dw}, momentum by ${dm}`);
     // the evaluation counted every test image once (summed over ranks), the row records the global batch
-    const rows = readCsv(join(dir, 'r2', 'results-mnist-val100.csv'));
+    const rows = readCsv(join(dir, 'r2', 'results-mnist-val50.csv'));
     assert.equal(rows.length, 1);
     assert.equal(rows[0]!.train_batch_size, '64');
-    assert.equal(rows[0]!.top1, readCsv(join(dir, 'r1', 'results-mnist-val100.csv'))[0]!.top1);
+    assert.equal(rows[0]!.top1, readCsv(join(dir, 'r1', 'results-mnist-val50.csv'))[0]!.top1);
     const runs = readCsv(join(dir, 'r2', 'runs.csv'));
     assert.equal(runs.length, 1, 'one run row, from rank 0');
     assert.equal(runs[0]!.batch_size, '64');
+  });
+
+  it('with BatchNorm, 2 ranks x 32 with --sync-bn equal 1 rank x 64, running statistics included', () => {
+    const bn = join(dir, 'bn.csv');
+    writeFileSync(bn, `arch\n"${BN_NET.replace(/"/g, '""')}"\n`);
+    const [ref, sync] = [join(dir, 'bn1'), join(dir, 'bn2')];
+    const one = runCli(['train', '--configs', bn, ...COMMON, '--batch-size', '64', '--checkpoint', ref, '--results-dir', join(dir, 'rb1')]);
+    assert.equal(one.code, 0, one.stderr);
+    const two = runCli(
+      [
+        'train',
+        '--configs',
+        bn,
+        ...COMMON,
+        '--batch-size',
+        '32',
+        '--nproc-per-node',
+        '2',
+        '--sync-bn',
+        '--checkpoint',
+        sync,
+        '--results-dir',
+        join(dir, 'rb2'),
+      ],
+      { timeoutMs: 240_000 },
+    );
+    assert.equal(two.code, 0, two.stderr);
+    assert.ok(Math.abs(json(one.stdout).finalLoss - json(two.stdout).finalLoss) < 1e-5);
+    const dw = maxDiff(join(ref, 'model.safetensors'), join(sync, 'model.safetensors'));
+    const dm = maxDiff(join(ref, 'optimizer.safetensors'), join(sync, 'optimizer.safetensors'));
+    assert.ok(dw < 1e-5 && dm < 1e-5, `weights and BN statistics differ by ${dw}, momentum by ${dm}`);
   });
 
   it('a run checkpointed by 2 ranks resumes on 1 and ends where the 1-rank run did', async () => {
@@ -184,7 +218,7 @@ describe('data-parallel training (Gloo)', { skip, timeout: 300_000 }, () => {
       threads: 1,
       seed: 3,
       limitTrain: 199,
-      limitVal: 100,
+      limitVal: 50,
       overrides: { epochs: 1, batchSize: 64 },
       checkpointDir: ck,
       progress: 'none',

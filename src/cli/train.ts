@@ -55,6 +55,8 @@ export interface TrainOptions
   progress: ProgressMode;
   /** start this many local data-parallel ranks */
   nprocPerNode?: number;
+  /** data-parallel: synchronised BatchNorm */
+  syncBn?: boolean;
 }
 
 const H = HyperSchema.shape;
@@ -113,7 +115,8 @@ export function register(program: Command): void {
       '--nproc-per-node <n>',
       'data-parallel: start N local ranks (torch engine, Gloo on CPU); --batch-size is per rank, the global batch N times it. Under torchrun-style RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT or srun (SLURM_PROCID, SLURM_NTASKS) every process is a rank without this flag',
       parseIntOption('--nproc-per-node', 1, 1024),
-    );
+    )
+    .option('--sync-bn', 'data-parallel: BatchNorm with the statistics of the global batch (all ranks), as SyncBatchNorm');
   addProgressOption(cmd).action(async (names: string[], o: TrainOptions) => {
     checkBeforeWork(o);
     const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
@@ -196,6 +199,7 @@ export function buildRequest(
     // data-parallel ranks on one node share its cores
     threads: o.threads ?? (dist ? threadsPerRank(dist.localWorld) : undefined),
     ...(dist ? { distributed: dist } : {}),
+    ...(dist && o.syncBn ? { syncBn: true } : {}),
     device: o.device,
     checkpointDir: o.checkpoint,
     resume: o.resume,

@@ -33,6 +33,8 @@ export interface EngineOptions {
    * trainStep sums the ranks' weighted gradients before the update
    */
   distributed?: DistributedSpec;
+  /** data-parallel (torch): BatchNorm layers normalise with the statistics of the global batch (all ranks) */
+  syncBatchNorm?: boolean;
 }
 
 /** Collectives over the ranks of a data-parallel engine (issued in the same order on every rank). */

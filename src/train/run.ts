@@ -269,11 +269,18 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
     cfg = await setup(() => resolveConfig(req, ds, sizeOf));
   }
   checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  const short = cfg.trainSize % cfg.batchSize;
+  if (dist && req.syncBn && short > 0 && short < dist.world)
+    throw new UsageError(
+      `--sync-bn: the last batch of each epoch has ${short} sample(s), fewer than the ${dist.world} ranks (every rank needs one); change --batch-size or --limit-train`,
+    );
   if (state) checkResumable(state, req, cfg, req.checkpointDir!);
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
-  const engine: Engine = await setup(() => selectEngine(req.engine, { threads: req.threads, device: req.device, distributed: dist }));
+  const engine: Engine = await setup(() =>
+    selectEngine(req.engine, { threads: req.threads, device: req.device, distributed: dist, syncBatchNorm: req.syncBn }),
+  );
   const info = engine.info;
   if (dist && !engine.collectives) {
     engine.close?.();

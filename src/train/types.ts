@@ -44,6 +44,8 @@ export interface TrainRequest {
    * global batch (all ranks), and without it the recipe's batch is per rank
    */
   distributed?: DistributedSpec;
+  /** data-parallel: synchronised BatchNorm (statistics of the global batch) */
+  syncBn?: boolean;
   /** measure inference throughput after evaluation for the results table (default: when resultsDir is set; `--no-bench`) */
   bench?: boolean;
 }

@@ -20,6 +20,7 @@ interface DistAddon {
   distAllreduceF64(values: Float64Array): Float64Array;
   distBarrier(): void;
   distDestroy(): void;
+  distSyncBatchNorm(x: Handle, w: Handle, b: Handle, mean: Handle, variance: Handle, momentum: number, eps: number, share: number): Handle;
 }
 
 function int(env: NodeJS.ProcessEnv, key: string): number | undefined {
@@ -182,6 +183,15 @@ export class ProcessGroup implements Collectives {
 
   barrier(): void {
     this.a.distBarrier();
+  }
+
+  /**
+   * Batch normalisation with the global batch's statistics (training): an autograd op whose forward
+   * sums channel statistics over ranks and whose backward sums the dy statistics, this rank's weighted
+   * by `share` (its part of the global batch, as the gradient allreduce weights it). -1: no running stats.
+   */
+  syncBatchNorm(x: Handle, w: Handle, b: Handle, mean: Handle, variance: Handle, momentum: number, eps: number, share: number): Handle {
+    return this.a.distSyncBatchNorm(x, w, b, mean, variance, momentum, eps, share);
   }
 
   /** Leave the group (after a barrier, so rank 0's store outlives the others' last use of it). */

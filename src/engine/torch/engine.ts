@@ -68,7 +68,7 @@ export function createTorchEngine(opts: EngineOptions = {}, tuning: Partial<Torc
   const pg = dist ? ProcessGroup.init(dist, device) : undefined;
   return {
     info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}` },
-    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, pg),
+    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, pg, Boolean(pg && opts.syncBatchNorm)),
     ...(pg ? { collectives: pg, close: () => pg.close() } : {}),
   };
 }
@@ -92,6 +92,8 @@ class TorchNet implements CompiledNet {
   private readonly inShape: [number, number, number];
   private disposed = false;
   private readonly allocated: number;
+  /** data-parallel: this rank's share of the current global batch (synchronised BN weights its backward by it) */
+  private share = 1;
 
   constructor(
     private readonly a: TorchAddon,
@@ -101,6 +103,8 @@ class TorchNet implements CompiledNet {
     private readonly tune: TorchTuning,
     /** data-parallel: the process group gradients are summed over */
     private readonly pg?: ProcessGroup,
+    /** data-parallel: BN in training steps with the global batch's statistics */
+    private readonly syncBn = false,
   ) {
     this.net = net;
     const input = net.nodes[0];
@@ -196,6 +200,22 @@ class TorchNet implements CompiledNet {
           break;
         case 'bn': {
           const stats = !training || updateStats;
+          if (this.syncBn && training && updateStats) {
+            const h = (t: Tensor) => t.h;
+            out = new Tensor(
+              this.pg!.syncBatchNorm(
+                v(node.input).h,
+                h(this.p(`${node.name}.weight`)),
+                h(this.p(`${node.name}.bias`)),
+                h(this.p(`${node.name}.running_mean`)),
+                h(this.p(`${node.name}.running_var`)),
+                node.momentum,
+                node.eps,
+                this.share,
+              ),
+            );
+            break;
+          }
           out = ops.batchNorm(
             v(node.input),
             this.p(`${node.name}.weight`),
@@ -271,6 +291,7 @@ class TorchNet implements CompiledNet {
     return tidy(() => {
       let value = 0,
         correct = 0;
+      if (this.pg) this.share = opt.gradScale ?? 1 / this.pg.world;
       // data-parallel: a rank without samples (a short last batch) contributes zero gradients
       if (n > 0 || !this.pg) {
         const x = this.input(input, n);
@@ -282,7 +303,7 @@ class TorchNet implements CompiledNet {
         correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), y));
       }
       // data-parallel: the ranks' weighted gradients summed (bucketed, all in flight), between backward and update
-      this.pg?.allreduceGrads(this.trainableHandles, opt.gradScale ?? 1 / this.pg.world);
+      this.pg?.allreduceGrads(this.trainableHandles, this.share);
       const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
       this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
       return { loss: value, correct };
