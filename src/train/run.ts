@@ -652,7 +652,9 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
   // data-parallel: rank 0's BN statistics everywhere, each rank scores every W-th test batch, counts summed
   compiled.syncBuffers?.();
   const test = testSource(dataset, config, options.loader, dp);
-  const local = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total: test.size });
+  // (rank 0's progress counts its own share of the test batches)
+  const total = dp ? Math.ceil(test.size / dp.world) : test.size;
+  const local = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total });
   const evaluation = dp ? sumEvaluations(local, dp) : local;
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
   const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
