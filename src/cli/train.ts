@@ -248,7 +248,9 @@ export function buildRequest(
 
 /** Run with Ctrl-C and SIGTERM wired to the request's AbortSignal (first: stop after this step; second: exit). */
 export async function runWithSigint(req: TrainRequest): Promise<TrainResult> {
-  const intr = onInterrupt('finishing the current step and writing a checkpoint (Ctrl-C again to quit now)');
+  // data-parallel: rank 0 speaks for the job
+  const quiet = req.distributed !== undefined && req.distributed.rank !== 0;
+  const intr = onInterrupt(quiet ? '' : 'finishing the current step and writing a checkpoint (Ctrl-C again to quit now)');
   try {
     return await trainModel({ ...req, signal: intr.signal });
   } finally {
