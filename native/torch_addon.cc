@@ -379,6 +379,12 @@ Napi::Value TuneMalloc(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ok);
 }
 
+}  // namespace
+namespace regnet_addon {
+void RegisterDistributed(Napi::Env env, Napi::Object exports);  // distributed.cc
+}
+namespace {
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define REG(name, fn) exports.Set(name, Napi::Function::New<Guard<fn>>(env, name))
   REG("fromF32", FromF32);
@@ -437,9 +443,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("version", Version);
   REG("tuneMalloc", TuneMalloc);
 #undef REG
+  regnet_addon::RegisterDistributed(env, exports);
   return exports;
 }
 
 }  // namespace
+
+// The tensor behind a handle for the addon's other files (distributed.cc); nullptr when stale or freed.
+namespace regnet_addon {
+at::Tensor* TensorAt(double handle) {
+  Slot* sl = Find(handle);
+  return sl ? &sl->t : nullptr;
+}
+// A new handle for a tensor made by another file of the addon.
+double NewHandle(at::Tensor t) { return Put(std::move(t)); }
+}  // namespace regnet_addon
 
 NODE_API_MODULE(torch_addon, Init)

@@ -95,6 +95,21 @@ const torch = findTorch();
 if (torch.error) done(`not built: ${torch.error}`);
 
 const extraLibs = existsSync(join(torch.lib, 'libtorch_cuda.so')) ? '-ltorch_cuda' : '';
+
+/**
+ * The c10d backends native/distributed.cc can compile: Gloo where its headers are found (Debian:
+ * libgloo-dev; PyTorch wheels ship them), NCCL with a CUDA libtorch that has ProcessGroupNCCL.hpp.
+ */
+function distDefines() {
+  const roots = [...torch.inc, '/usr/include', '/usr/local/include'];
+  const has = (rel) => roots.some((r) => existsSync(join(r, rel)));
+  const c10d = join('torch', 'csrc', 'distributed', 'c10d');
+  const defs = [];
+  if (has(join(c10d, 'ProcessGroupGloo.hpp')) && has(join('gloo', 'algorithm.h'))) defs.push('REGNET_C10D_GLOO');
+  if (extraLibs && has(join(c10d, 'ProcessGroupNCCL.hpp')) && has('nccl.h')) defs.push('REGNET_C10D_NCCL');
+  return defs;
+}
+const dist = distDefines();
 const env = {
   ...process.env,
   // offline builds need Node's local headers
@@ -103,6 +118,7 @@ const env = {
   TORCH_LIB_DIR: torch.lib,
   TORCH_CXX11_ABI: cxx11Abi(torch.cmake),
   TORCH_EXTRA_LIBS: extraLibs,
+  TORCH_DIST_DEFINES: dist.join(' '),
 };
 if (!env.npm_config_nodedir) delete env.npm_config_nodedir;
 
@@ -117,7 +133,8 @@ for (const [cmd, pre] of nodeGypCommands()) {
   if (r.status === 0 && existsSync(join(nativeDir, 'build', 'Release', 'torch_addon.node'))) {
     mkdirSync(dirname(logFile), { recursive: true });
     writeFileSync(logFile, log);
-    done(`built against ${torch.lib}${extraLibs ? ' (with CUDA)' : ''}`);
+    const backends = dist.length ? dist.map((d) => d.replace('REGNET_C10D_', '').toLowerCase()).join(', ') : 'none: no Gloo headers';
+    done(`built against ${torch.lib}${extraLibs ? ' (with CUDA)' : ''}; distributed backends: ${backends}`);
   }
   // a compile error will not go away with another node-gyp; only retry when node-gyp itself was missing
   if (!/not found|ENOENT|could not determine executable/i.test(r.stderr ?? '')) break;

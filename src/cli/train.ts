@@ -23,6 +23,9 @@ import { addAlias, addProgressOption, parseChoice, parseIntOption, STEM_HELP, ty
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { addEngineOptions } from './engine-options.js';
 import { parseSchemaNumber } from './schema-option.js';
+import { distributedFromEnv } from '../engine/torch/dist.js';
+import type { DistributedSpec } from '../engine/types.js';
+import { LAUNCHED_ENV, launchLocalRanks, threadsPerRank } from '../train/launch.js';
 
 /** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
 export interface TrainOptions
@@ -53,6 +56,10 @@ export interface TrainOptions
   bench: boolean;
   json?: boolean;
   progress: ProgressMode;
+  /** start this many local data-parallel ranks */
+  nprocPerNode?: number;
+  /** data-parallel: synchronised BatchNorm */
+  syncBn?: boolean;
 }
 
 const H = HyperSchema.shape;
@@ -120,17 +127,42 @@ export function register(program: Command): void {
     .option('--resume', 'continue from --checkpoint (the model and settings come from it when no model is named)')
     .option('--results-dir <dir>', 'where results-<dataset>.csv and runs.csv go', 'results')
     .option('--no-bench', 'do not measure inference throughput after evaluation (a few seconds per model)')
-    .option('--json', 'print the result as JSON on stdout');
+    .option('--json', 'print the result as JSON on stdout')
+    .option(
+      '--nproc-per-node <n>',
+      'data-parallel: start N local ranks (torch engine, Gloo on CPU); --batch-size is per rank, the global batch N times it. Under torchrun-style RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT or srun (SLURM_PROCID, SLURM_NTASKS) every process is a rank without this flag',
+      parseIntOption('--nproc-per-node', 1, 1024),
+    )
+    .option('--sync-bn', 'data-parallel: BatchNorm with the statistics of the global batch (all ranks), as SyncBatchNorm');
   addProgressOption(cmd).action(async (names: string[], o: TrainOptions) => {
     checkBeforeWork(o);
     const fromCli = (k: string) => cmd.getOptionValueSource(k) === 'cli';
     const models = resolveModelList(names, o, o.resume === true);
+    const launched = process.env[LAUNCHED_ENV] === '1';
+    const dist = distributedFromEnv();
+    if ((o.nprocPerNode ?? 1) > 1 && !launched) {
+      if (dist)
+        throw new UsageError(
+          `--nproc-per-node: this process is already rank ${dist.rank} of ${dist.world} (${dist.source} variables); drop --nproc-per-node or those variables`,
+        );
+      if (models.length > 1) throw new UsageError('--nproc-per-node: data-parallel training takes one model');
+      buildRequest(models[0], o, fromCli);
+      process.exitCode = await launchLocalRanks({ nproc: o.nprocPerNode! });
+      return;
+    }
+    if (dist && models.length > 1) throw new UsageError(`data-parallel training (${dist.world} ranks) takes one model`);
     if (models.length > 1) {
       await trainMany(models, buildRequest(models[0], o, fromCli), o);
       return;
     }
-    const req = buildRequest(models[0], o, fromCli);
+    const req = buildRequest(models[0], o, fromCli, dist);
     const result = await runWithSigint(req);
+    // data-parallel: rank 0 speaks for the job
+    if (dist && dist.rank !== 0) {
+      if (result.status === 'interrupted') process.exitCode = INTERRUPTED_EXIT_CODE;
+      else if (result.status === 'diverged') process.exitCode = 1;
+      return;
+    }
     if (result.alreadyFinished)
       process.stderr.write(
         `${req.checkpointDir}: already finished (step ${result.steps}); its saved result, nothing trained or written:\n`,
@@ -154,14 +186,20 @@ function checkBeforeWork(o: TrainOptions): void {
 }
 
 /** Flags -> TrainRequest; with --resume and no model, the checkpoint's own request is the base. */
-export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, fromCli: (key: string) => boolean): TrainRequest {
+export function buildRequest(
+  model: ResolvedModel | undefined,
+  o: TrainOptions,
+  fromCli: (key: string) => boolean,
+  dist?: DistributedSpec,
+): TrainRequest {
   const overrides: Overrides = {};
   const set = <K extends keyof Overrides>(k: K, v: Overrides[K] | undefined) => {
     if (v !== undefined) overrides[k] = v;
   };
   set('epochs', o.epochs);
   set('steps', o.steps);
-  set('batchSize', o.batchSize);
+  // --batch-size is per rank; the request carries the global batch
+  set('batchSize', o.batchSize !== undefined && dist ? o.batchSize * dist.world : o.batchSize);
   set('lr', o.lr);
   set('momentum', o.momentum);
   set('weightDecay', o.wd);
@@ -176,7 +214,10 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
 
   const common = {
     engine: o.engine,
-    threads: o.threads,
+    // data-parallel ranks on one node share its cores
+    threads: o.threads ?? (dist ? threadsPerRank(dist.localWorld) : undefined),
+    ...(dist ? { distributed: dist } : {}),
+    ...(dist && o.syncBn ? { syncBn: true } : {}),
     device: o.device,
     checkpointDir: o.checkpoint,
     resume: o.resume,
@@ -198,7 +239,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
       recipe: o.recipe ?? saved.recipe,
       overrides: { ...(saved.overrides as Overrides | undefined), ...overrides },
       engine: fromCli('engine') ? o.engine : saved.engine,
-      threads: o.threads ?? saved.threads,
+      threads: common.threads ?? saved.threads,
       device: o.device ?? saved.device,
       seed: o.seed ?? saved.seed,
       limitTrain: o.limitTrain ?? saved.limitTrain,
@@ -225,7 +266,9 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
 
 /** Run with Ctrl-C and SIGTERM wired to the request's AbortSignal (first: stop after this step; second: exit). */
 export async function runWithSigint(req: TrainRequest): Promise<TrainResult> {
-  const intr = onInterrupt('finishing the current step and writing a checkpoint (Ctrl-C again to quit now)');
+  // data-parallel: rank 0 speaks for the job
+  const quiet = req.distributed !== undefined && req.distributed.rank !== 0;
+  const intr = onInterrupt(quiet ? '' : 'finishing the current step and writing a checkpoint (Ctrl-C again to quit now)');
   try {
     return await trainModel({ ...req, signal: intr.signal });
   } finally {

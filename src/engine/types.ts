@@ -9,11 +9,41 @@ export type EngineName = 'torch' | 'onnx' | 'tfjs-gpu' | 'tfjs-node' | 'wasm' | 
 export const ENGINE_CHOICES = ['auto', 'torch', 'onnx', 'tfjs-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
 export type EngineChoice = (typeof ENGINE_CHOICES)[number];
 
+/** One process's place in a data-parallel job (torch engine; see src/engine/torch/dist.ts). */
+export interface DistributedSpec {
+  rank: number;
+  world: number;
+  /** rank on this node (picks cuda:LOCAL_RANK) */
+  localRank: number;
+  /** ranks on this node (divides the cores between them) */
+  localWorld: number;
+  masterAddr: string;
+  masterPort: number;
+  /** where the spec came from, for messages: 'torchrun', 'slurm', 'launcher' */
+  source: string;
+}
+
 export interface EngineOptions {
   /** worker threads for the engine's kernels (torch); default: all cores */
   threads?: number;
   /** 'cpu', 'cuda', 'cuda:1' (torch) */
   device?: string;
+  /**
+   * data-parallel (torch): join this process group; compiled nets start from rank 0's weights and
+   * trainStep sums the ranks' weighted gradients before the update
+   */
+  distributed?: DistributedSpec;
+  /** data-parallel (torch): BatchNorm layers normalise with the statistics of the global batch (all ranks) */
+  syncBatchNorm?: boolean;
+}
+
+/** Collectives over the ranks of a data-parallel engine (issued in the same order on every rank). */
+export interface Collectives {
+  readonly rank: number;
+  readonly world: number;
+  /** element-wise sums over ranks */
+  allreduceSum(values: ArrayLike<number>): Float64Array;
+  barrier(): void;
 }
 
 export interface EngineInfo {
@@ -31,6 +61,11 @@ export interface SgdOptions {
   /** applied to the params whose ParamSpec.decay is true (conv and fc weights by default) */
   weightDecay: number;
   labelSmoothing: number;
+  /**
+   * data-parallel: this rank's share of the global batch (its samples / the global batch's); the
+   * gradients of all ranks, each weighted by its share, are summed before the update (default 1/world)
+   */
+  gradScale?: number;
 }
 
 export interface StepResult {
@@ -48,7 +83,10 @@ export interface CompiledNet {
   readonly net: Network;
   /** eval mode (running BN statistics), no gradient */
   predict(input: Float32Array, n: number): Float32Array;
-  /** one SGD step in train mode (batch statistics, running stats updated) */
+  /**
+   * one SGD step in train mode (batch statistics, running stats updated); data-parallel: n may be 0 (a
+   * rank without samples in a short last batch still joins the gradient sum)
+   */
   trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult;
   /** loss and d(loss)/d(param) in train mode without updating anything (for engine-agreement tests) */
   lossAndGrads(input: Float32Array, labels: Int32Array, n: number, labelSmoothing: number): { loss: number; grads: WeightMap };
@@ -59,6 +97,8 @@ export interface CompiledNet {
   /** momentum buffers keyed by param name (for checkpoints) */
   getOptimizerState(): WeightMap;
   setOptimizerState(s: WeightMap): void;
+  /** data-parallel: rank 0's non-trainable buffers (BN running statistics) into every rank's */
+  syncBuffers?(): void;
   /** number of learned parameters actually allocated */
   paramCount(): number;
   dispose(): void;
@@ -68,6 +108,8 @@ export interface Engine {
   readonly info: EngineInfo;
   /** build the network; weights from `init` (timm names) or the engine's own seeded init when absent */
   compile(net: Network, init?: WeightMap): CompiledNet;
-  /** release the backend (threads, memory) */
+  /** data-parallel engines: the process group's collectives */
+  readonly collectives?: Collectives;
+  /** release the backend (threads, memory; leaves a process group) */
   close?(): void;
 }

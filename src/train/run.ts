@@ -24,7 +24,7 @@ import {
   type FileSplit,
 } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
-import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
+import type { Collectives, CompiledNet, Engine, EngineName } from '../engine/types.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { resultsTarget, type EvalScope } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
@@ -33,7 +33,8 @@ import { median } from '../util/median.js';
 import { checkBatchTensor } from '../util/limits.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
 import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
-import { evaluate, type EvalBatchLike, type EvalSource } from './evaluate.js';
+import { shardEval, shardRange, sliceBatch, everyNth, type RankOf } from './data-parallel.js';
+import { evaluate, type EvalBatchLike, type EvalResult, type EvalSource } from './evaluate.js';
 import { Progress } from './progress.js';
 import { recipeLabel, trainedResultRow } from './results-row.js';
 import { appendRun } from './runs.js';
@@ -155,10 +156,11 @@ export function testSource(
   ds: Dataset | FileDataset,
   cfg: Pick<TrainConfig, 'evalBatchSize' | 'limitVal' | 'inChans' | 'interpolation' | 'res'>,
   loader?: ImageLoader,
+  shard?: RankOf,
 ): { source: EvalSource; size: number } {
   if (!isFileDataset(ds)) {
     const pipe = evalPipeline(ds, cfg);
-    return { source: pipe, size: pipe.size };
+    return { source: shard ? shardEval(pipe, shard) : pipe, size: pipe.size };
   }
   const pipe = fileEvalPipeline(ds, cfg);
   const transform: ImageTransform = {
@@ -170,7 +172,8 @@ export function testSource(
     std: ds.std,
   };
   const opts = { transform, maxBatch: cfg.evalBatchSize };
-  const stream = loader ? loader.stream(pipe.from(0, 0, 1), opts) : loadBatches(pipe.from(0, 0, 1), opts);
+  const plans = shard ? everyNth(pipe.from(0, 0, 1), shard) : pipe.from(0, 0, 1);
+  const stream = loader ? loader.stream(plans, opts) : loadBatches(plans, opts);
   return { source: stream as AsyncIterable<EvalBatchLike>, size: pipe.size };
 }
 
@@ -254,23 +257,48 @@ async function setup<T>(fn: () => T | Promise<T>): Promise<T> {
   }
 }
 
-export async function trainModel(req: TrainRequest): Promise<TrainResult> {
+export async function trainModel(request: TrainRequest): Promise<TrainResult> {
+  let req = request;
   if (req.resume && !req.checkpointDir) throw new UsageError('--resume needs --checkpoint DIR');
+  const dist = req.distributed && req.distributed.world > 1 ? req.distributed : undefined;
+  // ranks other than 0 train and evaluate but write nothing and show no progress
+  if (dist && dist.rank !== 0) req = { ...req, resultsDir: undefined, progress: 'none', bench: false };
   const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res, req.classMap));
   const trainN = await setup(() => (isFileDataset(ds) ? trainSplitOf(ds).n : ds.train.n));
-  const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? trainN : Math.min(limit, trainN))));
-  checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  const sizeOf = (limit: number | undefined) => (limit === undefined ? trainN : Math.min(limit, trainN));
+  let cfg = await setup(() => resolveConfig(req, ds, sizeOf));
   let state: CheckpointState | undefined;
-  if (req.resume && hasCheckpoint(req.checkpointDir!)) {
-    state = readCheckpointState(req.checkpointDir!);
-    checkResumable(state, req, cfg, req.checkpointDir!);
+  if (req.resume && hasCheckpoint(req.checkpointDir!)) state = readCheckpointState(req.checkpointDir!);
+  if (dist && req.overrides?.batchSize === undefined) {
+    // the recorded batch is the global one: the recipe's per-rank batch times the ranks, or a resumed run's own
+    const globalBatch = state ? state.config.batchSize : cfg.batchSize * dist.world;
+    req = { ...req, overrides: { ...req.overrides, batchSize: globalBatch } };
+    cfg = await setup(() => resolveConfig(req, ds, sizeOf));
   }
+  checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  const short = cfg.trainSize % cfg.batchSize;
+  if (dist && req.syncBn && short > 0 && short < dist.world)
+    throw new UsageError(
+      `--sync-bn: the last batch of each epoch has ${short} sample(s), fewer than the ${dist.world} ranks (every rank needs one); change --batch-size or --limit-train`,
+    );
+  if (state) checkResumable(state, req, cfg, req.checkpointDir!);
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
-  const engine: Engine = await setup(() => selectEngine(req.engine, { threads: req.threads, device: req.device }));
+  const engine: Engine = await setup(() =>
+    selectEngine(req.engine, { threads: req.threads, device: req.device, distributed: dist, syncBatchNorm: req.syncBn }),
+  );
   const info = engine.info;
+  if (dist && !engine.collectives) {
+    engine.close?.();
+    throw new UsageError(`data-parallel training (${dist.world} ranks) needs --engine torch, not ${info.engine}`);
+  }
   say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
+  if (dist)
+    say(
+      req,
+      `data-parallel: ${dist.world} ranks (${dist.source}), global batch ${cfg.batchSize} (${(cfg.batchSize / dist.world).toFixed(Number.isInteger(cfg.batchSize / dist.world) ? 0 : 1)} per rank)`,
+    );
   let compiled: CompiledNet | undefined;
   // image files are decoded on worker threads, ahead of the training steps (one pool for train and test)
   const loader = isFileDataset(ds) ? new ImageLoader() : undefined;
@@ -286,7 +314,17 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
     }
-    return await runLoop({ request: req, dataset: ds, config: cfg, netComplexity: cx, engine, compiled, resumed: state, loader });
+    return await runLoop({
+      request: req,
+      dataset: ds,
+      config: cfg,
+      netComplexity: cx,
+      engine,
+      compiled,
+      resumed: state,
+      loader,
+      collectives: engine.collectives,
+    });
   } finally {
     await loader?.close();
     compiled?.dispose();
@@ -348,12 +386,22 @@ interface LoopOptions {
   resumed?: CheckpointState;
   /** the image loader of a FileDataset */
   loader?: ImageLoader;
+  /** data-parallel: the ranks this one trains with (rank 0 alone writes checkpoints and results) */
+  collectives?: Collectives;
 }
 
 interface TrainBatch {
   x: Float32Array;
   y: Int32Array;
+  /** this rank's samples */
   n: number;
+  /** the samples of the global batch (all ranks); n when not data-parallel */
+  globalN: number;
+}
+
+/** Whether this process writes checkpoints and results (rank 0, or the only process). */
+function writes(options: LoopOptions): boolean {
+  return (options.collectives?.rank ?? 0) === 0;
 }
 
 /** Training batches from (epoch, step) to the end of the run, and the number of samples per epoch. */
@@ -374,11 +422,29 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
       limitMode: 'stratified',
       sampleSeeds: transform.kind === 'train' || transform.randAugment !== undefined,
     });
-    const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), {
-      transform,
-      maxBatch: config.batchSize,
-    });
-    return { size: pipe.size, batches: stream };
+    const dp = options.collectives;
+    // data-parallel: each rank decodes only its part of every global batch (per-sample seeds keep the augmentation)
+    const plans = dp
+      ? (function* () {
+          for (const p of pipe.from(epoch, step, config.epochs)) {
+            const { start, end } = shardRange(p.files.length, dp);
+            yield {
+              ...p,
+              files: p.files.slice(start, end),
+              labels: p.labels.slice(start, end),
+              seeds: p.seeds?.slice(start, end),
+              indices: p.indices.slice(start, end),
+              globalN: p.files.length,
+            };
+          }
+        })()
+      : pipe.from(epoch, step, config.epochs);
+    const stream = options.loader!.stream(plans, { transform, maxBatch: config.batchSize });
+    async function* files(): AsyncGenerator<TrainBatch> {
+      for await (const b of stream as AsyncGenerator<LoadedBatch<{ files: string[]; labels: Int32Array; globalN?: number }>>)
+        yield { x: b.x, y: b.y, n: b.n, globalN: b.plan.globalN ?? b.n };
+    }
+    return { size: pipe.size, batches: files() };
   }
   const pipeline = trainPipeline(ds, config, request.seed);
   const buffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
@@ -386,7 +452,9 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
     for (let e = epoch; e < config.epochs; e++) {
       for (let s = e === epoch ? step : 0; s < pipeline.stepsPerEpoch; s++) {
         const b = pipeline.batch(e, s, buffer);
-        yield { x: b.x, y: b.y, n: b.n };
+        // data-parallel: the global batch is assembled (so augmentation is that of one process) and sliced
+        if (options.collectives) yield { ...sliceBatch(b, shardRange(b.n, options.collectives)), globalN: b.n };
+        else yield { x: b.x, y: b.y, n: b.n, globalN: b.n };
       }
     }
   }
@@ -403,6 +471,8 @@ interface LoopState {
   status: TrainStatus;
   /** the global step whose loss was not finite */
   divergedAt: number;
+  /** data-parallel: some rank was asked to stop (agreed on at the last step) */
+  stopAgreed: boolean;
 }
 
 async function runLoop(options: LoopOptions): Promise<TrainResult> {
@@ -414,12 +484,13 @@ async function runLoop(options: LoopOptions): Promise<TrainResult> {
     lastLoss: resumed?.lastLoss ?? NaN,
     status: 'ok',
     divergedAt: -1,
+    stopAgreed: false,
   };
   const source = trainBatches(options, Math.floor(loop.globalStep / config.stepsPerEpoch), loop.globalStep % config.stepsPerEpoch);
   try {
     while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
       await trainEpoch(options, source, loop);
-      if (loop.status === 'ok' && request.checkpointDir && loop.globalStep < config.totalSteps) {
+      if (loop.status === 'ok' && request.checkpointDir && writes(options) && loop.globalStep < config.totalSteps) {
         saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
       }
     }
@@ -485,8 +556,13 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     correct = 0,
     lossSum = 0,
     stepsDone = 0;
+  const dp = options.collectives;
   for (let step = firstStep; step < steps; step++) {
-    if (stopRequested(request, loop.globalStep)) {
+    // data-parallel: every rank stops at the same step (a signal seen by any rank is agreed on each step)
+    const stop = dp
+      ? loop.stopAgreed || (request.stopAtStep !== undefined && loop.globalStep >= request.stopAtStep)
+      : stopRequested(request, loop.globalStep);
+    if (stop) {
       loop.status = 'interrupted';
       break;
     }
@@ -501,7 +577,15 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
       nesterov: config.nesterov,
       weightDecay: config.weightDecay,
       labelSmoothing: config.labelSmoothing,
+      ...(dp ? { gradScale: batch.n / batch.globalN } : {}),
     });
+    if (dp) {
+      // the global batch's mean loss and correct count, and whether any rank was asked to stop
+      const sums = dp.allreduceSum([result.loss * batch.n, result.correct, request.signal?.aborted ? 1 : 0]);
+      result.loss = sums[0]! / batch.globalN;
+      result.correct = sums[1]!;
+      loop.stopAgreed = sums[2]! > 0;
+    }
     const seconds = (performance.now() - startedAt) / 1000;
     loop.globalStep++;
     loop.lastLoss = result.loss;
@@ -511,12 +595,12 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
       break;
     }
     loop.trainSeconds += seconds;
-    loop.stepRates.push(Math.round((batch.n / seconds) * 10) / 10);
-    seen += batch.n;
+    loop.stepRates.push(Math.round((batch.globalN / seconds) * 10) / 10);
+    seen += batch.globalN;
     correct += result.correct;
     lossSum += result.loss;
     stepsDone++;
-    bar.update(Math.min(epochImages, step * config.batchSize + batch.n), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
+    bar.update(Math.min(epochImages, step * config.batchSize + batch.globalN), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
     // give SIGINT handlers and timers a turn between steps
     await new Promise((resolve) => setImmediate(resolve));
   }
@@ -545,7 +629,7 @@ function resultBase(options: LoopOptions, loop: LoopState) {
 /** Stopped early: save a checkpoint to resume from, when there is a checkpoint folder. */
 function finishInterrupted(options: LoopOptions, loop: LoopState): TrainResult {
   const { request, config } = options;
-  if (request.checkpointDir) {
+  if (request.checkpointDir && writes(options)) {
     saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'));
     say(
       request,
@@ -571,8 +655,14 @@ function finishDiverged(options: LoopOptions, loop: LoopState): TrainResult {
  */
 async function finishTrained(options: LoopOptions, loop: LoopState): Promise<TrainResult> {
   const { request, config, dataset, compiled } = options;
-  const test = testSource(dataset, config, options.loader);
-  const evaluation = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total: test.size });
+  const dp = options.collectives;
+  // data-parallel: rank 0's BN statistics everywhere, each rank scores every W-th test batch, counts summed
+  compiled.syncBuffers?.();
+  const test = testSource(dataset, config, options.loader, dp);
+  // (rank 0's progress counts its own share of the test batches)
+  const total = dp ? Math.ceil(test.size / dp.world) : test.size;
+  const local = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total });
+  const evaluation = dp ? sumEvaluations(local, dp) : local;
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
   const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
   if (infer) say(request, `inference: ${infer.samplesPerSec.toFixed(1)} samples/s at batch ${infer.batch}`);
@@ -593,7 +683,7 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     recipe,
     seed: request.seed,
   };
-  if (request.checkpointDir) {
+  if (request.checkpointDir && writes(options)) {
     saveCheckpoint(
       request.checkpointDir,
       compiled,
@@ -627,6 +717,26 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
+}
+
+/** Evaluations of the ranks' shares of the test split, as one evaluation of the whole split. */
+function sumEvaluations(local: EvalResult, dp: Collectives): EvalResult {
+  const [n, c1, c5, lossSum, seconds] = dp.allreduceSum([
+    local.n,
+    local.correct1,
+    local.correct5,
+    local.n ? local.loss * local.n : 0,
+    local.seconds,
+  ]) as unknown as number[];
+  return {
+    n: n!,
+    correct1: c1!,
+    correct5: c5!,
+    top1: n ? (100 * c1!) / n : NaN,
+    top5: n ? (100 * c5!) / n : NaN,
+    loss: n ? lossSum! / n : NaN,
+    seconds: seconds! / dp.world,
+  };
 }
 
 function runRow(req: TrainRequest, cfg: TrainConfig, r: TrainResult) {

@@ -3,7 +3,7 @@
  * one request in, one result out. src/train/run.ts implements `trainModel(req): Promise<TrainResult>`.
  */
 import type { ModelSpec } from '../arch/spec.js';
-import type { EngineChoice, EngineName } from '../engine/types.js';
+import type { DistributedSpec, EngineChoice, EngineName } from '../engine/types.js';
 import type { HyperOverrides } from './hyper.js';
 
 export interface TrainRequest {
@@ -39,6 +39,13 @@ export interface TrainRequest {
   signal?: AbortSignal;
   /** stop cleanly (as `signal` would) once this many optimiser steps are done in total; for tests and time-boxed runs */
   stopAtStep?: number;
+  /**
+   * data-parallel: this process's rank (src/train/data-parallel.ts); overrides.batchSize is then the
+   * global batch (all ranks), and without it the recipe's batch is per rank
+   */
+  distributed?: DistributedSpec;
+  /** data-parallel: synchronised BatchNorm (statistics of the global batch) */
+  syncBn?: boolean;
   /** measure inference throughput after evaluation for the results table (default: when resultsDir is set; `--no-bench`) */
   bench?: boolean;
 }

@@ -20,7 +20,8 @@ export function onInterrupt(message: string, forceAfterMs = 0): Interrupt {
     if (!first) {
       first = sig;
       at = Date.now();
-      process.stderr.write(`\n${sig === 'SIGTERM' ? 'SIGTERM' : 'interrupt'}: ${message}\n`);
+      // an empty message says nothing (e.g. data-parallel ranks other than 0)
+      if (message) process.stderr.write(`\n${sig === 'SIGTERM' ? 'SIGTERM' : 'interrupt'}: ${message}\n`);
       ac.abort();
     } else if (Date.now() - at >= forceAfterMs) {
       // a terminal's Ctrl-C reaches a whole process group at once: only a later signal forces the exit

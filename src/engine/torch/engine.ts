@@ -11,6 +11,7 @@ import { numel, paramSpecs, type ParamSpec } from '../../arch/params.js';
 import type { WeightMap } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
 import type { CompiledNet, Engine, EngineOptions, SgdOptions, StepResult } from '../types.js';
+import { ProcessGroup } from './dist.js';
 import { torchAddon, type TorchAddon } from './native.js';
 import { fromFloat32, labelsFrom, noGrad, ops, persistent, tidy, Tensor } from './tensor.js';
 
@@ -49,7 +50,9 @@ export function createTorchEngine(opts: EngineOptions = {}, tuning: Partial<Torc
   const a = torchAddon();
   const threads = opts.threads ?? availableParallelism();
   if (!Number.isInteger(threads) || threads < 1) throw new UsageError(`--threads: expected a positive integer, got ${opts.threads}`);
-  const device = resolveDevice(a, opts.device);
+  const dist = opts.distributed && opts.distributed.world > 1 ? opts.distributed : undefined;
+  // data-parallel on GPUs: a bare --device cuda means this rank's local GPU
+  const device = resolveDevice(a, dist && opts.device?.trim().toLowerCase() === 'cuda' ? `cuda:${dist.localRank}` : opts.device);
   // libtorch defaults to 1 thread here, where some convs skip oneDNN and run ~30x slower
   a.setNumThreads(threads);
   if (!mallocTuned) {
@@ -62,9 +65,11 @@ export function createTorchEngine(opts: EngineOptions = {}, tuning: Partial<Torc
     tune.channelsLast = false;
     tune.fcAsConv = false;
   }
+  const pg = dist ? ProcessGroup.init(dist, device) : undefined;
   return {
     info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}` },
-    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune),
+    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, pg, Boolean(pg && opts.syncBatchNorm)),
+    ...(pg ? { collectives: pg, close: () => pg.close() } : {}),
   };
 }
 
@@ -87,6 +92,8 @@ class TorchNet implements CompiledNet {
   private readonly inShape: [number, number, number];
   private disposed = false;
   private readonly allocated: number;
+  /** data-parallel: this rank's share of the current global batch (synchronised BN weights its backward by it) */
+  private share = 1;
 
   constructor(
     private readonly a: TorchAddon,
@@ -94,6 +101,10 @@ class TorchNet implements CompiledNet {
     init: WeightMap,
     private readonly device: string,
     private readonly tune: TorchTuning,
+    /** data-parallel: the process group gradients are summed over */
+    private readonly pg?: ProcessGroup,
+    /** data-parallel: BN in training steps with the global batch's statistics */
+    private readonly syncBn = false,
   ) {
     this.net = net;
     const input = net.nodes[0];
@@ -127,6 +138,8 @@ class TorchNet implements CompiledNet {
         this.consumers[i]!++;
       }
     }
+    // every rank starts from rank 0's weights and statistics
+    this.pg?.broadcast([...this.params.values()].map((p) => p.t.h));
   }
 
   /** Conv weights go NHWC when activations do (fromFloat32 made a fresh tensor we own). */
@@ -187,6 +200,22 @@ class TorchNet implements CompiledNet {
           break;
         case 'bn': {
           const stats = !training || updateStats;
+          if (this.syncBn && training && updateStats) {
+            const h = (t: Tensor) => t.h;
+            out = new Tensor(
+              this.pg!.syncBatchNorm(
+                v(node.input).h,
+                h(this.p(`${node.name}.weight`)),
+                h(this.p(`${node.name}.bias`)),
+                h(this.p(`${node.name}.running_mean`)),
+                h(this.p(`${node.name}.running_var`)),
+                node.momentum,
+                node.eps,
+                this.share,
+              ),
+            );
+            break;
+          }
           out = ops.batchNorm(
             v(node.input),
             this.p(`${node.name}.weight`),
@@ -260,13 +289,21 @@ class TorchNet implements CompiledNet {
   trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult {
     checkSgd(opt);
     return tidy(() => {
-      const x = this.input(input, n);
-      const y = this.labels(labels, n);
-      const logits = this.forward(x, true, true);
-      const loss = ops.crossEntropy(logits, y, opt.labelSmoothing);
-      loss.backward();
-      const value = loss.item();
-      const correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), y));
+      let value = 0,
+        correct = 0;
+      if (this.pg) this.share = opt.gradScale ?? 1 / this.pg.world;
+      // data-parallel: a rank without samples (a short last batch) contributes zero gradients
+      if (n > 0 || !this.pg) {
+        const x = this.input(input, n);
+        const y = this.labels(labels, n);
+        const logits = this.forward(x, true, true);
+        const loss = ops.crossEntropy(logits, y, opt.labelSmoothing);
+        loss.backward();
+        value = loss.item();
+        correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), y));
+      }
+      // data-parallel: the ranks' weighted gradients summed (bucketed, all in flight), between backward and update
+      this.pg?.allreduceGrads(this.trainableHandles, this.share);
       const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
       this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
       return { loss: value, correct };
@@ -333,6 +370,10 @@ class TorchNet implements CompiledNet {
     }
     this.momentumBuffers();
     for (const [name, t] of s) this.momentum!.get(name)!.assign(t.data);
+  }
+
+  syncBuffers(): void {
+    this.pg?.broadcast([...this.params.values()].filter((p) => !p.spec.trainable).map((p) => p.t.h));
   }
 
   paramCount(): number {
