@@ -141,9 +141,10 @@ const RESNETS: Record<string, ResNetInput> = {
  * where params, MACs, flops, acts and the multiset of parameter shapes agree). torchvision's RegNets round
  * bottleneck widths to the group width with a 0.9 floor, which changes three of them: those map to
  * timm's `_tv` variants. torchvision's resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d,
- * wide_resnet50_2/101_2 and efficientnet_b0..b7 already carry timm's names (the EfficientNets' widths,
- * depths, SE widths and heads are the same networks: test/fixtures/zoo_effnet.csv; their layer names are
- * torchvision's own, so only the architecture, not a checkpoint, is shared).
+ * wide_resnet50_2/101_2 and efficientnet_b0..b7 already carry timm's names. torchvision's EfficientNets
+ * have timm's layers, widths, depths and SE widths (test/fixtures/zoo_effnet.csv) under their own layer
+ * names (effnet_reference.py maps them one to one); its b5..b7 use BN eps 1e-3 where timm's use 1e-5, which
+ * changes eval arithmetic slightly but no count or shape.
  */
 const TORCHVISION_ALIASES: Record<string, string> = {
   regnet_x_400mf: 'regnetx_004_tv',
