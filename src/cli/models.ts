@@ -23,7 +23,7 @@ export function register(program: Command): void {
       const names = matchZoo(...patterns);
       if (names.length === 0)
         throw new UsageError(
-          `no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'resnet*', 'resnext*')`,
+          `no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'regnetv*', 'resnet*', 'resnext*', 'efficientnet_b*')`,
         );
       // without --img-size each model is built at timm's default input size for it (what timm's tables count)
       const sizes = names.map((n) => o.imgSize ?? zooImgSize(n));
