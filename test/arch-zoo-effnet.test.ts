@@ -202,7 +202,7 @@ test('block structure: residual adds only where shape is kept, no act after them
   assert.ok(paramSpecs(v).some((p) => p.name === 'stem.weight'));
 });
 
-test("regnet models 'efficientnet_b*' 'regnetv*' lists them at timm's default sizes with timm's params and flops", async () => {
+test("regnet models 'efficientnet_b*' 'regnetv*' (and describe) use timm's default sizes, with timm's params and flops", async () => {
   const r = await runInProcess(['models', 'efficientnet_b*', 'regnetv*', '--format', 'csv'], ROOT);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n');
@@ -225,6 +225,10 @@ test("regnet models 'efficientnet_b*' 'regnetv*' lists them at timm's default si
       m,
     );
   }
+  const described = await runInProcess(['describe', 'efficientnet_b3', '--json'], ROOT);
+  assert.equal(described.code, 0, described.stderr);
+  const d = JSON.parse(described.stdout) as { res: number; flops: number };
+  assert.deepEqual([d.res, d.flops], [288, ref.find((x) => x.model === 'efficientnet_b3' && x.res === 288)!.flops]);
   const fixed = await runInProcess(['models', 'efficientnet_b3', '--img-size', '224', '--format', 'json'], ROOT);
   assert.equal(fixed.code, 0, fixed.stderr);
   const j = JSON.parse(fixed.stdout) as Array<{ res: number; flops: number }>;
