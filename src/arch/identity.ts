@@ -19,6 +19,8 @@
  *   resnet_bottleneck_3-4-6-3                    ResNet
  *   resnext_bottleneck_3-4-6-3_c32_bw4           ResNet variants: cardinality, base width, deep stem
  *   resnet_d_bottleneck_3-4-6-3_deep32_avgdown   (its width), average-pool shortcut, SE ratio
+ *   regnetv_d2-4-12-4_w96-..._g64_silu           pre-activation RegNet (timm's RegNetV; _avgdown: average-pool shortcut)
+ *   efficientnet_w1.1_d1.2                       EfficientNet by width and depth multiplier
  * The family is modelFamily() of src/arch/spec.ts.
  *
  * A network equal to a zoo model's architecture takes the zoo name instead (regnetx_002, resnet50, ...),
@@ -26,6 +28,7 @@
  * an AnyNet that happens to have a RegNet's stages keeps its anynet prefix.
  */
 import { regnetStages } from '../space/regnet.js';
+import { efficientnetName } from './efficientnet.js';
 import { anynetStages } from './regnet.js';
 import { resnetOptions } from './resnet.js';
 import { modelFamily, ModelSpecSchema, type ModelSpec, type ResNetSpec } from './spec.js';
@@ -37,7 +40,7 @@ const list = (v: readonly number[]): string => v.map(num).join('-');
 /** One value when every stage has it, else the per-stage list. */
 const perStage = (v: readonly number[]): string => (v.every((x) => x === v[0]) ? num(v[0]!) : list(v));
 
-type BodySpec = Exclude<ModelSpec, { kind: 'resnet' }>;
+type BodySpec = Exclude<ModelSpec, { kind: 'resnet' } | { kind: 'efficientnet' }>;
 
 /** A ResNet: its family, block and stage depths, then each variant option that is not the default. */
 function resnetName(specIn: ResNetSpec): string {
@@ -67,11 +70,16 @@ function bodyName(spec: BodySpec): string {
   return `_d${list(depths)}_w${list(widths)}_g${perStage(groupWidths)}${b}`;
 }
 
-function bodyExtras(spec: BodySpec): string {
+/** Non-default activation, norm, stem width and shortcut; `_preact` only where the family does not say it. */
+function bodyExtras(spec: BodySpec, withPreact = true): string {
+  const preact = spec.kind === 'regnet' && spec.preact === true;
+  const avg = spec.kind === 'regnet' && spec.downsample === 'avg';
   return (
     (spec.act !== 'relu' ? `_${spec.act}` : '') +
     (spec.norm !== 'bn' ? `_${spec.norm}` : '') +
-    (spec.stemWidth !== 32 ? `_stem${spec.stemWidth}` : '')
+    (spec.stemWidth !== 32 ? `_stem${spec.stemWidth}` : '') +
+    (preact && withPreact ? '_preact' : '') +
+    (avg ? '_avgdown' : '')
   );
 }
 
@@ -82,20 +90,24 @@ function bodyExtras(spec: BodySpec): string {
 export function architectureKey(specIn: ModelSpec): string {
   const spec = ModelSpecSchema.parse(specIn);
   if (spec.kind === 'resnet') return resnetName(spec);
+  if (spec.kind === 'efficientnet') return efficientnetName(spec);
   return `body${bodyName(spec)}${spec.seRatio > 0 ? `_se${num(spec.seRatio)}` : ''}${bodyExtras(spec)}`;
 }
 
 /**
  * The name spelled out from the architecture (no zoo lookup): the family (modelFamily, the one family
- * rule), the body, and the SE ratio unless the family says it (RegNetY means 0.25). Throws where the
+ * rule), the body, and the SE ratio unless the family says it (RegNetY and RegNetV mean 0.25). Throws where the
  * spec cannot be built.
  */
 export function architectureName(specIn: ModelSpec): string {
   const spec = ModelSpecSchema.parse(specIn);
   if (spec.kind === 'resnet') return resnetName(spec);
+  if (spec.kind === 'efficientnet') return efficientnetName(spec);
   const family = modelFamily(spec);
-  const se = spec.seRatio > 0 && !(family === 'regnety' && spec.seRatio === 0.25) ? `_se${num(spec.seRatio)}` : '';
-  return `${family}${bodyName(spec)}${se}${bodyExtras(spec)}`;
+  // RegNetY and RegNetV mean SE 0.25; a RegNetV without SE says _se0
+  const seImplied = (family === 'regnety' || family === 'regnetv') && spec.seRatio === 0.25;
+  const se = (spec.seRatio > 0 || family === 'regnetv') && !seImplied ? `_se${num(spec.seRatio)}` : '';
+  return `${family}${bodyName(spec)}${se}${bodyExtras(spec, family !== 'regnetv')}`;
 }
 
 let zooByArchitecture: Map<string, string> | undefined;

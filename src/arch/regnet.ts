@@ -31,9 +31,14 @@ interface BodyOptions {
   act: 'relu' | 'silu';
   norm: 'bn' | 'gn';
   stemWidth: number;
+  preact?: boolean;
+  downsample?: 'conv1x1' | 'avg';
 }
 
-export type RegNetInput = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'> &
+export type RegNetInput = Omit<
+  RegNetSpec,
+  'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth' | 'preact' | 'downsample'
+> &
   Partial<RegNetSpec>;
 
 export function buildRegNet(specIn: RegNetInput, opts: BuildOptions = {}, name?: string): Network {
@@ -78,10 +83,17 @@ function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: Bu
   const g = new GraphBuilder();
   const act = bo.act;
   const resH = o.resH ?? o.res;
+  const preact = bo.preact ?? false;
   let x = g.input([o.inChans, resH, o.res]);
-  x = g.conv('stem.conv', x, bo.stemWidth, 3, o.stem === 'small' ? 1 : 2);
-  x = g.norm(bo.norm, 'stem.bn', x);
-  x = g.act(act, x);
+  const stemStride = o.stem === 'small' ? 1 : 2;
+  if (preact) {
+    // timm's preact stem is a bare conv named `stem` (norm and act come with the first block's norm1)
+    x = g.conv('stem', x, bo.stemWidth, 3, stemStride);
+  } else {
+    x = g.conv('stem.conv', x, bo.stemWidth, 3, stemStride);
+    x = g.norm(bo.norm, 'stem.bn', x);
+    x = g.act(act, x);
+  }
 
   const stages: StageInfo[] = [];
   let wIn = bo.stemWidth;
@@ -92,13 +104,18 @@ function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: Bu
     for (let bi = 0; bi < s.depth; bi++) {
       const p = `s${si + 1}.b${bi + 1}`;
       const stride = bi === 0 ? 2 : 1;
+      const normAct = (name: string, v: number) => g.act(act, g.norm(bo.norm, name, v));
+      // preact: the shortcut leaves after norm1 + act (timm's PreBottleneck), else the block input
+      if (preact) x = normAct(`${p}.norm1`, x);
       const shortcut = x;
-      let y = g.conv(`${p}.conv1.conv`, x, wb, 1);
-      y = g.norm(bo.norm, `${p}.conv1.bn`, y);
-      y = g.act(act, y);
-      y = g.conv(`${p}.conv2.conv`, y, wb, 3, stride, s.groups);
-      y = g.norm(bo.norm, `${p}.conv2.bn`, y);
-      y = g.act(act, y);
+      let y: number;
+      if (preact) {
+        y = normAct(`${p}.norm2`, g.conv(`${p}.conv1`, x, wb, 1));
+        y = g.conv(`${p}.conv2`, y, wb, 3, stride, s.groups);
+      } else {
+        y = normAct(`${p}.conv1.bn`, g.conv(`${p}.conv1.conv`, x, wb, 1));
+        y = normAct(`${p}.conv2.bn`, g.conv(`${p}.conv2.conv`, y, wb, 3, stride, s.groups));
+      }
       if (bo.seRatio > 0) {
         // SE width follows the block's INPUT width, round(w_in * se_ratio), as in pycls's BottleneckTransform
         // and timm's Bottleneck (RegNetY = RegNetX + SE, Radosavovic et al. 2020).
@@ -111,14 +128,17 @@ function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: Bu
         z = g.act('sigmoid', z);
         y = g.mul(y, z);
       }
-      y = g.conv(`${p}.conv3.conv`, y, wOut, 1);
-      y = g.norm(bo.norm, `${p}.conv3.bn`, y, true);
-      let sc = shortcut;
-      if (wIn !== wOut || stride !== 1) {
-        sc = g.conv(`${p}.downsample.conv`, shortcut, wOut, 1, stride);
-        sc = g.norm(bo.norm, `${p}.downsample.bn`, sc);
+      if (preact) {
+        y = g.conv(`${p}.conv3`, normAct(`${p}.norm3`, y), wOut, 1);
+      } else {
+        y = g.conv(`${p}.conv3.conv`, y, wOut, 1);
+        y = g.norm(bo.norm, `${p}.conv3.bn`, y, true);
       }
-      x = g.act(act, g.add(y, sc));
+      let sc = shortcut;
+      if (wIn !== wOut || stride !== 1) sc = downsample(g, bo, `${p}.downsample`, shortcut, wOut, stride);
+      // the residual add is the IR's add node (drop-path applies there); preact blocks end at the add
+      x = g.add(y, sc);
+      if (!preact) x = g.act(act, x);
       wIn = wOut;
     }
     stages.push({
@@ -132,6 +152,8 @@ function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: Bu
       seWidth: firstSe,
     });
   });
+  // timm's preact RegNet: `final_conv` is the activation alone (no norm, no conv)
+  if (preact) x = g.act(act, x);
   x = g.gap(x);
   const out = g.fc('head.fc', x, o.numClasses);
   return {
@@ -146,6 +168,23 @@ function buildBody(spec: ModelSpec, body: BodyStage[], bo: BodyOptions, opts: Bu
     output: out,
     stages,
   };
+}
+
+/**
+ * The projection shortcut, timm's names: 'conv1x1' is a strided 1x1 conv (`downsample` in a preact block,
+ * else `downsample.conv` + `downsample.bn`); 'avg' is `downsample.0` = 2x2 average pool (ceil mode, padding
+ * excluded; absent at stride 1) then `downsample.1` = a 1x1 conv (+ BN unless preact).
+ */
+function downsample(g: GraphBuilder, bo: BodyOptions, p: string, x: number, cout: number, stride: number): number {
+  const preact = bo.preact ?? false;
+  let name = p;
+  if ((bo.downsample ?? 'conv1x1') === 'avg') {
+    if (stride > 1) x = g.avgpool(x, 2, stride, { ceil: true, countIncludePad: false });
+    name = `${p}.1`;
+    stride = 1;
+  }
+  if (preact) return g.conv(name, x, cout, 1, stride);
+  return g.norm(bo.norm, `${name}.bn`, g.conv(`${name}.conv`, x, cout, 1, stride));
 }
 
 /** A readable name for a parameterised RegNet, e.g. regnet_d13_w24_wa36.44_wm2.49_g8. */

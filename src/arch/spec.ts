@@ -20,6 +20,14 @@ export const RegNetSpecSchema = z.object({
   act: z.enum(['relu', 'silu']).default('relu'),
   norm: z.enum(['bn', 'gn']).default('bn'),
   stemWidth: z.number().int().positive().default(32),
+  /**
+   * timm's pre-activation RegNet ('V' = preact RegNetY): a bare conv stem, blocks norm+act -> conv (norm1,
+   * conv1, norm2, conv2, se, norm3, conv3) with the shortcut taken after norm1, a bare 1x1 conv shortcut, no
+   * act after the add, and one act before the head. Absent means false (the post-activation X/Y block).
+   */
+  preact: z.boolean().optional(),
+  /** shortcut downsampling: 'conv1x1' (strided 1x1 conv, the default) or 'avg' (2x2 average pool, ceil mode, padding excluded, then a 1x1 conv) */
+  downsample: z.enum(['conv1x1', 'avg']).optional(),
 });
 export type RegNetSpec = z.infer<typeof RegNetSpecSchema>;
 
@@ -65,19 +73,36 @@ export const AnyNetSpecSchema = z.object({
 });
 export type AnyNetSpec = z.infer<typeof AnyNetSpecSchema>;
 
-export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema]);
+/**
+ * EfficientNet as timm builds `efficientnet_b0`..`b7` (Tan & Le 2019): the B0 stages (depthwise-separable
+ * block, then MBConv inverted residuals with expansion 6, SE 0.25 of the block input, SiLU, BN) scaled by a
+ * width multiplier (channels to a multiple of 8, never below 90% of the scaled width) and a depth
+ * multiplier (ceil of each stage's repeats); stem 32 and head 1280 scale with the width.
+ */
+export const EfficientNetSpecSchema = z.object({
+  kind: z.literal('efficientnet'),
+  widthMult: z.number().gt(0).max(16),
+  depthMult: z.number().gt(0).max(16),
+});
+export type EfficientNetSpec = z.infer<typeof EfficientNetSpecSchema>;
+
+export const ModelSpecSchema = z.discriminatedUnion('kind', [RegNetSpecSchema, ResNetSpecSchema, AnyNetSpecSchema, EfficientNetSpecSchema]);
 export type ModelSpec = z.infer<typeof ModelSpecSchema>;
 
 /** The ResNet variants, named as timm's model names start. */
 export type ResNetFamily = 'resnet' | 'resnet_d' | 'wide_resnet' | 'resnext' | 'seresnet' | 'seresnext';
-export type ModelFamily = 'regnetx' | 'regnety' | 'regnet' | 'anynet' | ResNetFamily;
+export type ModelFamily = 'regnetx' | 'regnety' | 'regnetv' | 'regnet' | 'anynet' | 'efficientnet' | ResNetFamily;
 
 /**
- * The one rule for a model's family: a RegNet with squeeze-excitation is RegNetY, one without SE and
- * with bottleneck ratio 1 is RegNetX, any other RegNet is 'regnet'; AnyNets and ResNets by kind.
+ * The one rule for a model's family: a pre-activation RegNet is RegNetV, a RegNet with squeeze-excitation
+ * is RegNetY, one without SE and with bottleneck ratio 1 is RegNetX, any other RegNet is 'regnet';
+ * AnyNets, ResNets and EfficientNets by kind.
  */
 export function modelFamily(spec: ModelSpec): ModelFamily {
-  if (spec.kind === 'regnet') return spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  if (spec.kind === 'regnet') {
+    if (spec.preact) return 'regnetv';
+    return spec.seRatio > 0 ? 'regnety' : spec.bottleRatio === 1 ? 'regnetx' : 'regnet';
+  }
   if (spec.kind === 'resnet') return resnetFamily(spec);
   return spec.kind;
 }

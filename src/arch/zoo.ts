@@ -7,13 +7,26 @@
  */
 import { ZodError } from 'zod';
 import { UsageError } from '../util/errors.js';
+import { buildEfficientNet } from './efficientnet.js';
 import type { Network } from './ir.js';
 import { buildAnyNet, buildRegNet } from './regnet.js';
 import { buildResNet, type ResNetInput } from './resnet.js';
-import { modelFamily, ResNetSpecSchema, type BuildOptions, type ModelFamily, type ModelSpec, type RegNetSpec } from './spec.js';
+import {
+  EfficientNetSpecSchema,
+  modelFamily,
+  ResNetSpecSchema,
+  type BuildOptions,
+  type EfficientNetSpec,
+  type ModelFamily,
+  type ModelSpec,
+  type RegNetSpec,
+} from './spec.js';
 
-type RegNetEntry = Omit<RegNetSpec, 'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth'> &
-  Partial<Pick<RegNetSpec, 'seRatio' | 'groupMinRatio' | 'act' | 'norm'>>;
+type RegNetEntry = Omit<
+  RegNetSpec,
+  'kind' | 'bottleRatio' | 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'stemWidth' | 'preact' | 'downsample'
+> &
+  Partial<Pick<RegNetSpec, 'seRatio' | 'groupMinRatio' | 'act' | 'norm' | 'preact' | 'downsample'>>;
 
 function rx(w0: number, wa: number, wm: number, groupSize: number, depth: number, extra: Partial<RegNetEntry> = {}): RegNetEntry {
   return { w0, wa, wm, groupSize, depth, ...extra };
@@ -23,6 +36,8 @@ function ry(w0: number, wa: number, wm: number, groupSize: number, depth: number
 }
 
 const TV = { groupMinRatio: 0.9 };
+/** timm's RegNetV ('preact RegNetY'): pre-activation blocks, SiLU */
+const V = { act: 'silu' as const, preact: true };
 
 const REGNETS: Record<string, RegNetEntry> = {
   regnetx_002: rx(24, 36.44, 2.49, 8, 13),
@@ -56,6 +71,35 @@ const REGNETS: Record<string, RegNetEntry> = {
   regnety_640: ry(352, 147.48, 2.4, 328, 20),
   regnety_1280: ry(456, 160.83, 2.52, 264, 27),
   regnety_2560: ry(640, 230.83, 2.53, 373, 27),
+  regnetv_040: ry(96, 31.41, 2.24, 64, 22, V),
+  regnetv_064: ry(112, 33.22, 2.27, 72, 25, { ...V, downsample: 'avg' }),
+};
+
+/** timm's efficientnet_b0..b7 (`_gen_efficientnet` channel and depth multipliers; Tan & Le 2019). */
+const EFFICIENTNETS: Record<string, Omit<EfficientNetSpec, 'kind'>> = {
+  efficientnet_b0: { widthMult: 1.0, depthMult: 1.0 },
+  efficientnet_b1: { widthMult: 1.0, depthMult: 1.1 },
+  efficientnet_b2: { widthMult: 1.1, depthMult: 1.2 },
+  efficientnet_b3: { widthMult: 1.2, depthMult: 1.4 },
+  efficientnet_b4: { widthMult: 1.4, depthMult: 1.8 },
+  efficientnet_b5: { widthMult: 1.6, depthMult: 2.2 },
+  efficientnet_b6: { widthMult: 1.8, depthMult: 2.6 },
+  efficientnet_b7: { widthMult: 2.0, depthMult: 3.1 },
+};
+
+/**
+ * Input size (px) of timm's default pretrained config where it is not 224: the first (default) tag of
+ * efficientnet_b2 (ra_in1k, 256), b3 (ra2_in1k, 288), b4 (ra2_in1k, 320), b5 (sw_in12k_ft_in1k, 448),
+ * b6 and b7 (untrained, 528 and 600). efficientnet_b0 and b1 (ft_in1k, test size 256), the RegNets and
+ * ResNets train and evaluate at 224.
+ */
+const DEFAULT_IMG_SIZE: Record<string, number> = {
+  efficientnet_b2: 256,
+  efficientnet_b3: 288,
+  efficientnet_b4: 320,
+  efficientnet_b5: 448,
+  efficientnet_b6: 528,
+  efficientnet_b7: 600,
 };
 
 const BOTTLENECK = 'bottleneck' as const;
@@ -96,8 +140,11 @@ const RESNETS: Record<string, ResNetInput> = {
  * and SE widths are the same (checked against torchvision's own models: test/fixtures/zoo_extra_224.csv,
  * where params, MACs, flops, acts and the multiset of parameter shapes agree). torchvision's RegNets round
  * bottleneck widths to the group width with a 0.9 floor, which changes three of them: those map to
- * timm's `_tv` variants. torchvision's resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d and
- * wide_resnet50_2/101_2 already carry timm's names.
+ * timm's `_tv` variants. torchvision's resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d,
+ * wide_resnet50_2/101_2 and efficientnet_b0..b7 already carry timm's names. torchvision's EfficientNets
+ * have timm's layers, widths, depths and SE widths (test/fixtures/zoo_effnet.csv) under their own layer
+ * names (effnet_reference.py maps them one to one); its b5..b7 use BN eps 1e-3 where timm's use 1e-5, which
+ * changes eval arithmetic slightly but no count or shape.
  */
 const TORCHVISION_ALIASES: Record<string, string> = {
   regnet_x_400mf: 'regnetx_004_tv',
@@ -122,11 +169,13 @@ export interface ZooEntry {
   name: string;
   family: ModelFamily;
   spec: ModelSpec;
+  /** input size (px) of timm's default pretrained config (224 but for efficientnet_b2..b7) */
+  imgSize: number;
 }
 
 /** Canonical zoo names, in zoo order (aliases are not listed). */
 export function zooNames(): string[] {
-  return [...Object.keys(REGNETS), ...Object.keys(RESNETS)];
+  return [...Object.keys(REGNETS), ...Object.keys(RESNETS), ...Object.keys(EFFICIENTNETS)];
 }
 
 /** torchvision alias -> canonical zoo name. */
@@ -139,8 +188,14 @@ export function resolveZooName(name: string): string {
   return Object.hasOwn(TORCHVISION_ALIASES, name) ? TORCHVISION_ALIASES[name]! : name;
 }
 
+/** timm's default input size (px) for a zoo model or alias; 224 for any other name. */
+export function zooImgSize(nameIn: string): number {
+  return DEFAULT_IMG_SIZE[resolveZooName(nameIn)] ?? 224;
+}
+
 export function zooEntry(nameIn: string): ZooEntry {
   const name = resolveZooName(nameIn);
+  const imgSize = zooImgSize(name);
   const r = REGNETS[name];
   if (r) {
     const spec: RegNetSpec = {
@@ -153,12 +208,17 @@ export function zooEntry(nameIn: string): ZooEntry {
       stemWidth: 32,
       ...r,
     };
-    return { name, family: modelFamily(spec), spec };
+    return { name, family: modelFamily(spec), spec, imgSize };
   }
   const s = RESNETS[name];
   if (s) {
     const spec = ResNetSpecSchema.parse({ ...s, kind: 'resnet' });
-    return { name, family: modelFamily(spec), spec };
+    return { name, family: modelFamily(spec), spec, imgSize };
+  }
+  const e = EFFICIENTNETS[name];
+  if (e) {
+    const spec = EfficientNetSpecSchema.parse({ ...e, kind: 'efficientnet' });
+    return { name, family: modelFamily(spec), spec, imgSize };
   }
   throw unknownModel(nameIn);
 }
@@ -166,7 +226,7 @@ export function zooEntry(nameIn: string): ZooEntry {
 /** A zoo name or a torchvision alias of one. */
 export function isZooName(name: string): boolean {
   const n = resolveZooName(name);
-  return Object.hasOwn(REGNETS, n) || Object.hasOwn(RESNETS, n);
+  return Object.hasOwn(REGNETS, n) || Object.hasOwn(RESNETS, n) || Object.hasOwn(EFFICIENTNETS, n);
 }
 
 /** Build a named model (an alias builds the canonical model, under the canonical name). */
@@ -180,6 +240,7 @@ export function buildFromSpec(spec: ModelSpec, opts: BuildOptions = {}, name?: s
   try {
     if (spec.kind === 'regnet') return buildRegNet(spec, opts, name);
     if (spec.kind === 'anynet') return buildAnyNet(spec, opts, name);
+    if (spec.kind === 'efficientnet') return buildEfficientNet(spec, opts, name);
     return buildResNet(spec, opts, name);
   } catch (e) {
     if (!(e instanceof ZodError)) throw e;

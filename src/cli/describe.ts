@@ -4,12 +4,14 @@
  */
 import type { Command } from 'commander';
 import { summarize, type NetSummary } from '../arch/summary.js';
+import { isZooName, zooImgSize } from '../arch/zoo.js';
 import { fmtInt, fmtSI } from '../util/format.js';
 import { renderTable } from '../util/table.js';
 import { addModelListOptions, addModelParamOptions, buildResolved, resolveModelList, type ModelListOptions } from './model-args.js';
 import { addNetworkOptions, networkBuildOptions, type NetworkCliOptions } from './options.js';
 
-interface DescribeOptions extends ModelListOptions, NetworkCliOptions {
+interface DescribeOptions extends ModelListOptions, Omit<NetworkCliOptions, 'imgSize'> {
+  imgSize?: number;
   json?: boolean;
 }
 
@@ -19,13 +21,15 @@ export function register(program: Command): void {
     .description('describe models by name, by RegNet parameters, or the rows of configs CSVs')
     .argument('[models...]', 'zoo names, e.g. regnetx_032 resnet50');
   addModelListOptions(addModelParamOptions(cmd, 'list'));
-  addNetworkOptions(cmd)
+  addNetworkOptions(cmd, { imgSize: "a zoo model's timm default input size (224 but for efficientnet_b2..b7), else 224" })
     .option('--json', 'print JSON (an array for several models or --configs)')
     .action((names: string[], o: DescribeOptions) => {
-      const bo = networkBuildOptions(o);
+      // without --img-size a zoo model is built at timm's default input size for it, anything else at 224
+      const bo = (m: { name: string }) =>
+        networkBuildOptions({ ...o, imgSize: o.imgSize ?? (isZooName(m.name) ? zooImgSize(m.name) : 224) });
       const models = resolveModelList(names, o);
       if (models.length === 1 && !o.configs?.length) {
-        const net = buildResolved(models[0]!, bo);
+        const net = buildResolved(models[0]!, bo(models[0]!));
         const s = summarize(net);
         process.stdout.write(
           o.json
@@ -38,7 +42,7 @@ export function register(program: Command): void {
         );
         return;
       }
-      const rows = models.map((m) => summarize(buildResolved(m, bo)));
+      const rows = models.map((m) => summarize(buildResolved(m, bo(m))));
       if (o.json) {
         process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
         return;

@@ -1,7 +1,7 @@
 /** `regnet models [PATTERN...]`: the zoo with structure and complexity. */
 import type { Command } from 'commander';
 import { summarize } from '../arch/summary.js';
-import { buildModel, matchZoo } from '../arch/zoo.js';
+import { buildModel, matchZoo, zooImgSize } from '../arch/zoo.js';
 import { toCsv } from '../results/csv.js';
 import { UsageError } from '../util/errors.js';
 import { fmtSI } from '../util/format.js';
@@ -15,18 +15,21 @@ export function register(program: Command): void {
     .command('models')
     .description('list the model zoo with stage widths/depths, params, flops and acts')
     .argument('[patterns...]', "globs over model names, e.g. 'regnetx_*' 'resnext*' (default: all)");
-  addNetworkOptions(cmd)
+  addNetworkOptions(cmd, { imgSize: "each model's default, timm's pretrained input size (224 but for efficientnet_b2..b7)" })
     .option('--format <f>', 'table, csv or json', parseChoice('--format', ['table', 'csv', 'json'] as const), 'table')
     .addOption(new AliasOption('--json', 'format', 'same as --format json').preset('json'))
-    .action((patternsIn: string[], o: NetworkCliOptions & { format: Format }) => {
+    .action((patternsIn: string[], o: Omit<NetworkCliOptions, 'imgSize'> & { imgSize?: number; format: Format }) => {
       const patterns = patternsIn.length ? patternsIn : ['*'];
       const names = matchZoo(...patterns);
       if (names.length === 0)
         throw new UsageError(
-          `no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'resnet*', 'resnext*')`,
+          `no model matches ${patterns.map((p) => `'${p}'`).join(' ')} (try 'regnetx_*', 'regnety_*', 'regnetv*', 'resnet*', 'resnext*', 'efficientnet_b*')`,
         );
-      const build = networkBuildOptions(o);
-      const rows = names.map((n) => summarize(buildModel(n, build)));
+      // without --img-size each model is built at timm's default input size for it (what timm's tables count)
+      const sizes = names.map((n) => o.imgSize ?? zooImgSize(n));
+      const build = networkBuildOptions({ ...o, imgSize: sizes[0]! });
+      const rows = names.map((n, i) => summarize(buildModel(n, networkBuildOptions({ ...o, imgSize: sizes[i]! }))));
+      const mixed = sizes.some((s) => s !== sizes[0]);
       if (o.format === 'json') {
         process.stdout.write(
           JSON.stringify(
@@ -50,10 +53,11 @@ export function register(program: Command): void {
         );
       } else {
         const table = renderTable(
-          ['model', 'family', 'widths', 'depths', 'group widths', 'params', 'flops', 'acts'],
+          ['model', 'family', ...(mixed ? ['res'] : []), 'widths', 'depths', 'group widths', 'params', 'flops', 'acts'],
           rows.map((r) => [
             r.model,
             r.family,
+            ...(mixed ? [String(r.res)] : []),
             r.stage_widths.join(','),
             r.stage_depths.join(','),
             r.stage_group_widths.join(','),
@@ -61,10 +65,11 @@ export function register(program: Command): void {
             fmtSI(r.flops),
             fmtSI(r.acts),
           ]),
-          [false, false, false, false, false, true, true, true],
+          [false, false, ...(mixed ? [true] : []), false, false, false, true, true, true],
         );
+        const at = mixed ? "each at timm's default size (res)" : `at ${sizes[0]}x${sizes[0]}`;
         process.stdout.write(
-          `${table}\n(${rows.length} models at ${o.imgSize}x${o.imgSize}, ${build.inChans} channel${build.inChans === 1 ? '' : 's'}, ${build.stem} stem, ${o.numClasses} classes)\n`,
+          `${table}\n(${rows.length} models ${at}, ${build.inChans} channel${build.inChans === 1 ? '' : 's'}, ${mixed ? 'imagenet' : build.stem} stem, ${o.numClasses} classes)\n`,
         );
       }
     });

@@ -58,7 +58,7 @@ const WRITTEN = {
   name: z.string().default(''),
   status: z.enum(STATUSES),
   text: z.string(),
-  kind: z.enum(['regnet', 'anynet', 'resnet']),
+  kind: z.enum(['regnet', 'anynet', 'resnet', 'efficientnet']),
   num,
   groupSize: num,
   int,

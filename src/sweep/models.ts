@@ -68,7 +68,7 @@ export function fromSpec(id: number, spec: ModelSpec, source: string, baseline =
     wm: regnet?.wm ?? NaN,
     group_size: regnet?.groupSize ?? NaN,
     bottle_ratio: regnet?.bottleRatio ?? NaN,
-    se_ratio: spec.kind === 'resnet' ? 0 : spec.seRatio,
+    se_ratio: spec.kind === 'resnet' ? 0 : spec.kind === 'efficientnet' ? 0.25 : spec.seRatio,
     num_stages: net.num_stages,
     stage_widths: net.stage_widths,
     stage_depths: net.stage_depths,

@@ -99,3 +99,32 @@ export function readKeys(file: string): Array<[string, number[]]> {
     .filter((l) => l.trim())
     .map((l) => [l.slice(0, l.indexOf(' ')), JSON.parse(l.slice(l.indexOf(' ') + 1)) as number[]]);
 }
+
+let effnetDir: string | null | undefined;
+
+/**
+ * The EfficientNet-B0 (torchvision, renamed to timm's names) and RegNetV (torch.nn rendering of timm's)
+ * logits references of test/fixtures/effnet_reference.py, generated once per machine in the temp folder;
+ * `{ skip }` where python3 with torchvision is absent.
+ */
+export function effnetReference(
+  model: 'efficientnet_b0' | 'regnetv_040' | 'regnetv_064',
+): { weights: string; io: string } | { skip: string } {
+  if (effnetDir === undefined) {
+    effnetDir = null;
+    const python = findPython(['torch', 'torchvision', 'numpy']);
+    if (python) {
+      const script = join(FIXTURES, 'effnet_reference.py');
+      const dir = join(tmpdir(), `regnet-fixtures-${process.getuid?.() ?? 0}`, 'effnet-v2');
+      if (!existsSync(join(dir, 'regnetv_064.io.safetensors'))) {
+        mkdirSync(dir, { recursive: true });
+        const r = spawnSync(python, [script, 'logits', dir], { encoding: 'utf8' });
+        if (r.status !== 0) throw new Error(`${script} failed: ${r.stderr}`);
+      }
+      effnetDir = dir;
+    }
+  }
+  if (!effnetDir)
+    return { skip: `${model} reference needs python3 with torch, torchvision and numpy (optional; generated, not committed)` };
+  return { weights: join(effnetDir, `${model}.safetensors`), io: join(effnetDir, `${model}.io.safetensors`) };
+}
