@@ -81,7 +81,7 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
           ...trainedResultRow({
             model,
             cfg,
-            recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config),
+            recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config, state.extendedFrom),
             seed: state.seed,
             top1: ev.top1,
             top5: ev.top5,

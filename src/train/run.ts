@@ -1,7 +1,9 @@
 /**
  * trainModel: one TrainRequest in, one TrainResult out. SGD (momentum, nesterov, decay only where
- * ParamSpec.decay says) with a per-step linear warm-up + half-cosine schedule, checkpoints each epoch,
- * exact resume, divergence detection, top-1/top-5 on the test split, result files.
+ * ParamSpec.decay says) or AdamW with a per-step linear warm-up + half-cosine schedule; optional
+ * mixup/cutmix soft targets, drop-path, gradient accumulation and a weight EMA (evaluated beside the raw
+ * weights); checkpoints each epoch, exact resume (also extending a finished run to more epochs),
+ * divergence detection, top-1/top-5 on the test split, result files.
  */
 import { join } from 'node:path';
 import { initWeights } from '../arch/init.js';
@@ -23,7 +25,11 @@ import {
   type FileSplit,
 } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
-import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
+import { ADAMW_DEFAULTS, type CompiledNet, type Engine, type EngineName, type OptimizerOptions, type StepResult } from '../engine/types.js';
+import type { WeightMap } from '../arch/weights.js';
+import { Rng } from '../util/rng.js';
+import { WeightEma } from './ema.js';
+import { mixBatch, mixupActive } from './mixup.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { resultsTarget, type EvalScope } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
@@ -31,10 +37,10 @@ import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
 import { checkBatchTensor } from '../util/limits.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
-import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
+import { resolveConfig, savedRequest, stepBatch, type TrainConfig } from './config.js';
 import { evaluate, type EvalBatchLike, type EvalSource } from './evaluate.js';
 import { Progress } from './progress.js';
-import { recipeLabel, trainedResultRow } from './results-row.js';
+import { emaRecipeLabel, recipeLabel, trainedResultRow } from './results-row.js';
 import { appendRun } from './runs.js';
 import { lrAt } from './schedule.js';
 import type { TrainRequest, TrainResult, TrainStatus } from './types.js';
@@ -83,7 +89,8 @@ function resizeOf(cfg: TrainConfig) {
 
 export function trainPipeline(ds: Dataset, cfg: TrainConfig, seed: number): BatchPipeline {
   return datasetPipeline(ds, 'train', {
-    batchSize: cfg.batchSize,
+    // one batch per optimiser step: its gradAccumSteps micro-batches
+    batchSize: stepBatch(cfg),
     seed,
     limit: cfg.limitTrain,
     limitMode: 'stratified',
@@ -207,6 +214,15 @@ const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'weightDecay',
   'warmupSteps',
   'labelSmoothing',
+  'opt',
+  'ema',
+  'emaDecay',
+  'mixup',
+  'cutmix',
+  'mixupProb',
+  'mixupSwitchProb',
+  'dropPath',
+  'gradAccumSteps',
   'res',
   'stem',
   'inChans',
@@ -216,13 +232,25 @@ const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'trainSize',
 ];
 
+/**
+ * A finished run asked for more steps (--resume with a larger --epochs or --steps): it continues from its
+ * checkpoint with the schedule re-planned over the new length (warm-up + cosine over all its steps).
+ */
+function isExtension(state: CheckpointState, cfg: TrainConfig): boolean {
+  return state.status === 'finished' && cfg.totalSteps > state.globalStep;
+}
+
 function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainConfig, dir: string): void {
   const diff: string[] = [];
+  const lengthMayChange = isExtension(state, cfg);
   if (JSON.stringify(state.request.model.spec) !== JSON.stringify(req.model.spec)) diff.push('model');
   if (state.request.dataset !== req.dataset) diff.push('dataset');
   if (state.request.classMap !== req.classMap) diff.push('class-map');
   if (state.seed !== req.seed) diff.push('seed');
-  for (const k of CONFIG_KEYS_THAT_MUST_MATCH) if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
+  for (const k of CONFIG_KEYS_THAT_MUST_MATCH) {
+    if (lengthMayChange && (k === 'epochs' || k === 'totalSteps')) continue;
+    if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
+  }
   if (JSON.stringify(state.config.augment) !== JSON.stringify(cfg.augment)) diff.push('augment');
   if (diff.length) {
     throw new UsageError(
@@ -252,7 +280,7 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   const ds = await setup(() => loadDataset(req.dataset, req.dataDir, req.overrides?.res, req.classMap));
   const trainN = await setup(() => (isFileDataset(ds) ? trainSplitOf(ds).n : ds.train.n));
   const cfg = await setup(() => resolveConfig(req, ds, (limit) => (limit === undefined ? trainN : Math.min(limit, trainN))));
-  checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  checkBatchTensor(stepBatch(cfg), cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
   let state: CheckpointState | undefined;
   if (req.resume && hasCheckpoint(req.checkpointDir!)) {
     state = readCheckpointState(req.checkpointDir!);
@@ -268,18 +296,36 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   // image files are decoded on worker threads, ahead of the training steps (one pool for train and test)
   const loader = isFileDataset(ds) ? new ImageLoader() : undefined;
   try {
+    let ema: WeightEma | undefined;
+    let extendedFrom: number[] | undefined;
     if (state) {
       const t = readCheckpointTensors(req.checkpointDir!, state);
       compiled = engine.compile(net, t.weights);
       if (t.optimizer && t.optimizer.size) compiled.setOptimizerState(t.optimizer);
+      if (cfg.ema) ema = new WeightEma(cfg.emaDecay, stateDictOf(t.ema!, compiled.getWeights()));
+      extendedFrom = isExtension(state, cfg) ? [...(state.extendedFrom ?? []), state.config.epochs] : state.extendedFrom;
       say(
         req,
-        `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`,
+        isExtension(state, cfg)
+          ? `extending finished ${req.checkpointDir} from ${state.config.epochs} to ${cfg.epochs} epochs (step ${state.globalStep}/${cfg.totalSteps}; schedule re-planned over ${cfg.totalSteps} steps)`
+          : `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`,
       );
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
+      if (cfg.ema) ema = new WeightEma(cfg.emaDecay, compiled.getWeights());
     }
-    return await runLoop({ request: req, dataset: ds, config: cfg, netComplexity: cx, engine, compiled, resumed: state, loader });
+    return await runLoop({
+      request: req,
+      dataset: ds,
+      config: cfg,
+      netComplexity: cx,
+      engine,
+      compiled,
+      resumed: state,
+      loader,
+      ema,
+      extendedFrom,
+    });
   } finally {
     await loader?.close();
     compiled?.dispose();
@@ -329,6 +375,17 @@ function savedResult(
   };
 }
 
+/** The entries of a saved state dict that the network has (a timm file also holds num_batches_tracked). */
+function stateDictOf(saved: WeightMap, like: WeightMap): WeightMap {
+  const out: WeightMap = new Map();
+  for (const k of like.keys()) {
+    const t = saved.get(k);
+    if (!t) throw new UsageError(`checkpoint EMA weights: '${k}' is missing`);
+    out.set(k, t);
+  }
+  return out;
+}
+
 interface LoopOptions {
   request: TrainRequest;
   dataset: Dataset | FileDataset;
@@ -341,6 +398,10 @@ interface LoopOptions {
   resumed?: CheckpointState;
   /** the image loader of a FileDataset */
   loader?: ImageLoader;
+  /** the weight EMA (--ema) */
+  ema?: WeightEma;
+  /** epochs of the finished runs this one extends */
+  extendedFrom?: number[];
 }
 
 interface TrainBatch {
@@ -361,7 +422,7 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
   if (isFileDataset(ds)) {
     const transform = fileTrainTransform(ds, config);
     const pipe = new FilePipeline(trainSplitOf(ds), {
-      batchSize: config.batchSize,
+      batchSize: stepBatch(config),
       seed: request.seed,
       limit: config.limitTrain,
       limitMode: 'stratified',
@@ -369,12 +430,12 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
     });
     const stream: AsyncGenerator<LoadedBatch> = options.loader!.stream(pipe.from(epoch, step, config.epochs), {
       transform,
-      maxBatch: config.batchSize,
+      maxBatch: stepBatch(config),
     });
     return { size: pipe.size, batches: stream };
   }
   const pipeline = trainPipeline(ds, config, request.seed);
-  const buffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
+  const buffer = new Float32Array(stepBatch(config) * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
   async function* gen(): AsyncGenerator<TrainBatch> {
     for (let e = epoch; e < config.epochs; e++) {
       for (let s = e === epoch ? step : 0; s < pipeline.stepsPerEpoch; s++) {
@@ -413,7 +474,7 @@ async function runLoop(options: LoopOptions): Promise<TrainResult> {
     while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
       await trainEpoch(options, source, loop);
       if (loop.status === 'ok' && request.checkpointDir && loop.globalStep < config.totalSteps) {
-        saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
+        saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'), options.ema?.weights);
       }
     }
   } finally {
@@ -450,6 +511,7 @@ function snapshot(
     lastLoss: Number.isFinite(loop.lastLoss) ? loop.lastLoss : null,
     ...(result ? { result } : {}),
     savedAt: new Date().toISOString(),
+    ...(options.extendedFrom?.length ? { extendedFrom: options.extendedFrom } : {}),
   };
 }
 
@@ -466,13 +528,14 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
   const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
   const firstStep = loop.globalStep % config.stepsPerEpoch;
   const steps = Math.min(config.stepsPerEpoch, config.totalSteps - epoch * config.stepsPerEpoch);
-  const epochImages = Math.min(source.size, steps * config.batchSize);
+  const batchImages = stepBatch(config);
+  const epochImages = Math.min(source.size, steps * batchImages);
   const bar = new Progress(
     request.progress ?? 'auto',
     `epoch ${epoch + 1}/${config.epochs}`,
     epochImages,
     'img',
-    Math.min(epochImages, firstStep * config.batchSize),
+    Math.min(epochImages, firstStep * batchImages),
   );
   let seen = 0,
     correct = 0,
@@ -488,13 +551,8 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     if (next.done) throw new Error(`training batches ended at epoch ${epoch}, step ${step}`);
     const batch = next.value;
     const lr = lrAt(loop.globalStep, config.totalSteps, config.warmupSteps, config.lr);
-    const result = options.compiled.trainStep(batch.x, batch.y, batch.n, {
-      lr,
-      momentum: config.momentum,
-      nesterov: config.nesterov,
-      weightDecay: config.weightDecay,
-      labelSmoothing: config.labelSmoothing,
-    });
+    const result = optimiserStep(options, batch, loop.globalStep, lr);
+    options.ema?.update(options.compiled.getWeights());
     const seconds = (performance.now() - startedAt) / 1000;
     loop.globalStep++;
     loop.lastLoss = result.loss;
@@ -509,11 +567,54 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     correct += result.correct;
     lossSum += result.loss;
     stepsDone++;
-    bar.update(Math.min(epochImages, step * config.batchSize + batch.n), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
+    bar.update(Math.min(epochImages, step * batchImages + batch.n), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
     // give SIGINT handlers and timers a turn between steps
     await new Promise((resolve) => setImmediate(resolve));
   }
   bar.stop();
+}
+
+function optimizerOptions(config: TrainConfig, lr: number): OptimizerOptions {
+  if (config.opt === 'adamw')
+    return { optimizer: 'adamw', lr, weightDecay: config.weightDecay, ...ADAMW_DEFAULTS, labelSmoothing: config.labelSmoothing };
+  return {
+    lr,
+    momentum: config.momentum,
+    nesterov: config.nesterov,
+    weightDecay: config.weightDecay,
+    labelSmoothing: config.labelSmoothing,
+  };
+}
+
+/**
+ * One optimiser step on one step batch: its micro-batches of batchSize (gradAccumSteps of them; the last
+ * may be smaller), each mixed (mixup/cutmix) and run with its own drop-path masks, gradients weighted by
+ * their share of the batch and accumulated, then one update. The random draws are keyed by (seed,
+ * global step, micro-batch), so a resumed run draws the same.
+ */
+function optimiserStep(options: LoopOptions, batch: TrainBatch, globalStep: number, lr: number): StepResult {
+  const { config, request, compiled } = options;
+  const opt = optimizerOptions(config, lr);
+  const mixing = mixupActive(config);
+  if (config.gradAccumSteps === 1 && !mixing && config.dropPath === 0) return compiled.trainStep(batch.x, batch.y, batch.n, opt);
+  const size = batch.x.length / batch.n;
+  const shape = { c: config.inChans, h: config.res, w: config.res };
+  let loss = 0;
+  let correct = 0;
+  for (let j = 0, start = 0; start < batch.n; j++, start += config.batchSize) {
+    const m = Math.min(config.batchSize, batch.n - start);
+    const x = batch.x.subarray(start * size, (start + m) * size);
+    const y = batch.y.subarray(start, start + m);
+    const key = `${globalStep}:${j}`;
+    const target = mixing ? mixBatch(x, y, { n: m, ...shape }, config, Rng.derive(request.seed, `mix:${key}`)).target : y;
+    const dropPath =
+      config.dropPath > 0 ? { rate: config.dropPath, seed: Rng.derive(request.seed, `drop-path:${key}`).nextU32() } : undefined;
+    const r = compiled.accumulateGrads(x, target, m, { labelSmoothing: config.labelSmoothing, dropPath, lossScale: m / batch.n });
+    loss += (r.loss * m) / batch.n;
+    correct += r.correct;
+  }
+  compiled.applyUpdate(opt);
+  return { loss, correct };
 }
 
 /** The result fields every outcome shares. */
@@ -539,7 +640,7 @@ function resultBase(options: LoopOptions, loop: LoopState) {
 function finishInterrupted(options: LoopOptions, loop: LoopState): TrainResult {
   const { request, config } = options;
   if (request.checkpointDir) {
-    saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'));
+    saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'), options.ema?.weights);
     say(
       request,
       `interrupted at global step ${loop.globalStep}/${config.totalSteps}; checkpoint written to ${request.checkpointDir} (continue with --resume)`,
@@ -567,10 +668,27 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
   const test = testSource(dataset, config, options.loader);
   const evaluation = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total: test.size });
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
+  // the EMA weights evaluated on the same images, then the raw weights back (checkpoint, throughput)
+  let emaEvaluation: Awaited<ReturnType<typeof evaluate>> | undefined;
+  if (options.ema) {
+    const raw = compiled.getWeights();
+    compiled.setWeights(options.ema.weights);
+    try {
+      const emaTest = testSource(dataset, config, options.loader);
+      emaEvaluation = await evaluate(compiled, emaTest.source, {
+        progress: request.progress ?? 'auto',
+        label: 'test (ema)',
+        total: emaTest.size,
+      });
+    } finally {
+      compiled.setWeights(raw);
+    }
+    say(request, `test (ema): top1 ${emaEvaluation.top1.toFixed(2)}%  top5 ${emaEvaluation.top5.toFixed(2)}%  (${emaEvaluation.n} images)`);
+  }
   const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
   if (infer) say(request, `inference: ${infer.samplesPerSec.toFixed(1)} samples/s at batch ${infer.batch}`);
   const info = options.engine.info;
-  const recipe = recipeLabel(request, dataset, config);
+  const recipe = recipeLabel(request, dataset, config, options.extendedFrom);
   const result: TrainResult = {
     status: 'ok',
     ...resultBase(options, loop),
@@ -585,39 +703,42 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     inChans: config.inChans,
     recipe,
     seed: request.seed,
+    ...(emaEvaluation ? { emaTop1: emaEvaluation.top1, emaTop5: emaEvaluation.top5 } : {}),
   };
   if (request.checkpointDir) {
     saveCheckpoint(
       request.checkpointDir,
       compiled,
       snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }),
+      options.ema?.weights,
     );
   }
   if (request.resultsDir) {
     const target = resultsTarget(request.dataset, evalScope(dataset, config, evaluation.n));
     result.resultsFile = join(request.resultsDir, target.file);
-    mergeResults(result.resultsFile, [
-      {
-        ...trainedResultRow({
-          model: request.model,
-          cfg: config,
-          recipe,
-          seed: request.seed,
-          top1: evaluation.top1,
-          top5: evaluation.top5,
-          params: options.netComplexity.params,
-          flops: options.netComplexity.flops,
-          acts: options.netComplexity.acts,
-          trainSamplesPerSec: result.imagesPerSec,
-          infer,
-          engine: info,
-          geometry: resultGeometry(dataset, config),
-        }),
-        ...(target.subset ? { n_images: evaluation.n } : {}),
-      },
-    ]);
+    const row = (ev: { top1: number; top5: number; n: number }, label: string) => ({
+      ...trainedResultRow({
+        model: request.model,
+        cfg: config,
+        recipe: label,
+        seed: request.seed,
+        top1: ev.top1,
+        top5: ev.top5,
+        params: options.netComplexity.params,
+        flops: options.netComplexity.flops,
+        acts: options.netComplexity.acts,
+        trainSamplesPerSec: result.imagesPerSec,
+        infer,
+        engine: info,
+        geometry: resultGeometry(dataset, config),
+      }),
+      ...(target.subset ? { n_images: ev.n } : {}),
+    });
+    // with --ema the EMA weights get their own row: the recipe label ends in weights=ema
+    mergeResults(result.resultsFile, [row(evaluation, recipe), ...(emaEvaluation ? [row(emaEvaluation, emaRecipeLabel(recipe))] : [])]);
     // a finished run evaluated again (on other test images) is no new training run
-    if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
+    if (options.resumed?.status !== 'finished' || options.extendedFrom !== options.resumed.extendedFrom)
+      appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
 }
