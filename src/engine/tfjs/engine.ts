@@ -246,6 +246,8 @@ class TfjsNet implements CompiledNet {
     const grads = this.pending;
     if (!grads) return;
     this.pending = undefined;
+    // The accumulated gradients are final here, before either optimiser: the one place a data-parallel
+    // run all-reduces them.
     if (opt.optimizer === 'adamw') {
       this.adamw ??= new AdamWState();
       const st = this.adamw;

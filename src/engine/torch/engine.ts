@@ -312,6 +312,8 @@ class TorchNet implements CompiledNet {
   /** The optimiser step on the gradients accumulated since the last update (the one place they are final). */
   applyUpdate(opt: OptimizerOptions): void {
     checkOptimizer(opt);
+    // The accumulated gradients are final here, before either optimiser: the one place a data-parallel
+    // run all-reduces them.
     if (opt.optimizer === 'adamw') {
       this.adamw ??= new AdamWState();
       const st = this.adamw;
