@@ -15,6 +15,7 @@ import type { MixedTarget } from '../src/engine/types.js';
 import { readCsv } from '../src/results/csv.js';
 import { EMA_FILE, MODEL_FILE, OPTIMIZER_FILE, readCheckpointState } from '../src/train/checkpoint.js';
 import { WeightEma } from '../src/train/ema.js';
+import { evaluateCheckpoint } from '../src/train/eval-checkpoint.js';
 import { cutmixBox, mixBatch, sampleBeta } from '../src/train/mixup.js';
 import { trainModel } from '../src/train/run.js';
 import type { TrainRequest } from '../src/train/types.js';
@@ -190,6 +191,10 @@ describe(`training with every recipe option (${engine})`, () => {
       'digits[epochs=2,batch_size=16,lr=0.003,wd=0.05,label_smoothing=0.1,limit_train=96,opt=adamw,ema=0.9,mixup=0.2,cutmix=1,drop_path=0.1,grad_accum=2';
     assert.deepEqual(labels, [`${base},weights=ema]`, `${base}]`]);
     assert.equal(rows.find((r) => r.recipe!.endsWith('weights=ema]'))!.top1, a.emaTop1!.toFixed(3));
+
+    // eval --checkpoint --ema scores the saved EMA weights as the run did
+    const again = await evaluateCheckpoint({ checkpointDir: full, ema: true, engine, threads: 1, progress: 'none' });
+    assert.equal(again.top1, a.emaTop1);
 
     const part = mkdtempSync(join(tmpdir(), 'regnet-rec-'));
     const s1 = await trainModel(request(part, mkdtempSync(join(tmpdir(), 'regnet-rec-res-')), { stopAtStep: 2 }));

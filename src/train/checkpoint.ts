@@ -127,6 +127,18 @@ export function readCheckpointState(dir: string): CheckpointState {
   return r.data;
 }
 
+/** The EMA weights of a run trained with --ema, matching state.globalStep. */
+export function readCheckpointEma(dir: string, state: CheckpointState): WeightMap {
+  const ep = join(dir, EMA_FILE);
+  if (!existsSync(ep)) throw new UsageError(`--checkpoint ${dir}: ${EMA_FILE} is missing (the run keeps an EMA)`);
+  const es = stepOf(ep);
+  if (es !== state.globalStep)
+    throw new UsageError(
+      `${ep}: holds step ${es} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot use this folder`,
+    );
+  return readSafetensorsF32(ep);
+}
+
 function stepOf(path: string): number {
   const m = readSafetensors(path).metadata;
   return m.global_step === undefined ? NaN : Number(m.global_step);
@@ -156,16 +168,6 @@ export function readCheckpointTensors(
       `${op}: holds step ${os} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`,
     );
   }
-  const ep = join(dir, EMA_FILE);
-  let ema: WeightMap | undefined;
-  if (state.config.ema) {
-    if (!existsSync(ep)) throw new UsageError(`--checkpoint ${dir}: ${EMA_FILE} is missing (the run keeps an EMA)`);
-    const es = stepOf(ep);
-    if (es !== state.globalStep)
-      throw new UsageError(
-        `${ep}: holds step ${es} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`,
-      );
-    ema = readSafetensorsF32(ep);
-  }
+  const ema = state.config.ema ? readCheckpointEma(dir, state) : undefined;
   return { weights, optimizer: readSafetensorsF32(op), ...(ema ? { ema } : {}) };
 }
