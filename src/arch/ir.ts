@@ -112,7 +112,10 @@ export interface FcNode extends NodeBase {
 /** Elementwise sum of two equal shapes (residual). */
 export interface AddNode extends NodeBase {
   op: 'add';
+  /** [residual branch, shortcut]: drop-path (arch/drop-path.ts) acts on the first */
   inputs: [number, number];
+  /** drop-path rate of this block as a fraction of the network's rate (default: arch/drop-path.ts) */
+  dropPathScale?: number;
 }
 
 /** x [c, h, w] times gate [c, 1, 1], broadcast over h, w (squeeze-excitation). */

@@ -17,6 +17,8 @@ import { parseSchemaNumber } from './schema-option.js';
 
 export interface EvalOptions extends ModelArgOptions {
   checkpoint?: string;
+  /** evaluate the checkpoint's EMA weights (model_ema.safetensors) */
+  ema?: boolean;
   dataDir?: string;
   engine: EngineChoice;
   threads?: number;
@@ -52,7 +54,9 @@ export function register(program: Command): void {
     .command('eval')
     .description('evaluate trained weights: top-1/top-5 on the test split')
     .argument('[model]', 'model name (checked against the checkpoint; optional with --checkpoint)');
-  addEvalCommonOptions(cmd).option('--checkpoint <dir>', 'a regnet train checkpoint folder');
+  addEvalCommonOptions(cmd)
+    .option('--checkpoint <dir>', 'a regnet train checkpoint folder')
+    .option('--ema', 'with --checkpoint: evaluate the EMA weights of a run trained with --ema (results row: weights=ema)');
   // timm weights on an image folder: --weights FILE --data-dir VAL_DIR (src/cli/eval-imagenet.ts)
   addWeightsEvalOptions(cmd).action(async (model: string | undefined, o: EvalOptions) => evalAction(model, o));
 }
@@ -70,6 +74,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
     const named = model || o.depth !== undefined || o.config !== undefined;
     const r = await evaluateCheckpoint({
       checkpointDir: o.checkpoint,
+      ema: o.ema === true,
       expectModel: named ? resolveModel(model, o) : undefined,
       dataDir: o.dataDir,
       engine: o.engine,

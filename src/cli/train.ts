@@ -9,7 +9,7 @@ import { canonicalAa } from '../data/randaugment.js';
 import { ModelSpecSchema, STEMS, type Stem } from '../arch/spec.js';
 import type { EngineChoice } from '../engine/types.js';
 import { hasCheckpoint, readCheckpointState } from '../train/checkpoint.js';
-import { HyperSchema, type Hyper } from '../train/hyper.js';
+import { HyperSchema, OPTIMIZERS, type Hyper } from '../train/hyper.js';
 import { loadRecipe } from '../train/recipe.js';
 import { trainModel } from '../train/run.js';
 import type { TrainRequest, TrainResult } from '../train/types.js';
@@ -32,7 +32,27 @@ export interface TrainOptions
   extends
     ModelListOptions,
     Partial<
-      Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>
+      Pick<
+        Hyper,
+        | 'epochs'
+        | 'steps'
+        | 'batchSize'
+        | 'lr'
+        | 'momentum'
+        | 'labelSmoothing'
+        | 'warmupEpochs'
+        | 'limitTrain'
+        | 'limitVal'
+        | 'opt'
+        | 'ema'
+        | 'emaDecay'
+        | 'mixup'
+        | 'cutmix'
+        | 'mixupProb'
+        | 'mixupSwitchProb'
+        | 'dropPath'
+        | 'gradAccumSteps'
+      >
     > {
   dataset?: string;
   dataDir?: string;
@@ -100,6 +120,28 @@ export function register(program: Command): void {
       '--warmup-epochs <x>',
       'linear warm-up length in epochs (fractions allowed)',
       parseSchemaNumber('--warmup-epochs', H.warmupEpochs),
+    )
+    .option(
+      '--opt <name>',
+      `optimiser: ${OPTIMIZERS.join(', ')} (AdamW: torch's betas and eps, decoupled decay)`,
+      parseChoice('--opt', OPTIMIZERS),
+    )
+    .option('--ema', 'keep an EMA of the weights and BN buffers; it is evaluated (its own results row) and saved beside them')
+    .option('--no-ema', 'no weight EMA')
+    .option('--ema-decay <x>', 'EMA decay per optimiser step (default 0.9998)', parseSchemaNumber('--ema-decay', H.emaDecay))
+    .option('--mixup <alpha>', "mixup Beta(alpha, alpha), timm's batch mode (0: off)", parseSchemaNumber('--mixup', H.mixup))
+    .option('--cutmix <alpha>', 'cutmix Beta(alpha, alpha) (0: off)', parseSchemaNumber('--cutmix', H.cutmix))
+    .option('--mixup-prob <p>', 'probability that a batch is mixed (default 1)', parseSchemaNumber('--mixup-prob', H.mixupProb))
+    .option(
+      '--mixup-switch-prob <p>',
+      'with mixup and cutmix both on: probability of cutmix for a mixed batch (default 0.5)',
+      parseSchemaNumber('--mixup-switch-prob', H.mixupSwitchProb),
+    )
+    .option('--drop-path <r>', "stochastic depth rate (timm's per-block schedule up to r)", parseSchemaNumber('--drop-path', H.dropPath))
+    .option(
+      '--grad-accum-steps <k>',
+      'micro-batches of --batch-size per optimiser step (default 1)',
+      parseSchemaNumber('--grad-accum-steps', H.gradAccumSteps),
     )
     .option('--augment', 'random crop + flip (the recipe decides by default)')
     .option('--no-augment', 'no augmentation')
@@ -207,6 +249,15 @@ export function buildRequest(
   set('warmupEpochs', o.warmupEpochs);
   if (fromCli('augment')) set('augment', o.augment);
   set('aa', o.aa);
+  set('opt', o.opt);
+  if (fromCli('ema')) set('ema', o.ema);
+  set('emaDecay', o.emaDecay);
+  set('mixup', o.mixup);
+  set('cutmix', o.cutmix);
+  set('mixupProb', o.mixupProb);
+  set('mixupSwitchProb', o.mixupSwitchProb);
+  set('dropPath', o.dropPath);
+  set('gradAccumSteps', o.gradAccumSteps);
   set('inChans', o.inChans);
   set('stem', o.stem);
   set('res', o.imgSize);

@@ -54,19 +54,66 @@ export interface EngineInfo {
   version: string;
 }
 
-export interface SgdOptions {
+/** Stochastic depth in a training forward pass (arch/drop-path.ts): network rate and the seed of this pass's masks. */
+export interface DropPathOptions {
+  rate: number;
+  seed: number;
+}
+
+/** What shapes the loss and the forward pass of a training step (not the update). */
+export interface LossOptions {
+  labelSmoothing: number;
+  /** stochastic depth on the residual branches; absent or rate 0: none */
+  dropPath?: DropPathOptions;
+}
+
+export interface SgdOptions extends LossOptions {
+  optimizer?: 'sgd';
   lr: number;
   momentum: number;
   nesterov: boolean;
   /** applied to the params whose ParamSpec.decay is true (conv and fc weights by default) */
   weightDecay: number;
-  labelSmoothing: number;
   /**
    * data-parallel: this rank's share of the global batch (its samples / the global batch's); the
    * gradients of all ranks, each weighted by its share, are summed before the update (default 1/world)
    */
   gradScale?: number;
 }
+
+/** torch.optim.AdamW: decoupled weight decay (p -= lr * wd * p) on the decay params only. */
+export interface AdamWOptions extends LossOptions {
+  optimizer: 'adamw';
+  lr: number;
+  weightDecay: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  /**
+   * data-parallel: this rank's share of the global batch (its samples / the global batch's); the
+   * gradients of all ranks, each weighted by its share, are summed before the update (default 1/world)
+   */
+  gradScale?: number;
+}
+
+export type OptimizerOptions = SgdOptions | AdamWOptions;
+
+/** torch.optim.AdamW's defaults. */
+export const ADAMW_DEFAULTS = { beta1: 0.9, beta2: 0.999, eps: 1e-8 } as const;
+
+/**
+ * A soft target that mixes hard labels: sample i's target is sum_j weights[j] * onehot(labels[j][i]),
+ * label-smoothed as a whole (timm's mixup_target: batch-mode mixup and cutmix give two label sets,
+ * the labels and the flipped labels, with weights lam and 1 - lam). Weights are >= 0 and sum to 1.
+ * Cross-entropy is linear in the target, so the loss is sum_j weights[j] * CE(logits, labels[j]).
+ */
+export interface MixedTarget {
+  labels: Int32Array[];
+  weights: number[];
+}
+
+/** Hard labels, or a mixture of label sets (a probability target). */
+export type Target = Int32Array | MixedTarget;
 
 export interface StepResult {
   /** mean loss over the batch */
@@ -84,17 +131,43 @@ export interface CompiledNet {
   /** eval mode (running BN statistics), no gradient */
   predict(input: Float32Array, n: number): Float32Array;
   /**
-   * one SGD step in train mode (batch statistics, running stats updated); data-parallel: n may be 0 (a
-   * rank without samples in a short last batch still joins the gradient sum)
+   * One optimiser step in train mode (batch statistics, running stats updated); data-parallel: n may be 0 (a
+   * rank without samples in a short last batch still joins the gradient sum):
+   * accumulateGrads(input, target, n, opt) then applyUpdate(opt).
    */
-  trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult;
+  trainStep(input: Float32Array, target: Target, n: number, opt: OptimizerOptions): StepResult;
+  /**
+   * Forward and backward of one (micro-)batch in train mode (running stats updated): adds
+   * lossScale * d(loss)/d(param) to the pending gradients (lossScale default 1). Several calls before
+   * one applyUpdate accumulate gradients (--grad-accum-steps).
+   */
+  accumulateGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    opt: LossOptions & { lossScale?: number; gradScale?: number },
+  ): StepResult;
+  /**
+   * The optimiser step on the pending gradients (SGD or AdamW, opt.optimizer), which it then clears;
+   * data-parallel: the ranks' gradients, each weighted by opt.gradScale, are summed first.
+   */
+  applyUpdate(opt: OptimizerOptions): void;
   /** loss and d(loss)/d(param) in train mode without updating anything (for engine-agreement tests) */
-  lossAndGrads(input: Float32Array, labels: Int32Array, n: number, labelSmoothing: number): { loss: number; grads: WeightMap };
+  lossAndGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    labelSmoothing: number,
+    dropPath?: DropPathOptions,
+  ): { loss: number; grads: WeightMap };
   /** all learned parameters and BN buffers, timm names, PyTorch layouts */
   getWeights(): WeightMap;
   /** load (a subset of) weights; shapes must match */
   setWeights(w: WeightMap): void;
-  /** momentum buffers keyed by param name (for checkpoints) */
+  /**
+   * Optimiser state for checkpoints, PyTorch layouts: SGD momentum buffers keyed by param name; AdamW
+   * `exp_avg.<param>`, `exp_avg_sq.<param>` and `adamw.step` (a [1] tensor: updates done).
+   */
   getOptimizerState(): WeightMap;
   setOptimizerState(s: WeightMap): void;
   /** data-parallel: rank 0's non-trainable buffers (BN running statistics) into every rank's */

@@ -1,7 +1,9 @@
 /**
  * Checkpoint folder:
  *   model.safetensors      weights and BN buffers, timm names and PyTorch layouts (loadable by timm)
- *   optimizer.safetensors  SGD momentum buffers keyed by parameter name
+ *   optimizer.safetensors  SGD momentum buffers keyed by parameter name (AdamW: exp_avg.<name>,
+ *                          exp_avg_sq.<name>, adamw.step)
+ *   model_ema.safetensors  with --ema: the moving average of the weights and BN buffers (timm names)
  *   state.json             where the run stands (global step, epoch), the request and resolved config,
  *                          the data-order RNG description, timings
  * A checkpoint is one atomic unit. A save writes the three files as `<file>.next` (each atomically),
@@ -27,6 +29,7 @@ import { SavedRequestSchema, TrainConfigSchema } from './config.js';
 export const MODEL_FILE = 'model.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const STATE_FILE = 'state.json';
+export const EMA_FILE = 'model_ema.safetensors';
 
 export const CheckpointStateSchema = z.object({
   version: z.literal(1),
@@ -51,13 +54,15 @@ export const CheckpointStateSchema = z.object({
   lastLoss: z.number().nullable(),
   result: z.object({ top1: z.number(), top5: z.number(), n: z.number().int() }).optional(),
   savedAt: z.string(),
+  /** epochs of the finished runs this one extended (--resume with more --epochs), oldest first */
+  extendedFrom: z.array(z.number().int().min(1)).optional(),
 });
 export type CheckpointState = z.infer<typeof CheckpointStateSchema>;
 
 /** Suffix of the files of a save in progress. */
 const NEXT = '.next';
 /** Rename order of a commit: state.json last, so it never describes files that are not in place. */
-const COMMIT_ORDER = [MODEL_FILE, OPTIMIZER_FILE, STATE_FILE];
+const COMMIT_ORDER = [MODEL_FILE, OPTIMIZER_FILE, EMA_FILE, STATE_FILE];
 
 function commitNext(dir: string): void {
   for (const name of COMMIT_ORDER) {
@@ -79,15 +84,16 @@ function commitNext(dir: string): void {
 export function recoverCheckpoint(dir: string): void {
   if (!existsSync(dir)) return;
   if (existsSync(join(dir, STATE_FILE + NEXT))) commitNext(dir);
-  else for (const name of [MODEL_FILE, OPTIMIZER_FILE]) rmSync(join(dir, name + NEXT), { force: true });
+  else for (const name of [MODEL_FILE, OPTIMIZER_FILE, EMA_FILE]) rmSync(join(dir, name + NEXT), { force: true });
   removeStaleTemps(dir);
 }
 
-export function saveCheckpoint(dir: string, compiled: CompiledNet, state: CheckpointState): void {
+export function saveCheckpoint(dir: string, compiled: CompiledNet, state: CheckpointState, ema?: WeightMap): void {
   recoverCheckpoint(dir);
   const meta = { format: 'pt', global_step: String(state.globalStep), model: state.request.model.name };
   const text = JSON.stringify(CheckpointStateSchema.parse(state), null, 1) + '\n';
   writeSafetensors(join(dir, OPTIMIZER_FILE + NEXT), compiled.getOptimizerState(), meta);
+  if (ema) writeTimmCheckpoint(join(dir, EMA_FILE + NEXT), ema, state.globalStep, meta);
   // num_batches_tracked (int64) is added so timm's load_state_dict(strict=True) takes the file as is.
   writeTimmCheckpoint(join(dir, MODEL_FILE + NEXT), compiled.getWeights(), state.globalStep, meta);
   // crash tests (util/crash-points.ts) kill the process at these points and at each file's write
@@ -121,6 +127,18 @@ export function readCheckpointState(dir: string): CheckpointState {
   return r.data;
 }
 
+/** The EMA weights of a run trained with --ema, matching state.globalStep. */
+export function readCheckpointEma(dir: string, state: CheckpointState): WeightMap {
+  const ep = join(dir, EMA_FILE);
+  if (!existsSync(ep)) throw new UsageError(`--checkpoint ${dir}: ${EMA_FILE} is missing (the run keeps an EMA)`);
+  const es = stepOf(ep);
+  if (es !== state.globalStep)
+    throw new UsageError(
+      `${ep}: holds step ${es} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot use this folder`,
+    );
+  return readSafetensorsF32(ep);
+}
+
 function stepOf(path: string): number {
   const m = readSafetensors(path).metadata;
   return m.global_step === undefined ? NaN : Number(m.global_step);
@@ -131,7 +149,7 @@ export function readCheckpointTensors(
   dir: string,
   state: CheckpointState,
   withOptimizer = true,
-): { weights: WeightMap; optimizer?: WeightMap } {
+): { weights: WeightMap; optimizer?: WeightMap; ema?: WeightMap } {
   const mp = join(dir, MODEL_FILE);
   if (!existsSync(mp)) throw new UsageError(`--checkpoint ${dir}: ${MODEL_FILE} is missing`);
   const weights = readSafetensorsF32(mp);
@@ -150,5 +168,6 @@ export function readCheckpointTensors(
       `${op}: holds step ${os} but ${STATE_FILE} says ${state.globalStep} (a write was interrupted); cannot resume from this folder`,
     );
   }
-  return { weights, optimizer: readSafetensorsF32(op) };
+  const ema = state.config.ema ? readCheckpointEma(dir, state) : undefined;
+  return { weights, optimizer: readSafetensorsF32(op), ...(ema ? { ema } : {}) };
 }

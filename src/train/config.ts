@@ -40,8 +40,24 @@ export const TrainConfigSchema = z.object({
   limitVal: H.limitVal.optional(),
   evalBatchSize: H.evalBatchSize,
   trainSize: z.number().int().min(1),
+  // absent from checkpoints written before these existed: the defaults are what those runs did
+  opt: H.opt.default('sgd'),
+  ema: H.ema.default(false),
+  emaDecay: H.emaDecay.default(0.9998),
+  mixup: H.mixup.default(0),
+  cutmix: H.cutmix.default(0),
+  mixupProb: H.mixupProb.default(1),
+  mixupSwitchProb: H.mixupSwitchProb.default(0.5),
+  dropPath: H.dropPath.default(0),
+  /** micro-batches of batchSize per optimiser step: a step consumes batchSize * gradAccumSteps images */
+  gradAccumSteps: H.gradAccumSteps.default(1),
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+
+/** Images per optimiser step (all micro-batches of one step). */
+export function stepBatch(cfg: Pick<TrainConfig, 'batchSize' | 'gradAccumSteps'>): number {
+  return cfg.batchSize * cfg.gradAccumSteps;
+}
 
 /** What a checkpoint needs to rebuild the request (no signal, no callbacks). */
 export const SavedRequestSchema = z.object({
@@ -94,7 +110,8 @@ export function resolveConfig(
   const limitTrain = req.limitTrain ?? r.limitTrain;
   const limitVal = req.limitVal ?? r.limitVal;
   const trainSize = trainSizeOf(limitTrain);
-  const stepsPerEpoch = Math.ceil(trainSize / batchSize);
+  const gradAccumSteps = pick(o.gradAccumSteps, r.gradAccumSteps);
+  const stepsPerEpoch = Math.ceil(trainSize / (batchSize * gradAccumSteps));
   // --steps wins over --epochs; a recipe's steps only apply when no flag names the run length
   const steps = o.steps ?? (o.epochs === undefined ? r.steps : undefined);
   const epochs = steps !== undefined ? Math.ceil(steps / stepsPerEpoch) : pick(o.epochs, r.epochs);
@@ -144,5 +161,14 @@ export function resolveConfig(
     limitVal,
     evalBatchSize: r.evalBatchSize,
     trainSize,
+    opt: pick(o.opt, r.opt),
+    ema: pick(o.ema, r.ema),
+    emaDecay: pick(o.emaDecay, r.emaDecay),
+    mixup: pick(o.mixup, r.mixup),
+    cutmix: pick(o.cutmix, r.cutmix),
+    mixupProb: pick(o.mixupProb, r.mixupProb),
+    mixupSwitchProb: pick(o.mixupSwitchProb, r.mixupSwitchProb),
+    dropPath: pick(o.dropPath, r.dropPath),
+    gradAccumSteps,
   });
 }

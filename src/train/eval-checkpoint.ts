@@ -10,15 +10,17 @@ import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
-import { readCheckpointState, readCheckpointTensors } from './checkpoint.js';
+import { readCheckpointEma, readCheckpointState, readCheckpointTensors } from './checkpoint.js';
 import { evaluate, requireSamples } from './evaluate.js';
 import type { ProgressMode } from './progress.js';
-import { recipeLabel, trainedResultRow } from './results-row.js';
+import { emaRecipeLabel, recipeLabel, trainedResultRow } from './results-row.js';
 import { buildTrainNet, evalScope, loadDataset, resultGeometry, testSource } from './run.js';
 import type { TrainRequest } from './types.js';
 
 export interface CheckpointEvalOptions {
   checkpointDir: string;
+  /** the EMA weights (a run trained with --ema) instead of the raw ones */
+  ema?: boolean;
   /** a model name or spec to check against the checkpoint's (undefined: take the checkpoint's) */
   expectModel?: { name: string; spec: ModelSpec };
   /** defaults: the checkpoint's dataset folder, engine auto */
@@ -66,7 +68,8 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const test = testSource(ds, cfg);
   requireSamples(test.size, ds.source ?? req.dataset); // before compiling anything
   const net = buildTrainNet(req, cfg);
-  const { weights } = readCheckpointTensors(o.checkpointDir, state, false);
+  if (o.ema && !state.config.ema) throw new UsageError(`--ema: ${o.checkpointDir} was trained without --ema (no EMA weights)`);
+  const { weights } = o.ema ? { weights: readCheckpointEma(o.checkpointDir, state) } : readCheckpointTensors(o.checkpointDir, state, false);
   const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
   try {
     const ev = await evaluate(compiled, test.source, { progress: o.progress ?? 'auto', label: 'test', total: test.size });
@@ -81,7 +84,9 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
           ...trainedResultRow({
             model,
             cfg,
-            recipe: recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config),
+            recipe: (o.ema ? emaRecipeLabel : (l: string) => l)(
+              recipeLabel(req as Pick<TrainRequest, 'recipe' | 'overrides'>, ds, state.config, state.extendedFrom),
+            ),
             seed: state.seed,
             top1: ev.top1,
             top5: ev.top5,

@@ -18,6 +18,9 @@ const count = (max: number) =>
 const nonNegative = () => z.number({ error: 'must be a number >= 0' }).min(0);
 /** fractions that must stay below 1 (momentum 1 never decays; label smoothing 1 leaves no label) */
 const belowOne = () => z.number({ error: 'must be a number in [0, 1)' }).min(0).lt(1);
+const probability = () => z.number({ error: 'must be a number in [0, 1]' }).min(0).max(1);
+
+export const OPTIMIZERS = ['sgd', 'adamw'] as const;
 
 export const HyperSchema = z.object({
   epochs: count(LIMITS.epochs),
@@ -46,6 +49,21 @@ export const HyperSchema = z.object({
       ctx.addIssue({ code: 'custom', message: (e as Error).message.replace(/^aa: /, '') });
     }
   }),
+  /** sgd (momentum, nesterov) or adamw (torch defaults betas 0.9/0.999, eps 1e-8; decoupled decay) */
+  opt: z.enum(OPTIMIZERS, { error: `must be one of ${OPTIMIZERS.join(', ')}` }),
+  /** keep an exponential moving average of the weights and BN buffers, evaluated and saved beside them */
+  ema: z.boolean({ error: 'must be true or false' }),
+  emaDecay: z.number({ error: 'must be a number in (0, 1)' }).gt(0).lt(1),
+  /** mixup / cutmix Beta(alpha, alpha) parameters (0: off), timm's batch mode */
+  mixup: nonNegative(),
+  cutmix: nonNegative(),
+  /** probability that a batch is mixed at all, and that a mixed batch uses cutmix when both are on */
+  mixupProb: probability(),
+  mixupSwitchProb: probability(),
+  /** stochastic depth rate of the last residual block (timm's per-block schedule) */
+  dropPath: belowOne(),
+  /** micro-batches of --batch-size per optimiser step */
+  gradAccumSteps: count(1024),
 });
 export type Hyper = z.infer<typeof HyperSchema>;
 
@@ -64,6 +82,15 @@ export const HyperOverridesSchema = HyperSchema.pick({
   warmupEpochs: true,
   labelSmoothing: true,
   aa: true,
+  opt: true,
+  ema: true,
+  emaDecay: true,
+  mixup: true,
+  cutmix: true,
+  mixupProb: true,
+  mixupSwitchProb: true,
+  dropPath: true,
+  gradAccumSteps: true,
 })
   .extend({ augment: z.boolean({ error: 'must be true or false' }) })
   .partial();

@@ -37,6 +37,15 @@ export const RecipeSchema = z
     limitTrain: H.limitTrain.optional(),
     limitVal: H.limitVal.optional(),
     evalBatchSize: H.evalBatchSize.default(256),
+    opt: H.opt.default('sgd'),
+    ema: H.ema.default(false),
+    emaDecay: H.emaDecay.default(0.9998),
+    mixup: H.mixup.default(0),
+    cutmix: H.cutmix.default(0),
+    mixupProb: H.mixupProb.default(1),
+    mixupSwitchProb: H.mixupSwitchProb.default(0.5),
+    dropPath: H.dropPath.default(0),
+    gradAccumSteps: H.gradAccumSteps.default(1),
   })
   .strict();
 export type Recipe = z.output<typeof RecipeSchema>;

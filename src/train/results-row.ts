@@ -24,6 +24,15 @@ type Described = Pick<
   | 'augment'
   | 'aa'
   | 'limitTrain'
+  | 'opt'
+  | 'ema'
+  | 'emaDecay'
+  | 'mixup'
+  | 'cutmix'
+  | 'mixupProb'
+  | 'mixupSwitchProb'
+  | 'dropPath'
+  | 'gradAccumSteps'
 >;
 
 const augmentText = (a: TrainConfig['augment']) =>
@@ -34,7 +43,7 @@ const augmentText = (a: TrainConfig['augment']) =>
  * changed from it, e.g. `digits[epochs=1,limit_train=64]` or `imagenet[aa=rand-m9-mstd0.5]`. Runs that differ in any of these have
  * different numbers, so they are different rows; a flag that repeats the recipe's own value changes nothing.
  */
-export function describeRecipe(cfg: Described, base: Described): string {
+export function describeRecipe(cfg: Described, base: Described, extendedFrom?: number[]): string {
   const parts: string[] = [];
   const stepsBased = cfg.totalSteps !== cfg.epochs * cfg.stepsPerEpoch;
   if (cfg.totalSteps !== base.totalSteps || cfg.epochs !== base.epochs)
@@ -52,11 +61,31 @@ export function describeRecipe(cfg: Described, base: Described): string {
   add('augment', cfg.augment, base.augment, augmentText(cfg.augment));
   add('aa', cfg.aa ?? 'none', base.aa ?? 'none');
   add('limit_train', cfg.limitTrain ?? 'all', base.limitTrain ?? 'all');
+  add('opt', cfg.opt, base.opt);
+  const emaText = (c: Described) => (c.ema ? String(c.emaDecay) : 'off');
+  add('ema', emaText(cfg), emaText(base));
+  add('mixup', cfg.mixup, base.mixup);
+  add('cutmix', cfg.cutmix, base.cutmix);
+  // the probabilities only matter while mixup or cutmix is on
+  const mixing = (c: Described) => c.mixup > 0 || c.cutmix > 0;
+  if (mixing(cfg)) {
+    add('mixup_prob', cfg.mixupProb, mixing(base) ? base.mixupProb : 1);
+    if (cfg.mixup > 0 && cfg.cutmix > 0) add('mixup_switch_prob', cfg.mixupSwitchProb, mixing(base) ? base.mixupSwitchProb : 0.5);
+  }
+  add('drop_path', cfg.dropPath, base.dropPath);
+  add('grad_accum', cfg.gradAccumSteps, base.gradAccumSteps);
+  // a finished run extended to more epochs (--resume): not the same numbers as one planned that long
+  if (extendedFrom?.length) parts.push(`resumed_from=${extendedFrom.join('+')}`);
   return parts.length ? `${cfg.recipe}[${parts.join(',')}]` : cfg.recipe;
 }
 
 /** The recipe label of a run: its config against the recipe's own settings at the same input shape. */
-export function recipeLabel(req: Pick<TrainRequest, 'recipe' | 'overrides'>, ds: Dataset | FileDataset, cfg: TrainConfig): string {
+export function recipeLabel(
+  req: Pick<TrainRequest, 'recipe' | 'overrides'>,
+  ds: Dataset | FileDataset,
+  cfg: TrainConfig,
+  extendedFrom?: number[],
+): string {
   const trainN = trainSize(ds);
   const o = req.overrides ?? {};
   const shape = {
@@ -76,7 +105,12 @@ export function recipeLabel(req: Pick<TrainRequest, 'recipe' | 'overrides'>, ds:
     ds,
     (limit) => (limit === undefined ? trainN : Math.min(limit, trainN)),
   );
-  return describeRecipe(cfg, plain);
+  return describeRecipe(cfg, plain, extendedFrom);
+}
+
+/** The recipe label of the EMA weights' row: the run's label with weights=ema inside the brackets. */
+export function emaRecipeLabel(label: string): string {
+  return label.endsWith(']') ? `${label.slice(0, -1)},weights=ema]` : `${label}[weights=ema]`;
 }
 
 export interface RunFacts {

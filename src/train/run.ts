@@ -1,7 +1,9 @@
 /**
  * trainModel: one TrainRequest in, one TrainResult out. SGD (momentum, nesterov, decay only where
- * ParamSpec.decay says) with a per-step linear warm-up + half-cosine schedule, checkpoints each epoch,
- * exact resume, divergence detection, top-1/top-5 on the test split, result files.
+ * ParamSpec.decay says) or AdamW with a per-step linear warm-up + half-cosine schedule; optional
+ * mixup/cutmix soft targets, drop-path, gradient accumulation and a weight EMA (evaluated beside the raw
+ * weights); checkpoints each epoch, exact resume (also extending a finished run to more epochs),
+ * divergence detection, top-1/top-5 on the test split, result files.
  */
 import { join } from 'node:path';
 import { initWeights } from '../arch/init.js';
@@ -24,7 +26,19 @@ import {
   type FileSplit,
 } from '../data/types.js';
 import { selectEngine } from '../engine/select.js';
-import type { Collectives, CompiledNet, Engine, EngineName } from '../engine/types.js';
+import {
+  ADAMW_DEFAULTS,
+  type Collectives,
+  type CompiledNet,
+  type Engine,
+  type EngineName,
+  type OptimizerOptions,
+  type StepResult,
+} from '../engine/types.js';
+import type { WeightMap } from '../arch/weights.js';
+import { Rng } from '../util/rng.js';
+import { WeightEma } from './ema.js';
+import { mixBatch, mixupActive } from './mixup.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { resultsTarget, type EvalScope } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
@@ -32,11 +46,11 @@ import { asSetupError, UsageError } from '../util/errors.js';
 import { median } from '../util/median.js';
 import { checkBatchTensor } from '../util/limits.js';
 import { hasCheckpoint, readCheckpointState, readCheckpointTensors, saveCheckpoint, type CheckpointState } from './checkpoint.js';
-import { resolveConfig, savedRequest, type TrainConfig } from './config.js';
+import { resolveConfig, savedRequest, stepBatch, type TrainConfig } from './config.js';
 import { shardEval, shardRange, sliceBatch, everyNth, type RankOf } from './data-parallel.js';
 import { evaluate, type EvalBatchLike, type EvalResult, type EvalSource } from './evaluate.js';
 import { Progress } from './progress.js';
-import { recipeLabel, trainedResultRow } from './results-row.js';
+import { emaRecipeLabel, recipeLabel, trainedResultRow } from './results-row.js';
 import { appendRun } from './runs.js';
 import { lrAt } from './schedule.js';
 import type { TrainRequest, TrainResult, TrainStatus } from './types.js';
@@ -85,7 +99,8 @@ function resizeOf(cfg: TrainConfig) {
 
 export function trainPipeline(ds: Dataset, cfg: TrainConfig, seed: number): BatchPipeline {
   return datasetPipeline(ds, 'train', {
-    batchSize: cfg.batchSize,
+    // one batch per optimiser step: its gradAccumSteps micro-batches
+    batchSize: stepBatch(cfg),
     seed,
     limit: cfg.limitTrain,
     limitMode: 'stratified',
@@ -216,6 +231,15 @@ const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'weightDecay',
   'warmupSteps',
   'labelSmoothing',
+  'opt',
+  'ema',
+  'emaDecay',
+  'mixup',
+  'cutmix',
+  'mixupProb',
+  'mixupSwitchProb',
+  'dropPath',
+  'gradAccumSteps',
   'res',
   'stem',
   'inChans',
@@ -226,13 +250,25 @@ const CONFIG_KEYS_THAT_MUST_MATCH: Array<keyof TrainConfig> = [
   'aa',
 ];
 
+/**
+ * A finished run asked for more steps (--resume with a larger --epochs or --steps): it continues from its
+ * checkpoint with the schedule re-planned over the new length (warm-up + cosine over all its steps).
+ */
+function isExtension(state: CheckpointState, cfg: TrainConfig): boolean {
+  return state.status === 'finished' && cfg.totalSteps > state.globalStep;
+}
+
 function checkResumable(state: CheckpointState, req: TrainRequest, cfg: TrainConfig, dir: string): void {
   const diff: string[] = [];
+  const lengthMayChange = isExtension(state, cfg);
   if (JSON.stringify(state.request.model.spec) !== JSON.stringify(req.model.spec)) diff.push('model');
   if (state.request.dataset !== req.dataset) diff.push('dataset');
   if (state.request.classMap !== req.classMap) diff.push('class-map');
   if (state.seed !== req.seed) diff.push('seed');
-  for (const k of CONFIG_KEYS_THAT_MUST_MATCH) if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
+  for (const k of CONFIG_KEYS_THAT_MUST_MATCH) {
+    if (lengthMayChange && (k === 'epochs' || k === 'totalSteps')) continue;
+    if (JSON.stringify(state.config[k]) !== JSON.stringify(cfg[k])) diff.push(k);
+  }
   if (JSON.stringify(state.config.augment) !== JSON.stringify(cfg.augment)) diff.push('augment');
   if (diff.length) {
     throw new UsageError(
@@ -275,7 +311,12 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
     req = { ...req, overrides: { ...req.overrides, batchSize: globalBatch } };
     cfg = await setup(() => resolveConfig(req, ds, sizeOf));
   }
-  checkBatchTensor(cfg.batchSize, cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  checkBatchTensor(stepBatch(cfg), cfg.inChans, cfg.res, cfg.res, { batch: '--batch-size', res: '--res' });
+  // a rank's part of a global batch is one micro-batch; accumulation across ranks is not planned yet
+  if (dist && cfg.gradAccumSteps > 1)
+    throw new UsageError(
+      `--grad-accum-steps: must be 1 with data-parallel ranks (${dist.world} here); use a larger --batch-size or more ranks`,
+    );
   const short = cfg.trainSize % cfg.batchSize;
   if (dist && req.syncBn && short > 0 && short < dist.world)
     throw new UsageError(
@@ -303,16 +344,23 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
   // image files are decoded on worker threads, ahead of the training steps (one pool for train and test)
   const loader = isFileDataset(ds) ? new ImageLoader() : undefined;
   try {
+    let ema: WeightEma | undefined;
+    let extendedFrom: number[] | undefined;
     if (state) {
       const t = readCheckpointTensors(req.checkpointDir!, state);
       compiled = engine.compile(net, t.weights);
       if (t.optimizer && t.optimizer.size) compiled.setOptimizerState(t.optimizer);
+      if (cfg.ema) ema = new WeightEma(cfg.emaDecay, stateDictOf(t.ema!, compiled.getWeights()));
+      extendedFrom = isExtension(state, cfg) ? [...(state.extendedFrom ?? []), state.config.epochs] : state.extendedFrom;
       say(
         req,
-        `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`,
+        isExtension(state, cfg)
+          ? `extending finished ${req.checkpointDir} from ${state.config.epochs} to ${cfg.epochs} epochs (step ${state.globalStep}/${cfg.totalSteps}; schedule re-planned over ${cfg.totalSteps} steps)`
+          : `resuming ${req.checkpointDir} at epoch ${state.epoch + 1}, step ${state.step} (global step ${state.globalStep}/${cfg.totalSteps})`,
       );
     } else {
       compiled = engine.compile(net, initWeights(net, req.seed));
+      if (cfg.ema) ema = new WeightEma(cfg.emaDecay, compiled.getWeights());
     }
     return await runLoop({
       request: req,
@@ -324,6 +372,8 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
       resumed: state,
       loader,
       collectives: engine.collectives,
+      ema,
+      extendedFrom,
     });
   } finally {
     await loader?.close();
@@ -374,6 +424,17 @@ function savedResult(
   };
 }
 
+/** The entries of a saved state dict that the network has (a timm file also holds num_batches_tracked). */
+function stateDictOf(saved: WeightMap, like: WeightMap): WeightMap {
+  const out: WeightMap = new Map();
+  for (const k of like.keys()) {
+    const t = saved.get(k);
+    if (!t) throw new UsageError(`checkpoint EMA weights: '${k}' is missing`);
+    out.set(k, t);
+  }
+  return out;
+}
+
 interface LoopOptions {
   request: TrainRequest;
   dataset: Dataset | FileDataset;
@@ -388,6 +449,10 @@ interface LoopOptions {
   loader?: ImageLoader;
   /** data-parallel: the ranks this one trains with (rank 0 alone writes checkpoints and results) */
   collectives?: Collectives;
+  /** the weight EMA (--ema) */
+  ema?: WeightEma;
+  /** epochs of the finished runs this one extends */
+  extendedFrom?: number[];
 }
 
 interface TrainBatch {
@@ -416,7 +481,7 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
   if (isFileDataset(ds)) {
     const transform = fileTrainTransform(ds, config);
     const pipe = new FilePipeline(trainSplitOf(ds), {
-      batchSize: config.batchSize,
+      batchSize: stepBatch(config),
       seed: request.seed,
       limit: config.limitTrain,
       limitMode: 'stratified',
@@ -439,7 +504,7 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
           }
         })()
       : pipe.from(epoch, step, config.epochs);
-    const stream = options.loader!.stream(plans, { transform, maxBatch: config.batchSize });
+    const stream = options.loader!.stream(plans, { transform, maxBatch: stepBatch(config) });
     async function* files(): AsyncGenerator<TrainBatch> {
       for await (const b of stream as AsyncGenerator<LoadedBatch<{ files: string[]; labels: Int32Array; globalN?: number }>>)
         yield { x: b.x, y: b.y, n: b.n, globalN: b.plan.globalN ?? b.n };
@@ -447,7 +512,7 @@ function trainBatches(options: LoopOptions, epoch: number, step: number): TrainB
     return { size: pipe.size, batches: files() };
   }
   const pipeline = trainPipeline(ds, config, request.seed);
-  const buffer = new Float32Array(config.batchSize * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
+  const buffer = new Float32Array(stepBatch(config) * pipeline.outChannels * pipeline.outHeight * pipeline.outWidth);
   async function* gen(): AsyncGenerator<TrainBatch> {
     for (let e = epoch; e < config.epochs; e++) {
       for (let s = e === epoch ? step : 0; s < pipeline.stepsPerEpoch; s++) {
@@ -491,7 +556,7 @@ async function runLoop(options: LoopOptions): Promise<TrainResult> {
     while (loop.globalStep < config.totalSteps && loop.status === 'ok') {
       await trainEpoch(options, source, loop);
       if (loop.status === 'ok' && request.checkpointDir && writes(options) && loop.globalStep < config.totalSteps) {
-        saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'));
+        saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'running'), options.ema?.weights);
       }
     }
   } finally {
@@ -528,6 +593,7 @@ function snapshot(
     lastLoss: Number.isFinite(loop.lastLoss) ? loop.lastLoss : null,
     ...(result ? { result } : {}),
     savedAt: new Date().toISOString(),
+    ...(options.extendedFrom?.length ? { extendedFrom: options.extendedFrom } : {}),
   };
 }
 
@@ -544,13 +610,14 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
   const epoch = Math.floor(loop.globalStep / config.stepsPerEpoch);
   const firstStep = loop.globalStep % config.stepsPerEpoch;
   const steps = Math.min(config.stepsPerEpoch, config.totalSteps - epoch * config.stepsPerEpoch);
-  const epochImages = Math.min(source.size, steps * config.batchSize);
+  const batchImages = stepBatch(config);
+  const epochImages = Math.min(source.size, steps * batchImages);
   const bar = new Progress(
     request.progress ?? 'auto',
     `epoch ${epoch + 1}/${config.epochs}`,
     epochImages,
     'img',
-    Math.min(epochImages, firstStep * config.batchSize),
+    Math.min(epochImages, firstStep * batchImages),
   );
   let seen = 0,
     correct = 0,
@@ -571,14 +638,7 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     if (next.done) throw new Error(`training batches ended at epoch ${epoch}, step ${step}`);
     const batch = next.value;
     const lr = lrAt(loop.globalStep, config.totalSteps, config.warmupSteps, config.lr);
-    const result = options.compiled.trainStep(batch.x, batch.y, batch.n, {
-      lr,
-      momentum: config.momentum,
-      nesterov: config.nesterov,
-      weightDecay: config.weightDecay,
-      labelSmoothing: config.labelSmoothing,
-      ...(dp ? { gradScale: batch.n / batch.globalN } : {}),
-    });
+    const result = optimiserStep(options, batch, loop.globalStep, lr);
     if (dp) {
       // the global batch's mean loss and correct count, and whether any rank was asked to stop
       const sums = dp.allreduceSum([result.loss * batch.n, result.correct, request.signal?.aborted ? 1 : 0]);
@@ -586,6 +646,7 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
       result.correct = sums[1]!;
       loop.stopAgreed = sums[2]! > 0;
     }
+    options.ema?.update(options.compiled.getWeights());
     const seconds = (performance.now() - startedAt) / 1000;
     loop.globalStep++;
     loop.lastLoss = result.loss;
@@ -600,11 +661,60 @@ async function trainEpoch(options: LoopOptions, source: TrainBatches, loop: Loop
     correct += result.correct;
     lossSum += result.loss;
     stepsDone++;
-    bar.update(Math.min(epochImages, step * config.batchSize + batch.globalN), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
+    bar.update(Math.min(epochImages, step * batchImages + batch.globalN), { loss: lossSum / stepsDone, acc: (100 * correct) / seen });
     // give SIGINT handlers and timers a turn between steps
     await new Promise((resolve) => setImmediate(resolve));
   }
   bar.stop();
+}
+
+function optimizerOptions(config: TrainConfig, lr: number): OptimizerOptions {
+  if (config.opt === 'adamw')
+    return { optimizer: 'adamw', lr, weightDecay: config.weightDecay, ...ADAMW_DEFAULTS, labelSmoothing: config.labelSmoothing };
+  return {
+    lr,
+    momentum: config.momentum,
+    nesterov: config.nesterov,
+    weightDecay: config.weightDecay,
+    labelSmoothing: config.labelSmoothing,
+  };
+}
+
+/**
+ * One optimiser step on one step batch: its micro-batches of batchSize (gradAccumSteps of them; the last
+ * may be smaller), each mixed (mixup/cutmix) and run with its own drop-path masks, gradients weighted by
+ * their share of the batch and accumulated, then one update. The random draws are keyed by (seed,
+ * global step, micro-batch), so a resumed run draws the same.
+ */
+function optimiserStep(options: LoopOptions, batch: TrainBatch, globalStep: number, lr: number): StepResult {
+  const { config, request, compiled } = options;
+  // data-parallel: this rank's share of the global batch weights its gradients in the sum over ranks
+  const opt: OptimizerOptions = { ...optimizerOptions(config, lr), ...(options.collectives ? { gradScale: batch.n / batch.globalN } : {}) };
+  const mixing = mixupActive(config);
+  if (config.gradAccumSteps === 1 && !mixing && config.dropPath === 0) return compiled.trainStep(batch.x, batch.y, batch.n, opt);
+  const size = batch.x.length / batch.n;
+  const shape = { c: config.inChans, h: config.res, w: config.res };
+  let loss = 0;
+  let correct = 0;
+  for (let j = 0, start = 0; start < batch.n; j++, start += config.batchSize) {
+    const m = Math.min(config.batchSize, batch.n - start);
+    const x = batch.x.subarray(start * size, (start + m) * size);
+    const y = batch.y.subarray(start, start + m);
+    const key = `${globalStep}:${j}`;
+    const target = mixing ? mixBatch(x, y, { n: m, ...shape }, config, Rng.derive(request.seed, `mix:${key}`)).target : y;
+    const dropPath =
+      config.dropPath > 0 ? { rate: config.dropPath, seed: Rng.derive(request.seed, `drop-path:${key}`).nextU32() } : undefined;
+    const r = compiled.accumulateGrads(x, target, m, {
+      labelSmoothing: config.labelSmoothing,
+      dropPath,
+      lossScale: m / batch.n,
+      gradScale: opt.gradScale,
+    });
+    loss += (r.loss * m) / batch.n;
+    correct += r.correct;
+  }
+  compiled.applyUpdate(opt);
+  return { loss, correct };
 }
 
 /** The result fields every outcome shares. */
@@ -630,7 +740,7 @@ function resultBase(options: LoopOptions, loop: LoopState) {
 function finishInterrupted(options: LoopOptions, loop: LoopState): TrainResult {
   const { request, config } = options;
   if (request.checkpointDir && writes(options)) {
-    saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'));
+    saveCheckpoint(request.checkpointDir, options.compiled, snapshot(options, loop, 'interrupted'), options.ema?.weights);
     say(
       request,
       `interrupted at global step ${loop.globalStep}/${config.totalSteps}; checkpoint written to ${request.checkpointDir} (continue with --resume)`,
@@ -664,10 +774,27 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
   const local = await evaluate(compiled, test.source, { progress: request.progress ?? 'auto', label: 'test', total });
   const evaluation = dp ? sumEvaluations(local, dp) : local;
   say(request, `test: top1 ${evaluation.top1.toFixed(2)}%  top5 ${evaluation.top5.toFixed(2)}%  (${evaluation.n} images)`);
+  // the EMA weights evaluated on the same images, then the raw weights back (checkpoint, throughput)
+  let emaEvaluation: Awaited<ReturnType<typeof evaluate>> | undefined;
+  if (options.ema) {
+    const raw = compiled.getWeights();
+    compiled.setWeights(options.ema.weights);
+    try {
+      const emaTest = testSource(dataset, config, options.loader);
+      emaEvaluation = await evaluate(compiled, emaTest.source, {
+        progress: request.progress ?? 'auto',
+        label: 'test (ema)',
+        total: emaTest.size,
+      });
+    } finally {
+      compiled.setWeights(raw);
+    }
+    say(request, `test (ema): top1 ${emaEvaluation.top1.toFixed(2)}%  top5 ${emaEvaluation.top5.toFixed(2)}%  (${emaEvaluation.n} images)`);
+  }
   const infer = (request.bench ?? Boolean(request.resultsDir)) ? await inferenceThroughput(compiled, config.evalBatchSize) : undefined;
   if (infer) say(request, `inference: ${infer.samplesPerSec.toFixed(1)} samples/s at batch ${infer.batch}`);
   const info = options.engine.info;
-  const recipe = recipeLabel(request, dataset, config);
+  const recipe = recipeLabel(request, dataset, config, options.extendedFrom);
   const result: TrainResult = {
     status: 'ok',
     ...resultBase(options, loop),
@@ -682,39 +809,42 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     inChans: config.inChans,
     recipe,
     seed: request.seed,
+    ...(emaEvaluation ? { emaTop1: emaEvaluation.top1, emaTop5: emaEvaluation.top5 } : {}),
   };
   if (request.checkpointDir && writes(options)) {
     saveCheckpoint(
       request.checkpointDir,
       compiled,
       snapshot(options, loop, 'finished', { top1: evaluation.top1, top5: evaluation.top5, n: evaluation.n }),
+      options.ema?.weights,
     );
   }
   if (request.resultsDir) {
     const target = resultsTarget(request.dataset, evalScope(dataset, config, evaluation.n));
     result.resultsFile = join(request.resultsDir, target.file);
-    mergeResults(result.resultsFile, [
-      {
-        ...trainedResultRow({
-          model: request.model,
-          cfg: config,
-          recipe,
-          seed: request.seed,
-          top1: evaluation.top1,
-          top5: evaluation.top5,
-          params: options.netComplexity.params,
-          flops: options.netComplexity.flops,
-          acts: options.netComplexity.acts,
-          trainSamplesPerSec: result.imagesPerSec,
-          infer,
-          engine: info,
-          geometry: resultGeometry(dataset, config),
-        }),
-        ...(target.subset ? { n_images: evaluation.n } : {}),
-      },
-    ]);
+    const row = (ev: { top1: number; top5: number; n: number }, label: string) => ({
+      ...trainedResultRow({
+        model: request.model,
+        cfg: config,
+        recipe: label,
+        seed: request.seed,
+        top1: ev.top1,
+        top5: ev.top5,
+        params: options.netComplexity.params,
+        flops: options.netComplexity.flops,
+        acts: options.netComplexity.acts,
+        trainSamplesPerSec: result.imagesPerSec,
+        infer,
+        engine: info,
+        geometry: resultGeometry(dataset, config),
+      }),
+      ...(target.subset ? { n_images: ev.n } : {}),
+    });
+    // with --ema the EMA weights get their own row: the recipe label ends in weights=ema
+    mergeResults(result.resultsFile, [row(evaluation, recipe), ...(emaEvaluation ? [row(emaEvaluation, emaRecipeLabel(recipe))] : [])]);
     // a finished run evaluated again (on other test images) is no new training run
-    if (options.resumed?.status !== 'finished') appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
+    if (options.resumed?.status !== 'finished' || options.extendedFrom !== options.resumed.extendedFrom)
+      appendRun(join(request.resultsDir, 'runs.csv'), runRow(request, config, result));
   }
   return result;
 }

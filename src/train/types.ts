@@ -84,6 +84,9 @@ export interface TrainResult {
   /** the recipe and the flags that changed it (see recipeLabel) */
   recipe?: string;
   seed?: number;
+  /** top-1 / top-5 of the EMA weights (--ema), on the same test images */
+  emaTop1?: number;
+  emaTop5?: number;
   /** the results file the row went to */
   resultsFile?: string;
 }

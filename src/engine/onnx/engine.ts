@@ -9,7 +9,7 @@ import type { Network } from '../../arch/ir.js';
 import { numel, paramSpecs } from '../../arch/params.js';
 import type { WeightMap } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
-import type { CompiledNet, Engine, EngineOptions, SgdOptions, StepResult } from '../types.js';
+import type { CompiledNet, Engine, EngineOptions, LossOptions, OptimizerOptions, StepResult, Target } from '../types.js';
 import { checkedWeights, compileOnnx, INPUT_NAME, OUTPUT_NAME } from './graph.js';
 import { loadOrt, ORT_INSTALL_HINT, type NativeSession, type OrtRuntime, type OrtSessionOptions } from './runtime.js';
 
@@ -109,11 +109,19 @@ class OnnxNet implements CompiledNet {
     return new Float32Array(out.data);
   }
 
-  trainStep(_input: Float32Array, _labels: Int32Array, _n: number, _opt: SgdOptions): StepResult {
+  trainStep(_input: Float32Array, _target: Target, _n: number, _opt: OptimizerOptions): StepResult {
     throw new UsageError(INFERENCE_ONLY);
   }
 
-  lossAndGrads(_input: Float32Array, _labels: Int32Array, _n: number, _labelSmoothing: number): { loss: number; grads: WeightMap } {
+  accumulateGrads(_input: Float32Array, _target: Target, _n: number, _opt: LossOptions): StepResult {
+    throw new UsageError(INFERENCE_ONLY);
+  }
+
+  applyUpdate(_opt: OptimizerOptions): void {
+    throw new UsageError(INFERENCE_ONLY);
+  }
+
+  lossAndGrads(_input: Float32Array, _target: Target, _n: number, _labelSmoothing: number): { loss: number; grads: WeightMap } {
     throw new UsageError(INFERENCE_ONLY);
   }
 

@@ -8,10 +8,22 @@ import { initWeights } from '../../arch/init.js';
 import { numel, paramSpecs, type ParamSpec } from '../../arch/params.js';
 import type { WeightMap, WeightTensor } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
-import type { CompiledNet, Engine, EngineInfo, EngineOptions, SgdOptions, StepResult } from '../types.js';
+import { dropPathMasks, dropPathRates } from '../../arch/drop-path.js';
+import { AdamWState, checkOptimizer, dominantLabels, isAdamWState, loadAdamWState, mixedTarget } from '../optim.js';
+import type {
+  CompiledNet,
+  DropPathOptions,
+  Engine,
+  EngineInfo,
+  EngineOptions,
+  LossOptions,
+  OptimizerOptions,
+  StepResult,
+  Target,
+} from '../types.js';
 import { loadTfjsBackend, useBackend, type TfjsKind } from './backend.js';
 import type { GroupConvChoice } from './groupconv.js';
-import { crossEntropy, forward, type BatchStats, type ForwardContext, type Mode } from './net.js';
+import { forward, softCrossEntropy, type BatchStats, type ForwardContext, type Mode } from './net.js';
 
 export interface TfjsEngineOptions extends EngineOptions {
   /** grouped-conv formulation; 'auto' picks per shape (default; env REGNET_TFJS_GROUPCONV overrides) */
@@ -70,6 +82,10 @@ class TfjsNet implements CompiledNet {
   private readonly momentum = new Map<string, tf.Tensor>();
   private readonly trainable: tf.Variable[] = [];
   private readonly trainableNames: string[] = [];
+  /** gradients accumulated since the last update (tfjs layouts), by variable name */
+  private pending: tf.NamedTensorMap | undefined;
+  private adamw: AdamWState | undefined;
+  private dropRates: { rate: number; rates: Map<number, number> } | undefined;
   private disposed = false;
 
   constructor(
@@ -99,8 +115,9 @@ class TfjsNet implements CompiledNet {
     }
   }
 
-  private ctx(mode: Mode, stats?: Map<string, BatchStats>): ForwardContext {
+  private ctx(mode: Mode, stats?: Map<string, BatchStats>, dropMasks?: Map<number, tf.Tensor4D>): ForwardContext {
     return {
+      dropMasks,
       net: this.net,
       params: { get: (name) => this.vars.get(name)! },
       buffers: (name) => ({
@@ -113,18 +130,23 @@ class TfjsNet implements CompiledNet {
     };
   }
 
-  private check(input: Float32Array, n: number, labels?: Int32Array): void {
+  private check(input: Float32Array, n: number): void {
     if (this.disposed) throw new Error('CompiledNet used after dispose()');
     const [h, w] = this.net.res;
     const expect = n * this.net.inChans * h * w;
     if (input.length !== expect)
       throw new UsageError(`input: expected ${expect} floats (${n}x${this.net.inChans}x${h}x${w}), got ${input.length}`);
-    if (labels) {
-      if (labels.length !== n) throw new UsageError(`labels: expected ${n}, got ${labels.length}`);
-      for (const l of labels)
-        if (l < 0 || l >= this.net.numClasses) throw new UsageError(`labels: ${l} outside 0..${this.net.numClasses - 1}`);
-    }
     useBackend(this.backend);
+  }
+
+  /** Per-sample branch multipliers of each dropped residual add (the same draws as the torch engine). */
+  private dropMasks(n: number, dp: DropPathOptions | undefined): Map<number, tf.Tensor4D> | undefined {
+    if (!dp || !(dp.rate > 0)) return undefined;
+    if (!(dp.rate < 1)) throw new UsageError(`drop-path rate: expected a number in [0, 1), got ${dp.rate}`);
+    if (this.dropRates?.rate !== dp.rate) this.dropRates = { rate: dp.rate, rates: dropPathRates(this.net, dp.rate) };
+    const out = new Map<number, tf.Tensor4D>();
+    for (const [id, m] of dropPathMasks(this.dropRates.rates, n, dp.seed)) out.set(id, tf.tensor4d(m, [n, 1, 1, 1]));
+    return out;
   }
 
   private inputTensor(input: Float32Array, n: number): tf.Tensor4D {
@@ -141,29 +163,105 @@ class TfjsNet implements CompiledNet {
   }
 
   /** loss, correct count and grads (tfjs layouts) in train mode; stats filled when given */
-  private lossGrads(input: Float32Array, labels: Int32Array, n: number, smoothing: number, stats: Map<string, BatchStats>) {
+  private lossGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    smoothing: number,
+    stats: Map<string, BatchStats>,
+    dropPath?: DropPathOptions,
+    lossScale = 1,
+  ) {
+    const t = mixedTarget(target, n, this.net.numClasses);
     const x = this.inputTensor(input, n);
-    const y = tf.tensor1d(labels, 'int32');
+    const ys = t.labels.map((l) => tf.tensor1d(l, 'int32'));
+    const top = ys[t.labels.indexOf(dominantLabels(t))]!;
+    const masks = this.dropMasks(n, dropPath);
     let correct = 0;
+    let lossValue = 0;
     try {
       const { value, grads } = tf.variableGrads(() => {
-        const logits = forward(this.ctx('train', stats), x);
-        const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'));
+        const logits = forward(this.ctx('train', stats, masks), x);
+        const hit = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), top), 'int32'));
         correct = hit.dataSync()[0]!;
-        return crossEntropy(logits, y, smoothing);
+        const loss = softCrossEntropy(logits, ys, t.weights, smoothing);
+        if (lossScale === 1) return loss;
+        lossValue = loss.dataSync()[0]!;
+        return tf.mul(loss, lossScale) as tf.Scalar;
       }, this.trainable);
-      return { value, grads, correct };
+      if (lossScale === 1) lossValue = value.dataSync()[0]!;
+      return { value, grads, correct, loss: lossValue };
     } finally {
-      tf.dispose([x, y]);
+      tf.dispose([x, ...ys, ...(masks ? [...masks.values()] : [])]);
     }
   }
 
-  trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult {
-    this.check(input, n, labels);
+  trainStep(input: Float32Array, target: Target, n: number, opt: OptimizerOptions): StepResult {
+    checkOptimizer(opt);
+    const r = this.accumulateGrads(input, target, n, opt);
+    this.applyUpdate(opt);
+    return r;
+  }
+
+  accumulateGrads(input: Float32Array, target: Target, n: number, opt: LossOptions & { lossScale?: number }): StepResult {
+    this.check(input, n);
+    const scale = opt.lossScale ?? 1;
+    if (!(Number.isFinite(scale) && scale > 0)) throw new UsageError(`lossScale: expected a number > 0, got ${scale}`);
     const stats = new Map<string, BatchStats>();
-    const { value, grads, correct } = this.lossGrads(input, labels, n, opt.labelSmoothing, stats);
-    const loss = value.dataSync()[0]!;
+    const { value, grads, correct, loss } = this.lossGrads(input, target, n, opt.labelSmoothing, stats, opt.dropPath, scale);
     value.dispose();
+    if (!this.pending) this.pending = grads;
+    else {
+      for (const [k, g] of Object.entries(grads)) {
+        const old = this.pending[k]!;
+        this.pending[k] = tf.keep(tf.add(old, g));
+        tf.dispose([old, g]);
+      }
+    }
+    tf.tidy(() => {
+      // running statistics, PyTorch convention (unbiased batch variance)
+      for (const node of this.net.nodes) {
+        if (node.op !== 'bn') continue;
+        const s = stats.get(node.name)!;
+        const m = node.momentum;
+        for (const [key, batch] of [
+          ['running_mean', s.mean],
+          ['running_var', s.varUnbiased],
+        ] as const) {
+          const name = `${node.name}.${key}`;
+          const old = this.buffers.get(name)!;
+          this.buffers.set(name, tf.keep(tf.add(tf.mul(old, 1 - m), tf.mul(batch, m))));
+          old.dispose();
+        }
+      }
+    });
+    for (const s of stats.values()) tf.dispose([s.mean, s.varUnbiased]);
+    return { loss, correct };
+  }
+
+  /** The optimiser step on the gradients accumulated since the last update (the one place they are final). */
+  applyUpdate(opt: OptimizerOptions): void {
+    checkOptimizer(opt);
+    useBackend(this.backend);
+    const grads = this.pending;
+    if (!grads) return;
+    this.pending = undefined;
+    // The accumulated gradients are final here, before either optimiser: the one place a data-parallel
+    // run all-reduces them.
+    if (opt.optimizer === 'adamw') {
+      this.adamw ??= new AdamWState();
+      const st = this.adamw;
+      st.begin();
+      for (let i = 0; i < this.trainable.length; i++) {
+        const v = this.trainable[i]!;
+        const name = this.trainableNames[i]!;
+        const w = Float32Array.from(v.dataSync() as Float32Array);
+        st.update(name, w, grads[v.name]!.dataSync() as Float32Array, this.bySpec.get(name)!.decay, opt);
+        tf.tidy(() => v.assign(tf.tensor(w, v.shape, 'float32')));
+      }
+      tf.dispose(Object.values(grads));
+      return;
+    }
     tf.tidy(() => {
       for (let i = 0; i < this.trainable.length; i++) {
         const v = this.trainable[i]!;
@@ -181,31 +279,20 @@ class TfjsNet implements CompiledNet {
         }
         v.assign(tf.sub(v, tf.mul(d, opt.lr)));
       }
-      // running statistics, PyTorch convention (unbiased batch variance)
-      for (const node of this.net.nodes) {
-        if (node.op !== 'bn') continue;
-        const s = stats.get(node.name)!;
-        const m = node.momentum;
-        for (const [key, batch] of [
-          ['running_mean', s.mean],
-          ['running_var', s.varUnbiased],
-        ] as const) {
-          const name = `${node.name}.${key}`;
-          const old = this.buffers.get(name)!;
-          this.buffers.set(name, tf.keep(tf.add(tf.mul(old, 1 - m), tf.mul(batch, m))));
-          old.dispose();
-        }
-      }
     });
     tf.dispose(Object.values(grads));
-    for (const s of stats.values()) tf.dispose([s.mean, s.varUnbiased]);
-    return { loss, correct };
   }
 
-  lossAndGrads(input: Float32Array, labels: Int32Array, n: number, labelSmoothing: number): { loss: number; grads: WeightMap } {
-    this.check(input, n, labels);
+  lossAndGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    labelSmoothing: number,
+    dropPath?: DropPathOptions,
+  ): { loss: number; grads: WeightMap } {
+    this.check(input, n);
     const stats = new Map<string, BatchStats>();
-    const { value, grads } = this.lossGrads(input, labels, n, labelSmoothing, stats);
+    const { value, grads } = this.lossGrads(input, target, n, labelSmoothing, stats, dropPath);
     const out: WeightMap = new Map();
     for (let i = 0; i < this.trainable.length; i++) {
       const name = this.trainableNames[i]!;
@@ -245,6 +332,7 @@ class TfjsNet implements CompiledNet {
 
   getOptimizerState(): WeightMap {
     this.check(new Float32Array(0), 0);
+    if (this.adamw) return this.adamw.save((name, data) => fromTfjsLayout(this.bySpec.get(name)!, data));
     const out: WeightMap = new Map();
     for (const [name, buf] of this.momentum) out.set(name, fromTfjsLayout(this.bySpec.get(name)!, buf.dataSync() as Float32Array));
     return out;
@@ -252,6 +340,15 @@ class TfjsNet implements CompiledNet {
 
   setOptimizerState(s: WeightMap): void {
     this.check(new Float32Array(0), 0);
+    if (isAdamWState(s)) {
+      this.adamw = loadAdamWState(s, (name, t) => {
+        const spec = this.bySpec.get(name);
+        if (!spec || !spec.trainable) throw new UsageError(`optimizer state: ${name} is not a learned parameter of ${this.net.name}`);
+        checkShape(spec, t);
+        return toTfjsLayout(spec, t).data;
+      });
+      return;
+    }
     for (const t of this.momentum.values()) t.dispose();
     this.momentum.clear();
     for (const [name, wt] of s) {
@@ -272,7 +369,8 @@ class TfjsNet implements CompiledNet {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    tf.dispose([...this.vars.values(), ...this.buffers.values(), ...this.momentum.values()]);
+    tf.dispose([...this.vars.values(), ...this.buffers.values(), ...this.momentum.values(), ...Object.values(this.pending ?? {})]);
+    this.pending = undefined;
     this.vars.clear();
     this.buffers.clear();
     this.momentum.clear();

@@ -70,6 +70,8 @@ export interface ForwardContext {
   /** filled in train mode, one entry per BN node name */
   stats?: Map<string, BatchStats>;
   groupConv: GroupConvChoice;
+  /** drop-path (train mode): per-sample multipliers [N, 1, 1, 1] of the branch of these add nodes */
+  dropMasks?: Map<number, tf.Tensor4D>;
 }
 
 function conv(ctx: ForwardContext, n: ConvNode, x: tf.Tensor4D): tf.Tensor4D {
@@ -174,8 +176,10 @@ function evalNode(ctx: ForwardContext, n: Node, v: (i: number) => tf.Tensor): tf
       const y = tf.matMul(tf.reshape(x, [x.shape[0]!, n.cin]), ctx.params.get(`${n.name}.weight`) as tf.Tensor2D);
       return n.bias ? tf.add(y, ctx.params.get(`${n.name}.bias`)) : y;
     }
-    case 'add':
-      return tf.add(v(n.inputs[0]), v(n.inputs[1]));
+    case 'add': {
+      const mask = ctx.dropMasks?.get(n.id);
+      return mask ? tf.add(tf.mul(v(n.inputs[0]), mask), v(n.inputs[1])) : tf.add(v(n.inputs[0]), v(n.inputs[1]));
+    }
     case 'mul':
       return tf.mul(v(n.inputs[0]), v(n.inputs[1]));
   }
@@ -222,8 +226,21 @@ export function inputsOf(n: Node): number[] {
  * Mean cross entropy with label smoothing as PyTorch defines it: targets (1 - eps) * onehot + eps / K.
  */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, smoothing: number): tf.Scalar {
+  return softCrossEntropy(logits, [labels], [1], smoothing);
+}
+
+/**
+ * Cross-entropy with a probability target: sum_j weights[j] * onehot(labels[j]), label-smoothed
+ * ((1 - s) * target + s / K), averaged over the batch.
+ */
+export function softCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D[], weights: number[], smoothing: number): tf.Scalar {
   const k = logits.shape[1];
   const logp = tf.logSoftmax(logits);
-  const target = tf.add(tf.mul(tf.oneHot(labels, k), 1 - smoothing), smoothing / k);
+  let mixed: tf.Tensor | undefined;
+  labels.forEach((y, j) => {
+    const term = tf.mul(tf.oneHot(y, k), weights[j]!);
+    mixed = mixed ? tf.add(mixed, term) : term;
+  });
+  const target = tf.add(tf.mul(mixed!, 1 - smoothing), smoothing / k);
   return tf.neg(tf.mean(tf.sum(tf.mul(target, logp), 1))) as tf.Scalar;
 }

@@ -1,6 +1,7 @@
 /**
  * The torch engine: interprets the architecture IR node by node with libtorch ops through the addon;
- * libtorch's autograd does the backward pass and one native call does the SGD update. Every
+ * libtorch's autograd does the backward pass and one native call does the SGD update (AdamW runs on
+ * host arrays, engine/optim.ts). A step is accumulateGrads (forward + backward) then applyUpdate. Every
  * intermediate is disposed right after its last use (as CPython's refcounting would), and each call
  * runs inside tidy() so nothing survives a step except parameters, BN buffers and momentum buffers.
  */
@@ -10,7 +11,9 @@ import { initWeights } from '../../arch/init.js';
 import { numel, paramSpecs, type ParamSpec } from '../../arch/params.js';
 import type { WeightMap } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
-import type { CompiledNet, Engine, EngineOptions, SgdOptions, StepResult } from '../types.js';
+import { dropPathMasks, dropPathRates } from '../../arch/drop-path.js';
+import { AdamWState, checkOptimizer, dominantLabels, isAdamWState, loadAdamWState, mixedTarget } from '../optim.js';
+import type { CompiledNet, DropPathOptions, Engine, EngineOptions, LossOptions, OptimizerOptions, StepResult, Target } from '../types.js';
 import { ProcessGroup } from './dist.js';
 import { torchAddon, type TorchAddon } from './native.js';
 import { fromFloat32, labelsFrom, noGrad, ops, persistent, tidy, Tensor } from './tensor.js';
@@ -86,6 +89,9 @@ class TorchNet implements CompiledNet {
   private readonly trainableHandles: number[];
   private readonly decayMask: Uint8Array;
   private momentum: Map<string, Tensor> | undefined;
+  private adamw: AdamWState | undefined;
+  /** drop rate per residual add node for the last network rate asked */
+  private dropRates: { rate: number; rates: Map<number, number> } | undefined;
   /** per node: index of the last node reading it (dispose point) and how many nodes read it */
   private readonly lastUse: Int32Array;
   private readonly consumers: Int32Array;
@@ -165,18 +171,40 @@ class TorchNet implements CompiledNet {
     return this.tune.channelsLast ? ops.memoryFormat(x, true) : x;
   }
 
-  private labels(labels: Int32Array, n: number): Tensor {
-    if (labels.length !== n) throw new UsageError(`labels: expected ${n}, got ${labels.length}`);
-    const k = this.net.numClasses;
-    for (const l of labels) if (!(l >= 0 && l < k)) throw new UsageError(`labels: ${l} is outside 0..${k - 1}`);
-    return labelsFrom(labels, this.device);
+  /** Per-sample branch multipliers [n, 1, 1, 1] of each dropped residual add (training only). */
+  private dropMasks(n: number, dp: DropPathOptions | undefined): Map<number, Tensor> | undefined {
+    if (!dp || !(dp.rate > 0)) return undefined;
+    if (!(dp.rate < 1)) throw new UsageError(`drop-path rate: expected a number in [0, 1), got ${dp.rate}`);
+    if (this.dropRates?.rate !== dp.rate) this.dropRates = { rate: dp.rate, rates: dropPathRates(this.net, dp.rate) };
+    const out = new Map<number, Tensor>();
+    for (const [id, m] of dropPathMasks(this.dropRates.rates, n, dp.seed))
+      out.set(id, fromFloat32(m, [n, 1, 1, 1], { device: this.device }));
+    return out;
+  }
+
+  /** Cross-entropy against a mixture of label sets: sum_j w_j CE(logits, labels_j) (CE is linear in the target). */
+  private loss(logits: Tensor, target: Target, n: number, labelSmoothing: number): { loss: Tensor; top: Tensor } {
+    const t = mixedTarget(target, n, this.net.numClasses);
+    let loss: Tensor | undefined;
+    let top: Tensor | undefined;
+    const dominant = dominantLabels(t);
+    t.labels.forEach((labels, j) => {
+      const w = t.weights[j]!;
+      const y = labelsFrom(labels, this.device);
+      if (labels === dominant) top = y;
+      if (w === 0) return;
+      const ce = ops.crossEntropy(logits, y, labelSmoothing);
+      const term = w === 1 ? ce : ops.mulScalar(ce, w);
+      loss = loss ? ops.add(loss, term) : term;
+    });
+    return { loss: loss ?? ops.mulScalar(ops.crossEntropy(logits, top!, labelSmoothing), 0), top: top! };
   }
 
   /**
    * Run the IR. training: batch statistics; updateStats: write BN running statistics (PyTorch's train
    * mode) or leave them (lossAndGrads).
    */
-  private forward(x: Tensor, training: boolean, updateStats: boolean): Tensor {
+  private forward(x: Tensor, training: boolean, updateStats: boolean, drop?: Map<number, Tensor>): Tensor {
     if (this.disposed) throw new Error(`${this.net.name}: compiled net used after dispose`);
     const nodes = this.net.nodes;
     const vals: (Tensor | undefined)[] = new Array(nodes.length);
@@ -256,9 +284,12 @@ class TorchNet implements CompiledNet {
         case 'fc':
           out = this.fc(v(node.input), node.name, node.cin, node.cout, node.bias);
           break;
-        case 'add':
-          out = ops.add(v(node.inputs[0]), v(node.inputs[1]));
+        case 'add': {
+          const mask = drop?.get(i);
+          // drop-path: the residual branch (first input) times 0 or 1/keep per sample
+          out = mask ? ops.add(ops.mul(v(node.inputs[0]), mask), v(node.inputs[1])) : ops.add(v(node.inputs[0]), v(node.inputs[1]));
           break;
+        }
         case 'mul':
           out = ops.mul(v(node.inputs[0]), v(node.inputs[1]));
           break;
@@ -286,35 +317,73 @@ class TorchNet implements CompiledNet {
     return tidy(() => noGrad(() => this.forward(this.input(input, n), false, false).toFloat32()));
   }
 
-  trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult {
-    checkSgd(opt);
+  trainStep(input: Float32Array, target: Target, n: number, opt: OptimizerOptions): StepResult {
+    checkOptimizer(opt);
+    // data-parallel: a rank without samples (a short last batch) contributes zero gradients to the sum
+    const r = n > 0 || !this.pg ? this.accumulateGrads(input, target, n, opt) : { loss: 0, correct: 0 };
+    this.applyUpdate(opt);
+    return r;
+  }
+
+  accumulateGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    opt: LossOptions & { lossScale?: number; gradScale?: number },
+  ): StepResult {
+    const scale = opt.lossScale ?? 1;
+    if (this.pg) this.share = opt.gradScale ?? 1 / this.pg.world;
+    if (!(Number.isFinite(scale) && scale > 0)) throw new UsageError(`lossScale: expected a number > 0, got ${scale}`);
     return tidy(() => {
-      let value = 0,
-        correct = 0;
-      if (this.pg) this.share = opt.gradScale ?? 1 / this.pg.world;
-      // data-parallel: a rank without samples (a short last batch) contributes zero gradients
-      if (n > 0 || !this.pg) {
-        const x = this.input(input, n);
-        const y = this.labels(labels, n);
-        const logits = this.forward(x, true, true);
-        const loss = ops.crossEntropy(logits, y, opt.labelSmoothing);
-        loss.backward();
-        value = loss.item();
-        correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), y));
-      }
-      // data-parallel: the ranks' weighted gradients summed (bucketed, all in flight), between backward and update
-      this.pg?.allreduceGrads(this.trainableHandles, this.share);
-      const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
-      this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
+      const x = this.input(input, n);
+      const logits = this.forward(x, true, true, this.dropMasks(n, opt.dropPath));
+      const { loss, top } = this.loss(logits, target, n, opt.labelSmoothing);
+      (scale === 1 ? loss : ops.mulScalar(loss, scale)).backward();
+      const value = loss.item();
+      const correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), top));
       return { loss: value, correct };
     });
   }
 
-  lossAndGrads(input: Float32Array, labels: Int32Array, n: number, labelSmoothing: number): { loss: number; grads: WeightMap } {
+  /** The optimiser step on the gradients accumulated since the last update (the one place they are final). */
+  applyUpdate(opt: OptimizerOptions): void {
+    checkOptimizer(opt);
+    // The accumulated gradients are final here, before either optimiser: the one place a data-parallel
+    // run sums them over the ranks (each weighted by its share of the global batch; bucketed, all in flight).
+    if (this.pg) this.pg.allreduceGrads(this.trainableHandles, opt.gradScale ?? 1 / this.pg.world);
+    if (opt.optimizer === 'adamw') {
+      this.adamw ??= new AdamWState();
+      const st = this.adamw;
+      st.begin();
+      tidy(() => {
+        for (let i = 0; i < this.trainable.length; i++) {
+          const p = this.trainable[i]!;
+          const g = p.t.grad();
+          if (!g) continue;
+          const w = p.t.toFloat32();
+          st.update(p.spec.name, w, g.toFloat32(), this.decayMask[i] === 1, opt);
+          p.t.assign(w);
+        }
+      });
+      this.a.clearGrads(this.trainableHandles);
+      return;
+    }
+    tidy(() => {
+      const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
+      this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
+    });
+  }
+
+  lossAndGrads(
+    input: Float32Array,
+    target: Target,
+    n: number,
+    labelSmoothing: number,
+    dropPath?: DropPathOptions,
+  ): { loss: number; grads: WeightMap } {
     return tidy(() => {
       const x = this.input(input, n);
-      const y = this.labels(labels, n);
-      const loss = ops.crossEntropy(this.forward(x, true, false), y, labelSmoothing);
+      const { loss } = this.loss(this.forward(x, true, false, this.dropMasks(n, dropPath)), target, n, labelSmoothing);
       loss.backward();
       const grads: WeightMap = new Map();
       for (const p of this.trainable) {
@@ -356,6 +425,8 @@ class TorchNet implements CompiledNet {
   }
 
   getOptimizerState(): WeightMap {
+    if (this.adamw)
+      return this.adamw.save((name, data) => ({ shape: [...this.params.get(name)!.spec.shape], data: Float32Array.from(data) }));
     const out: WeightMap = new Map();
     if (!this.momentum) return out;
     for (const p of this.trainable) out.set(p.spec.name, { shape: [...p.spec.shape], data: this.momentum.get(p.spec.name)!.toFloat32() });
@@ -363,6 +434,15 @@ class TorchNet implements CompiledNet {
   }
 
   setOptimizerState(s: WeightMap): void {
+    if (isAdamWState(s)) {
+      this.adamw = loadAdamWState(s, (name, t) => {
+        const p = this.params.get(name);
+        if (!p || !p.spec.trainable) throw new UsageError(`optimizer state: '${name}' is not a trainable parameter of ${this.net.name}`);
+        checkShape(p.spec, t.shape);
+        return Float32Array.from(t.data);
+      });
+      return;
+    }
     for (const [name, t] of s) {
       const p = this.params.get(name);
       if (!p || !p.spec.trainable) throw new UsageError(`optimizer state: '${name}' is not a trainable parameter of ${this.net.name}`);
@@ -405,11 +485,4 @@ function checkShape(spec: ParamSpec, shape: number[]): void {
   if (shape.length !== spec.shape.length || shape.some((d, i) => d !== spec.shape[i])) {
     throw new UsageError(`weights: '${spec.name}' has shape [${shape.join(', ')}], expected [${spec.shape.join(', ')}]`);
   }
-}
-
-function checkSgd(opt: SgdOptions): void {
-  for (const k of ['lr', 'momentum', 'weightDecay', 'labelSmoothing'] as const) {
-    if (!Number.isFinite(opt[k]) || opt[k] < 0) throw new UsageError(`sgd ${k}: expected a finite number >= 0, got ${opt[k]}`);
-  }
-  if (opt.labelSmoothing >= 1) throw new UsageError(`sgd labelSmoothing: expected < 1, got ${opt.labelSmoothing}`);
 }
