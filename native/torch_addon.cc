@@ -19,6 +19,9 @@
 #include <string>
 #include <vector>
 
+// native/amp.cc: autocast and the gradient scaler's native half
+void RegisterAmp(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 constexpr uint64_t kSlotBits = 24;
@@ -437,9 +440,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("version", Version);
   REG("tuneMalloc", TuneMalloc);
 #undef REG
+  RegisterAmp(env, exports);
   return exports;
 }
 
 }  // namespace
+
+// the handle table, for the other translation units (amp.cc)
+at::Tensor* AddonFindTensor(double id) {
+  Slot* s = Find(id);
+  return s ? &s->t : nullptr;
+}
+double AddonPutTensor(at::Tensor t) { return Put(std::move(t)); }
 
 NODE_API_MODULE(torch_addon, Init)

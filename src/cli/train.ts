@@ -21,12 +21,14 @@ import { formatTrainResult, trainMany } from './train-many.js';
 import { addAlias, addProgressOption, parseChoice, parseIntOption, STEM_HELP, type ProgressMode } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { addEngineOptions } from './engine-options.js';
+import { addPrecisionOptions, precisionEngineOptions, type PrecisionCliOptions } from './amp-options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
 /** Flags named like HyperSchema's fields take their types from it; --wd is weightDecay. */
 export interface TrainOptions
   extends
     ModelListOptions,
+    PrecisionCliOptions,
     Partial<
       Pick<Hyper, 'epochs' | 'steps' | 'batchSize' | 'lr' | 'momentum' | 'labelSmoothing' | 'warmupEpochs' | 'limitTrain' | 'limitVal'>
     > {
@@ -94,6 +96,7 @@ export function register(program: Command): void {
     )
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
+  addPrecisionOptions(cmd);
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
   cmd
     .option(
@@ -129,6 +132,7 @@ type Overrides = NonNullable<TrainRequest['overrides']>;
 
 /** What can be checked before the dataset is read: output folders, the recipe file, the batch size. */
 function checkBeforeWork(o: TrainOptions): void {
+  precisionEngineOptions(o, o.engine, o.device);
   if (o.checkpoint !== undefined) checkWritableDir(o.checkpoint, '--checkpoint');
   checkWritableDir(o.resultsDir, '--results-dir');
   if (o.recipe !== undefined) loadRecipe(o.recipe);
@@ -171,6 +175,11 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
     if (!hasCheckpoint(o.checkpoint!))
       throw new UsageError(`--resume: no checkpoint in ${o.checkpoint}; name a model to start a new run there`);
     const saved = readCheckpointState(o.checkpoint!).request;
+    // the run's precision and layout unless flags say otherwise
+    const engine = fromCli('engine') ? o.engine : saved.engine;
+    const numeric = precisionEngineOptions(o, engine, o.device ?? saved.device);
+    const amp = numeric.amp ?? saved.amp;
+    const channelsLast = numeric.channelsLast ?? saved.channelsLast;
     return {
       ...common,
       model: { name: canonicalName(ModelSpecSchema.parse(saved.model.spec)), spec: ModelSpecSchema.parse(saved.model.spec) },
@@ -179,9 +188,11 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
       classMap: o.classMap ?? saved.classMap,
       recipe: o.recipe ?? saved.recipe,
       overrides: { ...(saved.overrides as Overrides | undefined), ...overrides },
-      engine: fromCli('engine') ? o.engine : saved.engine,
+      engine,
       threads: o.threads ?? saved.threads,
       device: o.device ?? saved.device,
+      ...(amp ? { amp } : {}),
+      ...(channelsLast ? { channelsLast } : {}),
       seed: o.seed ?? saved.seed,
       limitTrain: o.limitTrain ?? saved.limitTrain,
       limitVal: o.limitVal ?? saved.limitVal,
@@ -193,6 +204,7 @@ export function buildRequest(model: ResolvedModel | undefined, o: TrainOptions, 
     );
   return {
     ...common,
+    ...precisionEngineOptions(o, o.engine, o.device),
     model: { name: model.name, spec: model.spec },
     dataset: o.dataset ?? 'mnist',
     dataDir: o.dataDir,

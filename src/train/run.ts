@@ -22,8 +22,8 @@ import {
   type FileDataset,
   type FileSplit,
 } from '../data/types.js';
-import { selectEngine } from '../engine/select.js';
-import type { CompiledNet, Engine, EngineName } from '../engine/types.js';
+import { engineOptionsOf, selectEngine } from '../engine/select.js';
+import { numerics, type CompiledNet, type Engine, type EngineName } from '../engine/types.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { resultsTarget, type EvalScope } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
@@ -261,9 +261,13 @@ export async function trainModel(req: TrainRequest): Promise<TrainResult> {
   const net = buildTrainNet(req, cfg);
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
-  const engine: Engine = await setup(() => selectEngine(req.engine, { threads: req.threads, device: req.device }));
+  const engine: Engine = await setup(() =>
+    selectEngine(req.engine, engineOptionsOf({ threads: req.threads, device: req.device, amp: req.amp, channelsLast: req.channelsLast })),
+  );
   const info = engine.info;
-  say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
+  const num = numerics(info);
+  const numText = `${num.precision !== 'fp32' ? `, amp ${num.precision}` : ''}${num.layout === 'nhwc' ? ', channels-last' : ''}`;
+  say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device}${numText})`);
   let compiled: CompiledNet | undefined;
   // image files are decoded on worker threads, ahead of the training steps (one pool for train and test)
   const loader = isFileDataset(ds) ? new ImageLoader() : undefined;
@@ -581,6 +585,7 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     inferBatchSize: infer?.batch,
     device: info.device,
     threads: info.threads,
+    precision: numerics(info).precision,
     stem: config.stem,
     inChans: config.inChans,
     recipe,
@@ -611,6 +616,7 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
           trainSamplesPerSec: result.imagesPerSec,
           infer,
           engine: info,
+          precision: numerics(info).precision,
           geometry: resultGeometry(dataset, config),
         }),
         ...(target.subset ? { n_images: evaluation.n } : {}),

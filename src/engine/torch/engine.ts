@@ -11,6 +11,7 @@ import { numel, paramSpecs, type ParamSpec } from '../../arch/params.js';
 import type { WeightMap } from '../../arch/weights.js';
 import { UsageError } from '../../util/errors.js';
 import type { CompiledNet, Engine, EngineOptions, SgdOptions, StepResult } from '../types.js';
+import { AmpContext, GradScaler, resolveAmp, type GradScalerOptions } from './amp.js';
 import { torchAddon, type TorchAddon } from './native.js';
 import { fromFloat32, labelsFrom, noGrad, ops, persistent, tidy, Tensor } from './tensor.js';
 
@@ -22,6 +23,8 @@ export interface TorchTuning {
   fcAsConv: boolean;
   /** ReLU in place when its input has no other consumer (as torchvision's inplace=True) */
   inplaceRelu: boolean;
+  /** a dynamic gradient scaler with these settings whatever the precision (tests: fp32 on the CPU) */
+  gradScaler?: Partial<GradScalerOptions>;
 }
 
 export const DEFAULT_TUNING: TorchTuning = { channelsLast: false, fcAsConv: true, inplaceRelu: true };
@@ -57,14 +60,20 @@ export function createTorchEngine(opts: EngineOptions = {}, tuning: Partial<Torc
     a.tuneMalloc(32 << 20);
     mallocTuned = true;
   }
+  const amp = resolveAmp(opts.amp, device);
   const tune: TorchTuning = { ...DEFAULT_TUNING, ...tuning };
   if (device !== 'cpu') {
     tune.channelsLast = false;
     tune.fcAsConv = false;
   }
+  if (opts.channelsLast !== undefined) tune.channelsLast = opts.channelsLast;
+  const precision = amp ?? 'fp32';
   return {
-    info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}` },
-    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune),
+    info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}`, precision, layout: tune.channelsLast ? 'nhwc' : 'nchw' },
+    compile: (net, init) => {
+      const ctx = new AmpContext(a, device, amp, tune.gradScaler ? new GradScaler(tune.gradScaler) : undefined);
+      return new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, ctx);
+    },
   };
 }
 
@@ -94,6 +103,8 @@ class TorchNet implements CompiledNet {
     init: WeightMap,
     private readonly device: string,
     private readonly tune: TorchTuning,
+    /** precision: autocast region, loss input, gradient scaler */
+    readonly amp: AmpContext,
   ) {
     this.net = net;
     const input = net.nodes[0];
@@ -254,7 +265,7 @@ class TorchNet implements CompiledNet {
   }
 
   predict(input: Float32Array, n: number): Float32Array {
-    return tidy(() => noGrad(() => this.forward(this.input(input, n), false, false).toFloat32()));
+    return tidy(() => noGrad(() => this.amp.autocast(() => this.forward(this.input(input, n), false, false)).toFloat32()));
   }
 
   trainStep(input: Float32Array, labels: Int32Array, n: number, opt: SgdOptions): StepResult {
@@ -262,11 +273,16 @@ class TorchNet implements CompiledNet {
     return tidy(() => {
       const x = this.input(input, n);
       const y = this.labels(labels, n);
-      const logits = this.forward(x, true, true);
-      const loss = ops.crossEntropy(logits, y, opt.labelSmoothing);
-      loss.backward();
+      const logits = this.amp.autocast(() => this.forward(x, true, true));
+      const loss = ops.crossEntropy(this.amp.lossInput(logits), y, opt.labelSmoothing);
+      // false: fp16 gradients overflowed; no update this step (the scaler backed off)
+      const ok = this.amp.backward(loss, this.trainableHandles);
       const value = loss.item();
       const correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), y));
+      if (!ok) {
+        this.a.clearGrads(this.trainableHandles);
+        return { loss: value, correct, skipped: true };
+      }
       const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
       this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
       return { loss: value, correct };
@@ -277,7 +293,8 @@ class TorchNet implements CompiledNet {
     return tidy(() => {
       const x = this.input(input, n);
       const y = this.labels(labels, n);
-      const loss = ops.crossEntropy(this.forward(x, true, false), y, labelSmoothing);
+      const logits = this.amp.autocast(() => this.forward(x, true, false));
+      const loss = ops.crossEntropy(this.amp.lossInput(logits), y, labelSmoothing);
       loss.backward();
       const grads: WeightMap = new Map();
       for (const p of this.trainable) {
@@ -320,12 +337,14 @@ class TorchNet implements CompiledNet {
 
   getOptimizerState(): WeightMap {
     const out: WeightMap = new Map();
+    this.amp.saveState(out);
     if (!this.momentum) return out;
     for (const p of this.trainable) out.set(p.spec.name, { shape: [...p.spec.shape], data: this.momentum.get(p.spec.name)!.toFloat32() });
     return out;
   }
 
-  setOptimizerState(s: WeightMap): void {
+  setOptimizerState(state: WeightMap): void {
+    const s = this.amp.loadState(state);
     for (const [name, t] of s) {
       const p = this.params.get(name);
       if (!p || !p.spec.trainable) throw new UsageError(`optimizer state: '${name}' is not a trainable parameter of ${this.net.name}`);
