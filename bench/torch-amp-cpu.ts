@@ -3,8 +3,8 @@
  * and infer samples/s for regnetx_002 and resnet18 (32 px, 10 classes, the ImageNet stem, as the wasm
  * table). The four variants of a model are stepped round-robin in one process (src/bench/measure.ts), so
  * the machine's drift and other jobs' load fall on all of them alike; each figure is the median step.
- * Writes results/benchmark-<mode>[-amp-bf16][-nhwc]-torch-32px.csv (timm's naming) and prints the ratios
- * and the load average.
+ * Writes results/benchmark-<mode>[-amp-bf16][-nhwc]-torch-32px-b<batch>.csv (timm's naming) and prints
+ * the ratios and the load average.
  *
  *   node --import tsx bench/torch-amp-cpu.ts [timedSteps=5] [batch=32] [outDir=results]
  */
@@ -76,7 +76,13 @@ for (const mode of ['infer', 'train'] as Mode[]) {
   for (const v of variants) {
     const file = join(
       outDir,
-      benchCsvName(mode, { engine: 'torch', imgSize: res, precision: v.amp ?? 'fp32', layout: v.channelsLast ? 'nhwc' : 'nchw' }),
+      benchCsvName(mode, {
+        engine: 'torch',
+        imgSize: res,
+        precision: v.amp ?? 'fp32',
+        layout: v.channelsLast ? 'nhwc' : 'nchw',
+        tag: `b${batch}`,
+      }),
     );
     writeBenchCsv(file, rows.get(v.label)!);
     console.log(`wrote ${file}`);

@@ -86,6 +86,10 @@ describe('grad scaler and --amp mapping (no addon needed)', () => {
       'benchmark-train-amp-bf16-nhwc-torch-32px.csv',
     );
     assert.equal(benchCsvName('infer', { engine: 'torch', imgSize: 64, layout: 'nhwc' }), 'benchmark-infer-nhwc-torch-64px.csv');
+    assert.equal(
+      benchCsvName('infer', { engine: 'torch', imgSize: 32, precision: 'fp32', tag: 'b32' }),
+      'benchmark-infer-torch-32px-b32.csv',
+    );
     assert.equal(precisionColumn('bf16', 'bf16'), 'bf16');
     assert.equal(precisionColumn('bf16', 'fp32'), 'bf16,eval=fp32');
 

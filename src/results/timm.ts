@@ -190,17 +190,18 @@ export function formatBenchRow(r: BenchRow): Record<string, string> {
 
 /**
  * A benchmark CSV's name in the style of timm's results folder (`benchmark-infer-amp-nhwc-...`): the mode,
- * `amp-<dtype>` and `nhwc` when used, then the engine and the image size, e.g.
+ * `amp-<dtype>` and `nhwc` when used, then the engine, the image size and an optional tag, e.g.
  * benchmark-train-amp-bf16-nhwc-torch-32px.csv; fp32 NCHW gives benchmark-train-torch-32px.csv.
  */
 export function benchCsvName(
   mode: BenchMode,
-  o: { engine: string; imgSize: number; precision?: 'fp32' | 'bf16' | 'fp16'; layout?: 'nchw' | 'nhwc' },
+  o: { engine: string; imgSize: number; precision?: 'fp32' | 'bf16' | 'fp16'; layout?: 'nchw' | 'nhwc'; tag?: string },
 ): string {
   const parts = ['benchmark', mode];
   if (o.precision && o.precision !== 'fp32') parts.push('amp', o.precision);
   if (o.layout === 'nhwc') parts.push('nhwc');
   parts.push(o.engine, `${o.imgSize}px`);
+  if (o.tag) parts.push(o.tag);
   return `${parts.join('-')}.csv`;
 }
 
