@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every benchmark in turn, each in its own process so one engine's threads and memory
  * do not disturb the next. Medians and ratios are printed by each script; results/*.md keep past runs.
- *   REGNET_BENCH=sample,tfjs,torch,onnx,loader   choose a subset
+ *   REGNET_BENCH=sample,tfjs,torch,onnx,amp,loader   choose a subset
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,11 @@ const all: Array<[string, string[], string]> = [
     'onnx',
     ['bench/onnx-vs-pytorch.ts'],
     'onnx engine vs torch engine vs PyTorch inference (needs onnxruntime-node), same threads, alternating runs',
+  ],
+  [
+    'amp',
+    ['bench/torch-amp-cpu.ts'],
+    'torch engine fp32 vs bf16 autocast, NCHW vs channels-last (train and infer, 32 px), alternating steps; writes results/benchmark-*-torch-32px.csv',
   ],
   ['loader', ['bench/loader.ts'], "image loader vs timm's DataLoader (needs python3-torchvision, python3-skimage), alternating runs"],
 ];

@@ -5,7 +5,7 @@
   "targets": [
     {
       "target_name": "torch_addon",
-      "sources": ["torch_addon.cc", "distributed.cc"],
+      "sources": ["torch_addon.cc", "distributed.cc", "amp.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node -p \"process.env.TORCH_INCLUDE_DIRS || '/usr/include /usr/include/torch/csrc/api/include'\")"

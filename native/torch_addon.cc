@@ -19,6 +19,9 @@
 #include <string>
 #include <vector>
 
+// native/amp.cc: autocast and the gradient scaler's native half
+void RegisterAmp(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 constexpr uint64_t kSlotBits = 24;
@@ -444,6 +447,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("tuneMalloc", TuneMalloc);
 #undef REG
   regnet_addon::RegisterDistributed(env, exports);
+  RegisterAmp(env, exports);
   return exports;
 }
 
@@ -458,5 +462,11 @@ at::Tensor* TensorAt(double handle) {
 // A new handle for a tensor made by another file of the addon.
 double NewHandle(at::Tensor t) { return Put(std::move(t)); }
 }  // namespace regnet_addon
+// the handle table, for the other translation units (amp.cc)
+at::Tensor* AddonFindTensor(double id) {
+  Slot* s = Find(id);
+  return s ? &s->t : nullptr;
+}
+double AddonPutTensor(at::Tensor t) { return Put(std::move(t)); }
 
 NODE_API_MODULE(torch_addon, Init)

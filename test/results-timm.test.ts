@@ -8,7 +8,7 @@ import { mergeResults, writeBenchCsv } from '../src/results/timm.js';
 
 const HEADER =
   'model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation,' +
-  'flops,acts,infer_samples_per_sec,infer_batch_size,train_samples_per_sec,train_batch_size,engine,device,threads,stem,in_chans,epochs,recipe,seed,arch,n_images';
+  'flops,acts,infer_samples_per_sec,infer_batch_size,train_samples_per_sec,train_batch_size,engine,device,threads,precision,stem,in_chans,epochs,recipe,seed,arch,n_images';
 
 test('results CSV: timm header first, formatting, merge by identity, timm sort order', () => {
   const dir = mkdtempSync(join(tmpdir(), 'regnet-res-'));
@@ -19,7 +19,7 @@ test('results CSV: timm header first, formatting, merge by identity, timm sort o
     { model: 'c', img_size: 28, top1: 98, top5: 99.9, params: 1000, crop_pct: 0.875, interpolation: 'bicubic' },
   ]);
   mergeResults(f, [{ model: 'c', img_size: 28, top1: 99.5, top5: 99.9, params: 1000, crop_pct: 0.875, interpolation: 'bicubic' }]);
-  const blanks = ','.repeat(16);
+  const blanks = ','.repeat(17);
   assert.equal(
     readFileSync(f, 'utf8'),
     HEADER +
@@ -150,7 +150,7 @@ test('benchmark CSV: timm header with the mode prefix', () => {
   ]);
   assert.equal(
     readFileSync(f, 'utf8'),
-    'model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,infer_macts\n' +
-      'resnet50,224,123.46,64.800,8,25.56,4.09,11.11\n',
+    'model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,infer_macts,precision,layout\n' +
+      'resnet50,224,123.46,64.800,8,25.56,4.09,11.11,fp32,nchw\n',
   );
 });

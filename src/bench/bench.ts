@@ -5,8 +5,8 @@
  */
 import type { Network } from '../arch/ir.js';
 import { complexity } from '../arch/complexity.js';
-import type { CompiledNet, Engine } from '../engine/types.js';
-import { formatBenchRow, type BenchRow } from '../results/timm.js';
+import { numerics, type CompiledNet, type Engine } from '../engine/types.js';
+import { BENCH_TEXT_COLUMNS, formatBenchRow, type BenchRow } from '../results/timm.js';
 import { measure, type Mode } from './measure.js';
 
 export interface BenchPlanItem {
@@ -65,6 +65,7 @@ export async function runBench(engine: Engine, plan: BenchPlanItem[], o: BenchRu
             params: c.params,
             macs: c.macs,
             acts: c.acts,
+            ...numerics(engine.info),
           },
           engine: engine.info.engine,
           threads: engine.info.threads,
@@ -85,7 +86,7 @@ export async function runBench(engine: Engine, plan: BenchPlanItem[], o: BenchRu
 export function benchJson(r: BenchRecord): Record<string, string | number> {
   const f = formatBenchRow(r.row);
   const o: Record<string, string | number> = {};
-  for (const [k, v] of Object.entries(f)) o[k] = k === 'model' ? v : Number(v);
+  for (const [k, v] of Object.entries(f)) o[k] = (BENCH_TEXT_COLUMNS as readonly string[]).includes(k) ? v : Number(v);
   o.engine = r.engine;
   o.threads = r.threads;
   o.device = r.device;

@@ -9,7 +9,11 @@ import { benchJson, runBench, type BenchPlanItem } from '../bench/bench.js';
 import type { Mode } from '../bench/measure.js';
 import { selectEngine } from '../engine/select.js';
 import type { EngineChoice, EngineInfo } from '../engine/types.js';
-import { formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
+import { benchCsvName, formatBenchRow, writeBenchCsv, benchmarkColumns } from '../results/timm.js';
+import { join } from 'node:path';
+import { numerics } from '../engine/types.js';
+import { checkWritableDir } from '../util/writable.js';
+import { addPrecisionOptions, precisionEngineOptions, type PrecisionCliOptions } from './amp-options.js';
 import { UsageError } from '../util/errors.js';
 import { checkBatchTensor, LIMITS } from '../util/limits.js';
 import { checkWritableFile } from '../util/writable.js';
@@ -44,10 +48,12 @@ export function parseBatchList(text: string, field = '--batch-size'): number[] {
 }
 
 export function describeEngine(i: EngineInfo): string {
-  return `engine: ${i.engine} (${i.version}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, ${i.device})`;
+  const { precision, layout } = numerics(i);
+  const extra = `${precision !== 'fp32' ? `, amp ${precision}` : ''}${layout === 'nhwc' ? ', channels-last' : ''}`;
+  return `engine: ${i.engine} (${i.version}, ${i.threads} thread${i.threads === 1 ? '' : 's'}, ${i.device}${extra})`;
 }
 
-interface BenchOptions extends ModelListOptions, NetworkCliOptions {
+interface BenchOptions extends ModelListOptions, NetworkCliOptions, PrecisionCliOptions {
   mode: Mode;
   batchSize: string;
   engine: EngineChoice;
@@ -59,6 +65,7 @@ interface BenchOptions extends ModelListOptions, NetworkCliOptions {
   seed: number;
   json?: boolean;
   out?: string;
+  outDir?: string;
   progress: ProgressMode;
 }
 
@@ -83,13 +90,21 @@ export function register(program: Command): void {
     .option('--seconds <s>', 'time budget for the timed steps instead of --iters', parseFloatOption('--seconds', 0))
     .option('--seed <n>', 'seed of the random inputs and labels', parseIntOption('--seed', 0), 0)
     .option('--json', 'print JSON: one object for one model and batch, else an array')
-    .option('--out <file.csv>', 'also write a timm benchmark-<mode>-style CSV (atomic)');
+    .option('--out <file.csv>', 'also write a timm benchmark-<mode>-style CSV (atomic)')
+    .option(
+      '--out-dir <dir>',
+      "also write the CSV there, named as timm's benchmark files: benchmark-<mode>[-amp-<dtype>][-nhwc]-<engine>-<res>px.csv",
+    );
+  addPrecisionOptions(cmd);
   addProgressOption(cmd, 'auto', 'progress lines on stderr: auto, plain or none').action(async (models: string[], o: BenchOptions) => {
     if (o.iters !== undefined && o.seconds !== undefined) throw new UsageError('give --iters or --seconds, not both');
     if (o.seconds !== undefined && !(o.seconds > 0)) throw new UsageError('--seconds must be > 0');
     const batches = parseBatchList(o.batchSize, '--batch-size');
     for (const batch of batches) checkBatchTensor(batch, o.inChans, o.imgSize, o.imgSize, { batch: '--batch-size', res: '--img-size' });
     if (o.out) checkWritableFile(o.out, '--out');
+    if (o.out && o.outDir) throw new UsageError('give --out FILE or --out-dir DIR, not both');
+    if (o.outDir) checkWritableDir(o.outDir, '--out-dir');
+    const numeric = precisionEngineOptions(o, o.engine, o.device);
     const bo: BuildOptions = networkBuildOptions(o);
     // resolve (and test-build) every model before the engine starts, so bad names fail fast
     const resolved = resolveModelList(models, o);
@@ -98,7 +113,7 @@ export function register(program: Command): void {
       return { name: m.name, build: () => buildResolved(m, bo) };
     });
     const progress = o.progress === 'none' ? undefined : (l: string) => process.stderr.write(`bench: ${l}\n`);
-    const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device }, { inference: o.mode === 'infer' });
+    const engine = await selectEngine(o.engine, { threads: o.threads, device: o.device, ...numeric }, { inference: o.mode === 'infer' });
     try {
       const info = describeEngine(engine.info);
       if (o.json || o.progress === 'none') process.stderr.write(info + '\n');
@@ -112,9 +127,14 @@ export function register(program: Command): void {
         seed: o.seed,
         onProgress: progress,
       });
-      if (o.out)
+      const outFile =
+        o.out ??
+        (o.outDir && recs.length
+          ? join(o.outDir, benchCsvName(o.mode, { engine: engine.info.engine, imgSize: recs[0]!.row.img_size, ...numerics(engine.info) }))
+          : undefined);
+      if (outFile)
         writeBenchCsv(
-          o.out,
+          outFile,
           recs.map((r) => r.row),
         );
       if (o.json) {
@@ -128,7 +148,7 @@ export function register(program: Command): void {
         });
         process.stdout.write(renderTable(cols, rows) + '\n');
       }
-      if (o.out) process.stderr.write(`wrote ${o.out}\n`);
+      if (outFile) process.stderr.write(`wrote ${outFile}\n`);
     } finally {
       engine.close?.();
     }

@@ -6,6 +6,7 @@
  */
 import type { Command } from 'commander';
 import type { Interpolation } from '../data/folder.js';
+import type { AmpDtype } from '../engine/types.js';
 import { evaluateWeightsOnFolder, type WeightsEvalReport } from '../train/eval-folder.js';
 import { UsageError } from '../util/errors.js';
 import { checkBatchTensor } from '../util/limits.js';
@@ -16,6 +17,9 @@ import { addPreprocessOptions, normalisation } from './preprocess-options.js';
 import { addCheckpointRunOptions, type CheckpointNetOptions, type EngineCliOptions, type Writer } from './predict.js';
 
 export interface WeightsEvalOptions extends CheckpointNetOptions, EngineCliOptions {
+  /** torch: mixed precision and NHWC, resolved (src/cli/amp-options.ts) */
+  amp?: AmpDtype;
+  channelsLast?: boolean;
   weights: string;
   dataDir: string;
   imgSize: number;
@@ -106,6 +110,8 @@ export async function runWeightsEval(
     engine: o.engine,
     threads: o.threads,
     device: o.device,
+    amp: o.amp,
+    channelsLast: o.channelsLast,
     numClasses: o.numClasses,
     stem: o.stem,
     strict: o.strict,

@@ -9,13 +9,14 @@ import { evaluateCheckpoint, type CheckpointEvalResult } from '../train/eval-che
 import { HyperSchema } from '../train/hyper.js';
 import { UsageError } from '../util/errors.js';
 import { addEngineOptions } from './engine-options.js';
+import { addPrecisionOptions, precisionEngineOptions, type PrecisionCliOptions } from './amp-options.js';
 import { checkWritableDir } from '../util/writable.js';
 import { addWeightsEvalOptions, runWeightsEval, type WeightsEvalOptions } from './eval-imagenet.js';
 import { addModelParamOptions, resolveModel, type ModelArgOptions } from './model-args.js';
 import { addAlias, addProgressOption, parseIntOption, type ProgressMode } from './options.js';
 import { parseSchemaNumber } from './schema-option.js';
 
-export interface EvalOptions extends ModelArgOptions {
+export interface EvalOptions extends ModelArgOptions, PrecisionCliOptions {
   checkpoint?: string;
   /** evaluate the checkpoint's EMA weights (model_ema.safetensors) */
   ema?: boolean;
@@ -35,7 +36,7 @@ export interface EvalOptions extends ModelArgOptions {
 /** The options every eval source shares; a source adds its own on the returned command. */
 export function addEvalCommonOptions(cmd: Command): Command {
   addModelParamOptions(cmd).option('--data-dir <dir>', 'dataset folder (default: the one recorded in the checkpoint)');
-  return addEngineOptions(cmd)
+  addEngineOptions(cmd)
     .option('--batch-size <n>', 'evaluation batch size', parseSchemaNumber('--batch-size', HyperSchema.shape.evalBatchSize))
     .option(
       '--limit-val <n>',
@@ -46,6 +47,7 @@ export function addEvalCommonOptions(cmd: Command): Command {
     .option('--no-bench', 'do not measure inference throughput for the results row (a few seconds after evaluation)')
     .option('--json', 'print the result as JSON on stdout');
   addAlias(cmd, '--batch <n>', 'batchSize', parseIntOption('--batch', 1));
+  addPrecisionOptions(cmd);
   return addProgressOption(cmd);
 }
 
@@ -62,9 +64,10 @@ export function register(program: Command): void {
 }
 
 export async function evalAction(model: string | undefined, o: EvalOptions): Promise<void> {
+  const numeric = precisionEngineOptions(o, o.engine, o.device);
   if ((o as { weights?: string }).weights) {
     if (o.checkpoint) throw new UsageError('regnet eval: give either --checkpoint DIR or --weights FILE, not both');
-    await runWeightsEval(model, o as unknown as WeightsEvalOptions);
+    await runWeightsEval(model, { ...(o as unknown as WeightsEvalOptions), amp: numeric.amp, channelsLast: numeric.channelsLast });
     return;
   }
   if (o.checkpoint) {
@@ -80,6 +83,7 @@ export async function evalAction(model: string | undefined, o: EvalOptions): Pro
       engine: o.engine,
       threads: o.threads,
       device: o.device,
+      ...numeric,
       batchSize: o.batchSize,
       limitVal: o.limitVal,
       progress: o.progress,

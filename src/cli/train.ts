@@ -22,6 +22,7 @@ import { formatTrainResult, trainMany } from './train-many.js';
 import { addAlias, addProgressOption, parseChoice, parseIntOption, STEM_HELP, type ProgressMode } from './options.js';
 import { INTERRUPTED_EXIT_CODE, onInterrupt } from '../util/interrupt.js';
 import { addEngineOptions } from './engine-options.js';
+import { addPrecisionOptions, precisionEngineOptions, type PrecisionCliOptions } from './amp-options.js';
 import { parseSchemaNumber } from './schema-option.js';
 import { distributedFromEnv } from '../engine/torch/dist.js';
 import type { DistributedSpec } from '../engine/types.js';
@@ -31,6 +32,7 @@ import { LAUNCHED_ENV, launchLocalRanks, threadsPerRank } from '../train/launch.
 export interface TrainOptions
   extends
     ModelListOptions,
+    PrecisionCliOptions,
     Partial<
       Pick<
         Hyper,
@@ -160,6 +162,7 @@ export function register(program: Command): void {
     )
     .option('--in-chans <n>', 'input channels: 3 replicates grayscale images (default 3)', parseIntOption('--in-chans', 1, 3))
     .option('--stem <s>', STEM_HELP, parseChoice('--stem', STEMS));
+  addPrecisionOptions(cmd);
   addAlias(cmd, '--res <n>', 'imgSize', parseIntOption('--res', 8));
   cmd
     .option(
@@ -220,6 +223,7 @@ type Overrides = NonNullable<TrainRequest['overrides']>;
 
 /** What can be checked before the dataset is read: output folders, the recipe file, the batch size. */
 function checkBeforeWork(o: TrainOptions): void {
+  precisionEngineOptions(o, o.engine, o.device);
   if (o.checkpoint !== undefined) checkWritableDir(o.checkpoint, '--checkpoint');
   checkWritableDir(o.resultsDir, '--results-dir');
   if (o.recipe !== undefined) loadRecipe(o.recipe);
@@ -281,6 +285,11 @@ export function buildRequest(
     if (!hasCheckpoint(o.checkpoint!))
       throw new UsageError(`--resume: no checkpoint in ${o.checkpoint}; name a model to start a new run there`);
     const saved = readCheckpointState(o.checkpoint!).request;
+    // the run's precision and layout unless flags say otherwise
+    const engine = fromCli('engine') ? o.engine : saved.engine;
+    const numeric = precisionEngineOptions(o, engine, o.device ?? saved.device);
+    const amp = numeric.amp ?? saved.amp;
+    const channelsLast = numeric.channelsLast ?? saved.channelsLast;
     return {
       ...common,
       model: { name: canonicalName(ModelSpecSchema.parse(saved.model.spec)), spec: ModelSpecSchema.parse(saved.model.spec) },
@@ -289,9 +298,11 @@ export function buildRequest(
       classMap: o.classMap ?? saved.classMap,
       recipe: o.recipe ?? saved.recipe,
       overrides: { ...(saved.overrides as Overrides | undefined), ...overrides },
-      engine: fromCli('engine') ? o.engine : saved.engine,
+      engine,
       threads: common.threads ?? saved.threads,
       device: o.device ?? saved.device,
+      ...(amp ? { amp } : {}),
+      ...(channelsLast ? { channelsLast } : {}),
       seed: o.seed ?? saved.seed,
       limitTrain: o.limitTrain ?? saved.limitTrain,
       limitVal: o.limitVal ?? saved.limitVal,
@@ -303,6 +314,7 @@ export function buildRequest(
     );
   return {
     ...common,
+    ...precisionEngineOptions(o, o.engine, o.device),
     model: { name: model.name, spec: model.spec },
     dataset: o.dataset ?? 'mnist',
     dataDir: o.dataDir,

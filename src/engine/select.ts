@@ -139,7 +139,14 @@ export async function selectEngine(choice: EngineChoice, opts: EngineOptions = {
   if (!(ENGINE_CHOICES as readonly string[]).includes(choice)) {
     throw new UsageError(`--engine: '${choice}' is not one of ${ENGINE_CHOICES.join(', ')}`);
   }
-  const name: EngineName = choice === 'auto' ? await resolveAuto({ inference: sel.inference, device: opts.device }) : choice;
+  // mixed precision and channels-last are the torch engine's: auto means torch then
+  const torchOnly = opts.amp !== undefined || opts.channelsLast === true;
+  if (torchOnly && choice !== 'auto' && choice !== 'torch')
+    throw new UsageError(
+      `${opts.amp ? '--amp' : '--channels-last'}: only the torch engine has it (got --engine ${choice}); use --engine torch`,
+    );
+  const name: EngineName =
+    choice === 'auto' ? (torchOnly ? 'torch' : await resolveAuto({ inference: sel.inference, device: opts.device })) : choice;
   if (name === 'onnx') {
     const o = await probeOnnx();
     if (!o.available || !o.mod) throw new UsageError(`engine onnx is not available: ${o.reason}; ${ONNX_HINT}`);
@@ -161,6 +168,19 @@ export interface EngineSelection {
   engine: EngineChoice;
   threads?: number;
   device?: string;
+  /** torch only: mixed precision and NHWC (see EngineOptions) */
+  amp?: EngineOptions['amp'];
+  channelsLast?: boolean;
+}
+
+/** The EngineOptions of a selection (amp and channelsLast only when set). */
+export function engineOptionsOf(sel: Omit<EngineSelection, 'engine'>): EngineOptions {
+  return {
+    threads: sel.threads,
+    device: sel.device,
+    ...(sel.amp !== undefined ? { amp: sel.amp } : {}),
+    ...(sel.channelsLast ? { channelsLast: true } : {}),
+  };
 }
 
 /**
@@ -168,7 +188,7 @@ export interface EngineSelection {
  * `weights` on it; the engine is closed if compiling fails.
  */
 export async function compileOn(sel: EngineSelection, net: Network, weights: WeightMap): Promise<{ engine: Engine; model: CompiledNet }> {
-  const engine = await selectEngine(sel.engine, { threads: sel.threads, device: sel.device }, { inference: true });
+  const engine = await selectEngine(sel.engine, engineOptionsOf(sel), { inference: true });
   try {
     return { engine, model: engine.compile(net, weights) };
   } catch (e) {

@@ -23,11 +23,23 @@ export interface DistributedSpec {
   source: string;
 }
 
+/** Mixed-precision dtypes (torch engine, `--amp`): autocast to this dtype, master weights stay float32. */
+export const AMP_DTYPES = ['bf16', 'fp16'] as const;
+export type AmpDtype = (typeof AMP_DTYPES)[number];
+/** What a run computed in: float32, or autocast mixed precision with bf16 or fp16. */
+export type Precision = 'fp32' | AmpDtype;
+/** Activation and conv-weight memory format: NCHW (contiguous) or NHWC (channels last). */
+export type Layout = 'nchw' | 'nhwc';
+
 export interface EngineOptions {
   /** worker threads for the engine's kernels (torch); default: all cores */
   threads?: number;
   /** 'cpu', 'cuda', 'cuda:1' (torch) */
   device?: string;
+  /** mixed precision (torch only): autocast to bf16 or fp16; fp16 trains with a dynamic gradient scaler */
+  amp?: AmpDtype;
+  /** NHWC memory format for inputs, activations and conv weights (torch only) */
+  channelsLast?: boolean;
   /**
    * data-parallel (torch): join this process group; compiled nets start from rank 0's weights and
    * trainStep sums the ranks' weighted gradients before the update
@@ -52,6 +64,15 @@ export interface EngineInfo {
   device: string;
   /** e.g. tfjs 4.22.0 / libtorch 1.13.1 */
   version: string;
+  /** absent: fp32 (engines without mixed precision) */
+  precision?: Precision;
+  /** absent: nchw */
+  layout?: Layout;
+}
+
+/** The precision and layout an engine runs at (fp32 NCHW unless it says otherwise). */
+export function numerics(info: EngineInfo): { precision: Precision; layout: Layout } {
+  return { precision: info.precision ?? 'fp32', layout: info.layout ?? 'nchw' };
 }
 
 /** Stochastic depth in a training forward pass (arch/drop-path.ts): network rate and the seed of this pass's masks. */
@@ -120,6 +141,8 @@ export interface StepResult {
   loss: number;
   /** number of samples whose arg-max equals the label */
   correct: number;
+  /** fp16 with a gradient scaler: the gradients held inf/NaN, so the update was skipped (scale halved) */
+  skipped?: boolean;
 }
 
 /**

@@ -20,7 +20,7 @@ export const RESULTS_COLUMNS = ['model', 'img_size', 'top1', 'top1_err', 'top5',
  */
 export const RESULTS_EXTRA_COLUMNS = [
   'flops', 'acts', 'infer_samples_per_sec', 'infer_batch_size', 'train_samples_per_sec', 'train_batch_size',
-  'engine', 'device', 'threads', 'stem', 'in_chans', 'epochs', 'recipe', 'seed', 'arch', 'n_images',
+  'engine', 'device', 'threads', 'precision', 'stem', 'in_chans', 'epochs', 'recipe', 'seed', 'arch', 'n_images',
 ] as const;
 
 /**
@@ -28,7 +28,10 @@ export const RESULTS_EXTRA_COLUMNS = [
  * the network plus everything else that changes its numbers. A new row replaces only a row with the same
  * identity; rows of older files lack the extra columns and count them as empty.
  */
-export const RESULTS_IDENTITY = ['model', 'img_size', 'stem', 'in_chans', 'recipe', 'seed'] as const;
+export const RESULTS_IDENTITY = ['model', 'img_size', 'stem', 'in_chans', 'recipe', 'seed', 'precision'] as const;
+
+/** Rows written before the precision column were float32. */
+const IDENTITY_DEFAULTS: Partial<Record<(typeof RESULTS_IDENTITY)[number], string>> = { precision: 'fp32' };
 
 export const ResultRowSchema = z.object({
   model: z.string().min(1),
@@ -50,6 +53,14 @@ export const ResultRowSchema = z.object({
   engine: z.string().optional(),
   device: z.string().optional(),
   threads: z.number().int().positive().optional(),
+  /**
+   * what the run computed in: fp32, or autocast mixed precision bf16 / fp16 (`--amp`); an evaluation at
+   * another precision than the training adds it, e.g. `bf16,eval=fp32`
+   */
+  precision: z
+    .string()
+    .regex(/^(fp32|bf16|fp16)(,eval=(fp32|bf16|fp16))?$/, 'fp32, bf16 or fp16, optionally followed by ,eval=<precision>')
+    .optional(),
   stem: z.enum(['imagenet', 'small']).optional(),
   in_chans: z.number().int().positive().optional(),
   epochs: z.number().int().nonnegative().optional(),
@@ -87,6 +98,7 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
     engine: text(r.engine),
     device: text(r.device),
     threads: text(r.threads),
+    precision: text(r.precision),
     stem: text(r.stem),
     in_chans: text(r.in_chans),
     epochs: text(r.epochs),
@@ -99,7 +111,7 @@ export function formatResultRow(r: ResultRow): Record<string, string> {
 
 /** The identity of a formatted (or read) row; absent columns count as empty. */
 export function resultIdentity(row: Record<string, string | undefined>): string {
-  return RESULTS_IDENTITY.map((c) => row[c] ?? '').join('\u0000');
+  return RESULTS_IDENTITY.map((c) => row[c] || IDENTITY_DEFAULTS[c] || '').join('\u0000');
 }
 
 /**
@@ -130,9 +142,16 @@ function mergeLocked(path: string, rows: ResultRow[]): void {
 
 export type BenchMode = 'infer' | 'train';
 
+/** timm's benchmark columns, then what timm keeps in the file name: the precision and the memory layout. */
 export function benchmarkColumns(mode: BenchMode): string[] {
-  return ['model', `${mode}_img_size`, `${mode}_samples_per_sec`, `${mode}_step_time`, `${mode}_batch_size`, 'param_count', `${mode}_gmacs`, `${mode}_macts`];
+  return [
+    'model', `${mode}_img_size`, `${mode}_samples_per_sec`, `${mode}_step_time`, `${mode}_batch_size`, 'param_count',
+    `${mode}_gmacs`, `${mode}_macts`, 'precision', 'layout',
+  ];
 }
+
+/** The text columns of a benchmark row (every other column is a number). */
+export const BENCH_TEXT_COLUMNS = ['model', 'precision', 'layout'] as const;
 
 export const BenchRowSchema = z.object({
   model: z.string(),
@@ -145,8 +164,12 @@ export const BenchRowSchema = z.object({
   params: z.number().int().nonnegative(),
   macs: z.number().nonnegative(),
   acts: z.number().nonnegative(),
+  /** fp32, or autocast mixed precision (`--amp`) */
+  precision: z.enum(['fp32', 'bf16', 'fp16']).default('fp32'),
+  /** nchw, or nhwc with `--channels-last` */
+  layout: z.enum(['nchw', 'nhwc']).default('nchw'),
 });
-export type BenchRow = z.infer<typeof BenchRowSchema>;
+export type BenchRow = z.input<typeof BenchRowSchema>;
 
 /** benchmark-infer-*.csv / benchmark-train-*.csv row, timm formatting. */
 export function formatBenchRow(r: BenchRow): Record<string, string> {
@@ -160,7 +183,26 @@ export function formatBenchRow(r: BenchRow): Record<string, string> {
     param_count: (r.params / 1e6).toFixed(2),
     [`${m}_gmacs`]: (r.macs / 1e9).toFixed(2),
     [`${m}_macts`]: (r.acts / 1e6).toFixed(2),
+    precision: r.precision ?? 'fp32',
+    layout: r.layout ?? 'nchw',
   };
+}
+
+/**
+ * A benchmark CSV's name in the style of timm's results folder (`benchmark-infer-amp-nhwc-...`): the mode,
+ * `amp-<dtype>` and `nhwc` when used, then the engine, the image size and an optional tag, e.g.
+ * benchmark-train-amp-bf16-nhwc-torch-32px.csv; fp32 NCHW gives benchmark-train-torch-32px.csv.
+ */
+export function benchCsvName(
+  mode: BenchMode,
+  o: { engine: string; imgSize: number; precision?: 'fp32' | 'bf16' | 'fp16'; layout?: 'nchw' | 'nhwc'; tag?: string },
+): string {
+  const parts = ['benchmark', mode];
+  if (o.precision && o.precision !== 'fp32') parts.push('amp', o.precision);
+  if (o.layout === 'nhwc') parts.push('nhwc');
+  parts.push(o.engine, `${o.imgSize}px`);
+  if (o.tag) parts.push(o.tag);
+  return `${parts.join('-')}.csv`;
 }
 
 /** Write (replace) a benchmark CSV with rows of one mode, atomically. */

@@ -4,7 +4,7 @@ import { defaultStem, ModelSpecSchema } from '../arch/spec.js';
 import { defaultAugment } from '../data/pipeline.js';
 import { canonicalAa } from '../data/randaugment.js';
 import type { Dataset, FileDataset } from '../data/types.js';
-import { ENGINE_CHOICES } from '../engine/types.js';
+import { AMP_DTYPES, ENGINE_CHOICES } from '../engine/types.js';
 import { UsageError } from '../util/errors.js';
 import { firstIssue, HyperOverridesSchema, HyperSchema } from './hyper.js';
 import { defaultRecipeFor, loadRecipe, type Recipe } from './recipe.js';
@@ -70,6 +70,8 @@ export const SavedRequestSchema = z.object({
   engine: z.enum(ENGINE_CHOICES),
   threads: z.number().int().optional(),
   device: z.string().optional(),
+  amp: z.enum(AMP_DTYPES).optional(),
+  channelsLast: z.boolean().optional(),
   seed: z.number(),
   limitTrain: H.limitTrain.optional(),
   limitVal: H.limitVal.optional(),
@@ -84,6 +86,8 @@ export function savedRequest(req: TrainRequest): SavedRequest {
   if (req.overrides && Object.keys(req.overrides).length) out.overrides = { ...req.overrides };
   if (req.threads !== undefined) out.threads = req.threads;
   if (req.device !== undefined) out.device = req.device;
+  if (req.amp !== undefined) out.amp = req.amp;
+  if (req.channelsLast) out.channelsLast = true;
   if (req.limitTrain !== undefined) out.limitTrain = req.limitTrain;
   if (req.limitVal !== undefined) out.limitVal = req.limitVal;
   return out;

@@ -5,7 +5,7 @@ import { canonicalName, sameArchitecture } from '../arch/identity.js';
 import type { ModelSpec } from '../arch/spec.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn } from '../engine/select.js';
-import type { EngineChoice, EngineName } from '../engine/types.js';
+import { numerics, type AmpDtype, type EngineChoice, type EngineName, type Precision } from '../engine/types.js';
 import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { UsageError } from '../util/errors.js';
@@ -28,6 +28,9 @@ export interface CheckpointEvalOptions {
   engine?: EngineChoice;
   threads?: number;
   device?: string;
+  /** torch: evaluate in mixed precision / NHWC (default: fp32 NCHW, whatever the training used) */
+  amp?: AmpDtype;
+  channelsLast?: boolean;
   batchSize?: number;
   limitVal?: number;
   progress?: ProgressMode;
@@ -53,6 +56,11 @@ export interface CheckpointEvalResult {
   resultsFile?: string;
 }
 
+/** The results row's precision: the training's, and the evaluation's when it differs (`bf16,eval=fp32`). */
+export function precisionColumn(train: Precision, evaluation: Precision): string {
+  return train === evaluation ? train : `${train},eval=${evaluation}`;
+}
+
 export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<CheckpointEvalResult> {
   const state = readCheckpointState(o.checkpointDir);
   const req = state.request;
@@ -70,7 +78,11 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
   const net = buildTrainNet(req, cfg);
   if (o.ema && !state.config.ema) throw new UsageError(`--ema: ${o.checkpointDir} was trained without --ema (no EMA weights)`);
   const { weights } = o.ema ? { weights: readCheckpointEma(o.checkpointDir, state) } : readCheckpointTensors(o.checkpointDir, state, false);
-  const { engine, model: compiled } = await compileOn({ engine: o.engine ?? 'auto', threads: o.threads, device: o.device }, net, weights);
+  const { engine, model: compiled } = await compileOn(
+    { engine: o.engine ?? 'auto', threads: o.threads, device: o.device, amp: o.amp, channelsLast: o.channelsLast },
+    net,
+    weights,
+  );
   try {
     const ev = await evaluate(compiled, test.source, { progress: o.progress ?? 'auto', label: 'test', total: test.size });
     const infer = (o.bench ?? Boolean(o.resultsDir)) ? await inferenceThroughput(compiled, cfg.evalBatchSize) : undefined;
@@ -96,6 +108,7 @@ export async function evaluateCheckpoint(o: CheckpointEvalOptions): Promise<Chec
             trainSamplesPerSec: median(state.stepRates),
             infer,
             engine: engine.info,
+            precision: precisionColumn(req.amp ?? 'fp32', numerics(engine.info).precision),
             geometry: resultGeometry(ds, cfg),
           }),
           ...(target.subset ? { n_images: ev.n } : {}),

@@ -20,7 +20,7 @@ import { labelSetForFolders, readClassMap, type LabelSet } from '../data/labels.
 import { loadBatches, sequentialPlans, type LoaderOptions } from '../data/loader.js';
 import { inferenceThroughput } from '../bench/bench.js';
 import { compileOn, type EngineSelection } from '../engine/select.js';
-import type { CompiledNet } from '../engine/types.js';
+import { numerics, type CompiledNet } from '../engine/types.js';
 import { resultsTarget } from '../results/subset.js';
 import { mergeResults } from '../results/timm.js';
 import { makeDir } from '../util/atomic.js';
@@ -256,6 +256,7 @@ export async function evaluateWeightsOnFolder(o: WeightsFolderEvalOptions): Prom
         engine: engine.info.engine,
         device: engine.info.device,
         threads: engine.info.threads,
+        precision: numerics(engine.info).precision,
         stem: net.stem,
         in_chans: net.inChans,
         // not trained here: the weights file stands where a recipe would

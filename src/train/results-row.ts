@@ -127,6 +127,8 @@ export interface RunFacts {
   trainSamplesPerSec: number;
   infer?: { samplesPerSec: number; batch: number };
   engine: { engine: string; device: string; threads: number };
+  /** the results row's precision column: fp32, bf16, fp16, or e.g. `bf16,eval=fp32` (absent: left empty) */
+  precision?: string;
   geometry: { crop_pct: number; interpolation: string };
 }
 
@@ -148,6 +150,7 @@ export function trainedResultRow(f: RunFacts): ResultRow {
     engine: f.engine.engine,
     device: f.engine.device,
     threads: f.engine.threads,
+    ...(f.precision !== undefined ? { precision: f.precision } : {}),
     stem: f.cfg.stem,
     in_chans: f.cfg.inChans,
     epochs: f.cfg.epochs,

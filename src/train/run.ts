@@ -25,13 +25,14 @@ import {
   type FileDataset,
   type FileSplit,
 } from '../data/types.js';
-import { selectEngine } from '../engine/select.js';
+import { engineOptionsOf, selectEngine } from '../engine/select.js';
 import {
   ADAMW_DEFAULTS,
   type Collectives,
   type CompiledNet,
   type Engine,
   type EngineName,
+  numerics,
   type OptimizerOptions,
   type StepResult,
 } from '../engine/types.js';
@@ -327,14 +328,20 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
   const engine: Engine = await setup(() =>
-    selectEngine(req.engine, { threads: req.threads, device: req.device, distributed: dist, syncBatchNorm: req.syncBn }),
+    selectEngine(req.engine, {
+      ...engineOptionsOf({ threads: req.threads, device: req.device, amp: req.amp, channelsLast: req.channelsLast }),
+      distributed: dist,
+      syncBatchNorm: req.syncBn,
+    }),
   );
   const info = engine.info;
   if (dist && !engine.collectives) {
     engine.close?.();
     throw new UsageError(`data-parallel training (${dist.world} ranks) needs --engine torch, not ${info.engine}`);
   }
-  say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device})`);
+  const num = numerics(info);
+  const numText = `${num.precision !== 'fp32' ? `, amp ${num.precision}` : ''}${num.layout === 'nhwc' ? ', channels-last' : ''}`;
+  say(req, `engine: ${info.engine} (${info.version}, ${info.threads} thread${info.threads === 1 ? '' : 's'}, ${info.device}${numText})`);
   if (dist)
     say(
       req,
@@ -805,6 +812,7 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
     inferBatchSize: infer?.batch,
     device: info.device,
     threads: info.threads,
+    precision: numerics(info).precision,
     stem: config.stem,
     inChans: config.inChans,
     recipe,
@@ -836,6 +844,7 @@ async function finishTrained(options: LoopOptions, loop: LoopState): Promise<Tra
         trainSamplesPerSec: result.imagesPerSec,
         infer,
         engine: info,
+        precision: numerics(info).precision,
         geometry: resultGeometry(dataset, config),
       }),
       ...(target.subset ? { n_images: ev.n } : {}),

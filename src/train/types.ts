@@ -3,7 +3,7 @@
  * one request in, one result out. src/train/run.ts implements `trainModel(req): Promise<TrainResult>`.
  */
 import type { ModelSpec } from '../arch/spec.js';
-import type { DistributedSpec, EngineChoice, EngineName } from '../engine/types.js';
+import type { AmpDtype, DistributedSpec, EngineChoice, EngineName, Precision } from '../engine/types.js';
 import type { HyperOverrides } from './hyper.js';
 
 export interface TrainRequest {
@@ -25,6 +25,10 @@ export interface TrainRequest {
   engine: EngineChoice;
   threads?: number;
   device?: string;
+  /** torch: mixed precision (autocast bf16/fp16; fp16 with a grad scaler); absent: fp32 */
+  amp?: AmpDtype;
+  /** torch: NHWC memory format */
+  channelsLast?: boolean;
   seed: number;
   limitTrain?: number;
   limitVal?: number;
@@ -79,6 +83,8 @@ export interface TrainResult {
   inferBatchSize?: number;
   device?: string;
   threads?: number;
+  /** fp32, or the --amp dtype the run trained with */
+  precision?: Precision;
   stem?: 'imagenet' | 'small';
   inChans?: number;
   /** the recipe and the flags that changed it (see recipeLabel) */

@@ -14,6 +14,7 @@ import { UsageError } from '../../util/errors.js';
 import { dropPathMasks, dropPathRates } from '../../arch/drop-path.js';
 import { AdamWState, checkOptimizer, dominantLabels, isAdamWState, loadAdamWState, mixedTarget } from '../optim.js';
 import type { CompiledNet, DropPathOptions, Engine, EngineOptions, LossOptions, OptimizerOptions, StepResult, Target } from '../types.js';
+import { AmpContext, GradScaler, resolveAmp, type GradScalerOptions } from './amp.js';
 import { ProcessGroup } from './dist.js';
 import { torchAddon, type TorchAddon } from './native.js';
 import { fromFloat32, labelsFrom, noGrad, ops, persistent, tidy, Tensor } from './tensor.js';
@@ -26,6 +27,8 @@ export interface TorchTuning {
   fcAsConv: boolean;
   /** ReLU in place when its input has no other consumer (as torchvision's inplace=True) */
   inplaceRelu: boolean;
+  /** a dynamic gradient scaler with these settings whatever the precision (tests: fp32 on the CPU) */
+  gradScaler?: Partial<GradScalerOptions>;
 }
 
 export const DEFAULT_TUNING: TorchTuning = { channelsLast: false, fcAsConv: true, inplaceRelu: true };
@@ -63,15 +66,21 @@ export function createTorchEngine(opts: EngineOptions = {}, tuning: Partial<Torc
     a.tuneMalloc(32 << 20);
     mallocTuned = true;
   }
+  const amp = resolveAmp(opts.amp, device);
   const tune: TorchTuning = { ...DEFAULT_TUNING, ...tuning };
   if (device !== 'cpu') {
     tune.channelsLast = false;
     tune.fcAsConv = false;
   }
+  if (opts.channelsLast !== undefined) tune.channelsLast = opts.channelsLast;
+  const precision = amp ?? 'fp32';
   const pg = dist ? ProcessGroup.init(dist, device) : undefined;
   return {
-    info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}` },
-    compile: (net, init) => new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, pg, Boolean(pg && opts.syncBatchNorm)),
+    info: { engine: 'torch', threads, device, version: `libtorch ${a.version()}`, precision, layout: tune.channelsLast ? 'nhwc' : 'nchw' },
+    compile: (net, init) => {
+      const ctx = new AmpContext(a, device, amp, tune.gradScaler ? new GradScaler(tune.gradScaler) : undefined);
+      return new TorchNet(a, net, init ?? initWeights(net, 0), device, tune, ctx, pg, Boolean(pg && opts.syncBatchNorm));
+    },
     ...(pg ? { collectives: pg, close: () => pg.close() } : {}),
   };
 }
@@ -107,6 +116,8 @@ class TorchNet implements CompiledNet {
     init: WeightMap,
     private readonly device: string,
     private readonly tune: TorchTuning,
+    /** precision: autocast region, loss input, gradient scaler */
+    readonly amp: AmpContext,
     /** data-parallel: the process group gradients are summed over */
     private readonly pg?: ProcessGroup,
     /** data-parallel: BN in training steps with the global batch's statistics */
@@ -314,15 +325,15 @@ class TorchNet implements CompiledNet {
   }
 
   predict(input: Float32Array, n: number): Float32Array {
-    return tidy(() => noGrad(() => this.forward(this.input(input, n), false, false).toFloat32()));
+    return tidy(() => noGrad(() => this.amp.autocast(() => this.forward(this.input(input, n), false, false)).toFloat32()));
   }
 
   trainStep(input: Float32Array, target: Target, n: number, opt: OptimizerOptions): StepResult {
     checkOptimizer(opt);
     // data-parallel: a rank without samples (a short last batch) contributes zero gradients to the sum
     const r = n > 0 || !this.pg ? this.accumulateGrads(input, target, n, opt) : { loss: 0, correct: 0 };
-    this.applyUpdate(opt);
-    return r;
+    // false: fp16 gradients overflowed; no update this step (the scaler backed off)
+    return this.update(opt) ? r : { ...r, skipped: true };
   }
 
   accumulateGrads(
@@ -336,9 +347,10 @@ class TorchNet implements CompiledNet {
     if (!(Number.isFinite(scale) && scale > 0)) throw new UsageError(`lossScale: expected a number > 0, got ${scale}`);
     return tidy(() => {
       const x = this.input(input, n);
-      const logits = this.forward(x, true, true, this.dropMasks(n, opt.dropPath));
-      const { loss, top } = this.loss(logits, target, n, opt.labelSmoothing);
-      (scale === 1 ? loss : ops.mulScalar(loss, scale)).backward();
+      const logits = this.amp.autocast(() => this.forward(x, true, true, this.dropMasks(n, opt.dropPath)));
+      const { loss, top } = this.loss(this.amp.lossInput(logits), target, n, opt.labelSmoothing);
+      // fp16: the loss scaled by the gradient scaler (unscaled and checked for inf/NaN in applyUpdate)
+      this.amp.scaledBackward(scale === 1 ? loss : ops.mulScalar(loss, scale));
       const value = loss.item();
       const correct = noGrad(() => ops.countEqual(ops.argmax(logits, 1), top));
       return { loss: value, correct };
@@ -347,10 +359,20 @@ class TorchNet implements CompiledNet {
 
   /** The optimiser step on the gradients accumulated since the last update (the one place they are final). */
   applyUpdate(opt: OptimizerOptions): void {
+    this.update(opt);
+  }
+
+  /** The update; false when fp16 gradients overflowed and it was skipped (gradients cleared). */
+  private update(opt: OptimizerOptions): boolean {
     checkOptimizer(opt);
     // The accumulated gradients are final here, before either optimiser: the one place a data-parallel
     // run sums them over the ranks (each weighted by its share of the global batch; bucketed, all in flight).
+    // An inf/NaN on any rank reaches every rank through the sum, so all ranks skip together.
     if (this.pg) this.pg.allreduceGrads(this.trainableHandles, opt.gradScale ?? 1 / this.pg.world);
+    if (!this.amp.unscaleAndCheck(this.trainableHandles)) {
+      this.a.clearGrads(this.trainableHandles);
+      return false;
+    }
     if (opt.optimizer === 'adamw') {
       this.adamw ??= new AdamWState();
       const st = this.adamw;
@@ -366,12 +388,13 @@ class TorchNet implements CompiledNet {
         }
       });
       this.a.clearGrads(this.trainableHandles);
-      return;
+      return true;
     }
     tidy(() => {
       const bufs = opt.momentum !== 0 ? this.momentumBuffers() : this.trainableHandles;
       this.a.sgdStep(this.trainableHandles, bufs, this.decayMask, opt.lr, opt.momentum, opt.nesterov, opt.weightDecay, true);
     });
+    return true;
   }
 
   lossAndGrads(
@@ -383,7 +406,8 @@ class TorchNet implements CompiledNet {
   ): { loss: number; grads: WeightMap } {
     return tidy(() => {
       const x = this.input(input, n);
-      const { loss } = this.loss(this.forward(x, true, false, this.dropMasks(n, dropPath)), target, n, labelSmoothing);
+      const logits = this.amp.autocast(() => this.forward(x, true, false, this.dropMasks(n, dropPath)));
+      const { loss } = this.loss(this.amp.lossInput(logits), target, n, labelSmoothing);
       loss.backward();
       const grads: WeightMap = new Map();
       for (const p of this.trainable) {
@@ -425,15 +449,20 @@ class TorchNet implements CompiledNet {
   }
 
   getOptimizerState(): WeightMap {
-    if (this.adamw)
-      return this.adamw.save((name, data) => ({ shape: [...this.params.get(name)!.spec.shape], data: Float32Array.from(data) }));
+    if (this.adamw) {
+      const st = this.adamw.save((name, data) => ({ shape: [...this.params.get(name)!.spec.shape], data: Float32Array.from(data) }));
+      this.amp.saveState(st);
+      return st;
+    }
     const out: WeightMap = new Map();
+    this.amp.saveState(out);
     if (!this.momentum) return out;
     for (const p of this.trainable) out.set(p.spec.name, { shape: [...p.spec.shape], data: this.momentum.get(p.spec.name)!.toFloat32() });
     return out;
   }
 
-  setOptimizerState(s: WeightMap): void {
+  setOptimizerState(state: WeightMap): void {
+    const s = this.amp.loadState(state);
     if (isAdamWState(s)) {
       this.adamw = loadAdamWState(s, (name, t) => {
         const p = this.params.get(name);

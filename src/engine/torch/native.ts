@@ -79,6 +79,20 @@ export interface TorchAddon {
   cudaDeviceCount(): number;
   version(): string;
   tuneMalloc(mmapThresholdBytes: number): boolean;
+  // native/amp.cc (absent from addons built before it: amp.ts says to rebuild)
+  /** autocast state of a device type ('cpu' or 'cuda') */
+  autocastState?(deviceType: string): { enabled: boolean; dtype: string };
+  autocastEnter?(deviceType: string, dtype: 'bf16' | 'fp16'): void;
+  /** restore the state autocastState gave; the outermost exit clears autocast's weight-cast cache */
+  autocastExit?(deviceType: string, prevEnabled: boolean, prevDtype: string): void;
+  /** multiply every existing .grad by invScale in place; true when any holds inf or NaN */
+  unscaleGrads?(params: Handle[] | Float64Array, invScale: number): boolean;
+  /** 'fp32' | 'bf16' | 'fp16' | 'int64' | ... */
+  dtypeOf?(h: Handle): string;
+  /** a 4-d tensor laid out NHWC in memory */
+  isChannelsLast?(h: Handle): boolean;
+  /** a float32 copy */
+  toFloat?(h: Handle): Handle;
 }
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
