@@ -210,10 +210,20 @@ test('--device/--devices: usage errors and, without CUDA, one line and exit 2 be
   ];
   const noCuda: string[][] = [['--device', 'cuda'], ['--device', 'cuda:1'], ['--workers', '2', '--devices', 'cuda:0,cuda:1'], []];
   const outOf = (i: number) => join(dir, `dev-${i}`);
+  // --workers: each child gets the config's threads (not the cores split) and stops at its own full check
+  // (an empty fashion-mnist folder: the parent's quick check only sees that it exists)
+  const empty = join(dir, 'empty');
+  mkdirSync(empty, { recursive: true });
+  const t3 = writeTinySweep(dir, 't3.json', 't3', { threads: 3, dataset: 'fashion-mnist', data_dir: empty });
   const results = runMany([
+    ['sweep', t3, '--out', join(dir, 'w3'), '--workers', '2'],
     ...usage.map(([args], i) => ['sweep', cfg, '--out', join(dir, `bad-${i}`), ...args]),
     ...(cudaHere ? [] : noCuda.map((args, i) => ['sweep', args.length ? cfg : gpuCfg, '--out', outOf(i), ...args])),
   ]);
+  const w = results.shift()!;
+  assert.equal(w.code, 2, w.stderr);
+  for (const i of [0, 1])
+    assert.match(w.stderr, new RegExp(`\\[worker ${i}\\] config [0-9a-f]{16}: 3 thread\\(s\\), device cpu`), w.stderr);
   usage.forEach(([args, msg], i) => {
     const r = results[i]!;
     assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

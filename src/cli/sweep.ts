@@ -90,7 +90,7 @@ export function register(program: Command): void {
     'per-model training progress on stderr: auto (a bar on a terminal, else lines), plain (lines) or none',
   ).action(async (configArg: string, o: SweepCliOptions) => {
     const workers = checkDeviceOptions(o);
-    const sweep = loadSweepConfig(configArg, sweepFlags(o, workers));
+    const sweep = loadForRun(configArg, o, workers);
     const outDir = o.outDir ?? join('runs', sweep.config.name);
     checkWritableDir(outDir, '--out-dir');
     const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -127,12 +127,15 @@ function checkDeviceOptions(o: SweepCliOptions): number {
 }
 
 /**
- * The flags that override config fields. A --workers parent resolves the config as its children will
- * (their thread count, the device kind), so its checks and its log see the children's sweep.
+ * The sweep as this process runs it. A --workers parent resolves it as its children will (their thread
+ * count: --threads, else the config's, else the cores split; the device kind), so its checks and the
+ * hash it logs are the children's.
  */
-function sweepFlags(o: SweepCliOptions, workers: number): SweepFlags {
-  if (workers <= 1) return o;
-  return { ...o, threads: o.threads ?? workerThreads(workers), device: o.device ?? o.devices?.[0] };
+function loadForRun(configArg: string, o: SweepCliOptions, workers: number): ResolvedSweep {
+  if (workers <= 1) return loadSweepConfig(configArg, o);
+  const flags: SweepFlags = { ...o, device: o.device ?? o.devices?.[0] };
+  const sweep = loadSweepConfig(configArg, flags);
+  return sweep.config.threads !== undefined ? sweep : loadSweepConfig(configArg, { ...flags, threads: workerThreads(workers) });
 }
 
 /** Threads of each --workers child when neither --threads nor the config says: the cores split between them. */
@@ -155,8 +158,8 @@ async function runLocalWorkers(
   // checks the rest (the dataset's files, the engine starting) before its first model
   const devices = options.devices ?? (sweep.config.device !== undefined ? [sweep.config.device] : []);
   await checkSweepSetup(sweep, 'quick', devices);
-  // the config's threads when --threads is not given (sweepFlags gave the config none: the cores split)
-  const threads = options.threads ?? sweep.config.threads ?? workerThreads(options.workers);
+  // --threads, else the config's, else the cores split (loadForRun put it in the config)
+  const threads = sweep.config.threads ?? workerThreads(options.workers);
   const childArgs = ['--threads', String(threads), '--retries', String(options.retries), '--progress', 'none'];
   for (const [flag, value] of [
     ['--engine', options.engine],
