@@ -204,8 +204,6 @@ async function runOneShard(
 ): Promise<void> {
   const shard = resolveShard({ shard: options.shard, shards: options.shards }, process.env, readShardRecord(outDir, sweep.hash));
   if (shard) log(`shard ${shard.index}/${shard.count} (${shard.source})`);
-  const { threads, device } = sweep.config;
-  log(`config ${sweep.hash}: ${threads ?? availableParallelism()} thread(s), device ${device ?? 'cpu'}`);
   const killAfter = Number(process.env.REGNET_SWEEP_KILL_AFTER ?? NaN);
   const summary = await runSweep({
     sweep,
@@ -213,8 +211,13 @@ async function runOneShard(
     shard,
     parentPid: options.worker ? process.ppid : undefined,
     preflight: () => checkSweepSetup(sweep),
-    // a Slurm array's layout, so that a rerun of one task runs its shard of the same count
-    beforeFirstWrite: () => writeShardRecord(outDir, sweep.hash, shard),
+    beforeFirstWrite: () => {
+      // what enters the hash from this machine, once the folder is ours and the setup checked
+      const { threads, device } = sweep.config;
+      log(`config ${sweep.hash}: ${threads ?? availableParallelism()} thread(s), device ${device ?? 'cpu'}`);
+      // a Slurm array's layout, so that a rerun of one task runs its shard of the same count
+      writeShardRecord(outDir, sweep.hash, shard);
+    },
     retries: options.retries,
     trainer: await defaultTrainer(),
     signal,
