@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSweepConfig, parseSweepConfig, resolveSweep } from '../src/sweep/config.js';
 import { inShard, parseShard, resolveShard, shardFileName } from '../src/sweep/shard.js';
@@ -36,6 +36,11 @@ test('config errors name the field; constraints accept 5M-style quantities', () 
   );
   assert.throws(() => parseSweepConfig({ ...base, overrides: { epoch: 1 } }), /overrides/);
   assert.throws(() => parseSweepConfig({ ...base, engine: 'gpu' }), /engine/);
+  assert.throws(
+    () => parseSweepConfig({ ...base, device: 'gpu0' }, 'x.json'),
+    /x\.json: invalid field 'device': expected cpu, cuda or cuda:N/,
+  );
+  assert.equal(parseSweepConfig({ ...base, device: 'cuda:1' }).device, 'cuda:1');
   assert.throws(() => parseSweepConfig({ ...base, constraints: { flops: ['9M', '1M'] } }), /MIN is larger/);
   const c = parseSweepConfig({ ...base, constraints: { flops: ['5M', '0.06G'] } });
   assert.deepEqual(c.constraints.flops, [5e6, 6e7]);
@@ -52,15 +57,22 @@ test("sweep names are one plain folder name: not '.', '..' or a path (the defaul
   for (const name of ['a', 'study-1.v2', '..a', 'a..', '_x']) assert.equal(parseSweepConfig({ ...base, name }).name, name);
 });
 
-test('config hash: independent of key order, n, threads, description; changes with seed, engine, schedule, space', () => {
+test('config hash: independent of key order, n, description, CUDA index; changes with seed, engine, schedule, space, threads, device kind', () => {
   const space = loadSpace(spaceFile);
   const h = (cfg: object) => resolveSweep(parseSweepConfig(cfg), space).hash;
   const h0 = h(base);
   assert.match(h0, /^[0-9a-f]{16}$/);
   const reordered = Object.fromEntries(Object.entries(base).reverse());
   assert.equal(h(reordered), h0);
-  assert.equal(h({ ...base, n: 100, threads: 1, description: 'x', data_dir: '/elsewhere' }), h0);
+  assert.equal(h({ ...base, n: 100, description: 'x', data_dir: '/elsewhere' }), h0);
+  // unset threads = this machine's cores; device unset = cpu; which CUDA device does not matter
+  assert.equal(h({ ...base, threads: availableParallelism() }), h0);
+  assert.equal(h({ ...base, device: 'cpu' }), h0);
+  assert.equal(h({ ...base, device: 'cuda:1' }), h({ ...base, device: 'cuda' }));
+  assert.equal(h({ ...base, device: 'cuda:0' }), h({ ...base, device: 'cuda:3' }));
   for (const change of [
+    { threads: availableParallelism() + 1 },
+    { device: 'cuda' },
     { seed: 4 },
     { engine: 'torch' },
     { overrides: { steps: 3 } },
@@ -81,11 +93,19 @@ test('loadSweepConfig: CLI flags override fields and the hash; space paths relat
   const a = loadSweepConfig(join(d, 's.json'));
   assert.equal(a.space!.res, 28);
   assert.equal(a.space!.in_chans, 1);
-  const b = loadSweepConfig(join(d, 's.json'), { steps: 5, limitTrain: 100, threads: 1 });
+  const b = loadSweepConfig(join(d, 's.json'), { steps: 5, limitTrain: 100 });
   assert.equal(b.config.overrides.steps, 5);
   assert.equal(b.config.limit_train, 100);
   assert.notEqual(a.hash, b.hash);
-  assert.equal(loadSweepConfig(join(d, 's.json'), { threads: 1 }).hash, a.hash);
+  // --threads and --device override the config and enter the hash (a device index does not)
+  const t = loadSweepConfig(join(d, 's.json'), { threads: availableParallelism() + 1 });
+  assert.equal(t.config.threads, availableParallelism() + 1);
+  assert.notEqual(t.hash, a.hash);
+  assert.equal(loadSweepConfig(join(d, 's.json'), { threads: availableParallelism() }).hash, a.hash);
+  const g = loadSweepConfig(join(d, 's.json'), { device: 'cuda:1' });
+  assert.equal(g.config.device, 'cuda:1');
+  assert.notEqual(g.hash, a.hash);
+  assert.equal(loadSweepConfig(join(d, 's.json'), { device: 'cuda' }).hash, g.hash);
   assert.throws(() => loadSweepConfig(join(d, 'nope.json')), UsageError);
 });
 
@@ -130,7 +150,7 @@ test('shard from Slurm array and Kubernetes indexed-job variables', () => {
 function rows(hash: string, ids: number[], status: SweepRow['status'] = 'ok'): SweepRow[] {
   const s = loadSweepConfig(join(new URL('../configs/sweeps/', import.meta.url).pathname, 'study-fashion-regnetx.json'));
   const models = sweepEntries({ ...s, config: { ...s.config, n: Math.max(...ids) + 1 } });
-  const ctx = { sweep: 'sw', hash, seed: 0, dataset: 'mnist', res: 28 };
+  const ctx = { sweep: 'sw', hash, seed: 0, dataset: 'mnist', res: 28, device: 'cpu', threads: 2 };
   return ids.map((id) => ({
     ...baseRow(models[id]!, ctx, 7, 1),
     status,

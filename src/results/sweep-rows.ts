@@ -25,7 +25,7 @@ const COLUMNS = {
   depth: 'num', w0: 'num', wa: 'num', wm: 'num', group_size: 'groupSize', bottle_ratio: 'num', se_ratio: 'num',
   num_stages: 'int', stage_widths: 'list', stage_depths: 'list', stage_group_widths: 'list', stage_bottle_ratios: 'list',
   params: 'num', flops: 'num', acts: 'num', top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
-  epochs: 'num', steps: 'num', train_seconds: 'num', images_per_sec: 'num', engine: 'text', dataset: 'text',
+  epochs: 'num', steps: 'num', train_seconds: 'num', images_per_sec: 'num', engine: 'text', device: 'optText', threads: 'optInt', dataset: 'text',
   res: 'int', seed: 'int', train_seed: 'int', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
 } as const;
 export type SweepColumn = keyof typeof COLUMNS;
@@ -51,6 +51,12 @@ const list = z.string().transform((s, ctx) => {
   return v;
 });
 const int = z.string().regex(/^\d+$/, 'expected a non-negative integer').transform(Number);
+/** columns added later (device, threads): absent or blank in older files */
+const optInt = z
+  .string()
+  .default('')
+  .refine((s) => s === '' || /^\d+$/.test(s), 'expected a non-negative integer or nothing')
+  .transform((s) => (s === '' ? NaN : Number(s)));
 
 /** Cells as this module writes them: anything else is an error naming the row and column. */
 const WRITTEN = {
@@ -58,6 +64,8 @@ const WRITTEN = {
   name: z.string().default(''),
   status: z.enum(STATUSES),
   text: z.string(),
+  optText: z.string().default(''),
+  optInt,
   kind: z.enum(['regnet', 'anynet', 'resnet', 'efficientnet']),
   num,
   groupSize: num,
@@ -90,6 +98,8 @@ const FOREIGN = {
   name: z.string(),
   status: z.string().transform((s) => s.trim().toLowerCase()),
   text: z.string(),
+  optText: z.string(),
+  optInt: z.string().transform(looseNum),
   kind: z.string(),
   num: z.string().transform(looseNum),
   groupSize: z.string().transform((s) => {

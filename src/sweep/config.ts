@@ -1,10 +1,13 @@
 /**
  * Sweep files (configs/sweeps/*.json): a design space, constraints, how many models, a seed, and the
  * short training schedule every model gets. The config hash names "the same sweep" across shards,
- * machines and reruns; it leaves out what does not change results (description, n, threads, data_dir),
- * so raising `n` extends a sweep: the sampler is sequential, the first models stay the same.
+ * machines and reruns; it leaves out what does not change results (description, n, data_dir), so
+ * raising `n` extends a sweep: the sampler is sequential, the first models stay the same. It includes
+ * the thread count and the device kind (cpu or cuda) the models train with, as `runIdentity` gives them:
+ * both change the numbers, so rows made with other ones are another run, never merged as this one.
  */
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
@@ -74,8 +77,13 @@ export const SweepConfigSchema = z
     limit_train: HyperSchema.shape.limitTrain.optional(),
     limit_val: HyperSchema.shape.limitVal.optional(),
     engine: z.enum(ENGINE_CHOICES).default('auto'),
+    /** engine threads per model (default: this machine's cores); part of the config hash */
     threads: z.number().int().min(1).max(LIMITS.threads).optional(),
-    device: z.string().min(1).optional(),
+    /** torch device: cpu (default), cuda or cuda:N; its kind (cpu/cuda) is part of the config hash, the index is not */
+    device: z
+      .string()
+      .regex(/^(cpu|cuda(:\d+)?)$/, 'expected cpu, cuda or cuda:N')
+      .optional(),
     /** the network's input: sampling measures complexity at the same shape the models train at */
     res: z.number().int().min(8).max(LIMITS.res).optional(),
     stem: z.enum(['imagenet', 'small']).optional(),
@@ -126,6 +134,7 @@ export function resolveSweepPath(nameOrPath: string): string {
 export interface SweepFlags {
   engine?: EngineChoice;
   threads?: number;
+  device?: string;
   n?: number;
   epochs?: number;
   steps?: number;
@@ -144,6 +153,7 @@ export function loadSweepConfig(nameOrPath: string, cli: SweepFlags = {}): Resol
   const config = parseSweepConfig(json, path);
   if (cli.engine !== undefined) config.engine = cli.engine;
   if (cli.threads !== undefined) config.threads = cli.threads;
+  if (cli.device !== undefined) config.device = cli.device;
   if (cli.n !== undefined) config.n = cli.n;
   if (cli.epochs !== undefined) config.overrides.epochs = cli.epochs;
   if (cli.steps !== undefined) config.overrides.steps = cli.steps;
@@ -165,9 +175,18 @@ export function loadSweepConfig(nameOrPath: string, cli: SweepFlags = {}): Resol
 }
 
 /**
+ * What of the machine a result depends on: the thread count (the config's, else this machine's cores:
+ * libtorch's CPU kernels split reductions by thread, so the last bits of a loss move with it) and the
+ * device kind. The CUDA index is left out so that `--devices cuda:0,cuda:1` workers make one sweep.
+ */
+export function runIdentity(config: Pick<SweepConfig, 'threads' | 'device'>): { device: 'cpu' | 'cuda'; threads: number } {
+  return { device: config.device?.startsWith('cuda') ? 'cuda' : 'cpu', threads: config.threads ?? availableParallelism() };
+}
+
+/**
  * Apply the config's shape/constraints to the space and compute the hash. The hash leaves out what
  * does not change a model's numbers: which models (n, the samples file, baselines: every row names its
- * model), where the data lives, threads and device.
+ * model), where the data lives and which CUDA device; threads and the device kind enter as runIdentity.
  */
 export function resolveSweep(config: SweepConfig, baseSpace?: Space, file?: string): ResolvedSweep {
   const space: Space | undefined = baseSpace && {
@@ -180,7 +199,7 @@ export function resolveSweep(config: SweepConfig, baseSpace?: Space, file?: stri
   };
   const { description: _d, n: _n, threads: _t, data_dir: _dd, samples: _s, baselines: _b, device: _dv, ...rest } = config;
   const hash = createHash('sha256')
-    .update(canonicalJson({ ...rest, space }))
+    .update(canonicalJson({ ...rest, space, run: runIdentity(config) }))
     .digest('hex')
     .slice(0, 16);
   return { config, space, hash, file };

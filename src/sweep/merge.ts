@@ -34,7 +34,13 @@ export function expandInputs(inputs: string[]): string[] {
   return [...new Set(files.map((f) => resolve(f)))];
 }
 
-export function mergeSweeps(inputs: string[], out: string): MergeResult {
+export interface MergeOptions {
+  /** refuse (throw `incomplete(missing)`, write nothing) when sweep.json tells of models without a row */
+  requireComplete?: boolean;
+  incomplete?: (missing: number[]) => Error;
+}
+
+export function mergeSweeps(inputs: string[], out: string, opts: MergeOptions = {}): MergeResult {
   const files = expandInputs(inputs);
   const all: SweepRow[] = [];
   const hashes = new Map<string, string>();
@@ -52,8 +58,12 @@ export function mergeSweeps(inputs: string[], out: string): MergeResult {
   if (seeds.size > 1) throw new UsageError(`merge: rows have different seeds (${[...seeds].join(', ')})`);
   const hash = [...hashes.keys()][0]!;
   const { rows, duplicates } = dedupeRows(all);
+  const missing = missingIds(files, hash, rows);
+  if (opts.requireComplete && missing?.length) {
+    throw opts.incomplete?.(missing) ?? new UsageError(`merge: ${missing.length} model(s) have no row yet`);
+  }
   writeRows(out, rows);
-  return { out, files, rows, duplicates, hash, missing: missingIds(files, hash, rows) };
+  return { out, files, rows, duplicates, hash, missing };
 }
 
 function missingIds(files: string[], hash: string, rows: SweepRow[]): number[] | undefined {

@@ -15,10 +15,16 @@ import { asSetupError, SetupError } from '../util/errors.js';
 import { baseRequest, type ResolvedSweep } from './config.js';
 import { sweepEntries } from './models.js';
 
-export async function checkSweepSetup(sweep: ResolvedSweep, depth: 'quick' | 'full' = 'full'): Promise<void> {
+export async function checkSweepSetup(
+  sweep: ResolvedSweep,
+  depth: 'quick' | 'full' = 'full',
+  /** the devices the models will run on (a --workers parent with --devices: every worker's); default the config's */
+  devices: string[] = sweep.config.device !== undefined ? [sweep.config.device] : [],
+): Promise<void> {
   const where = sweep.file ?? 'sweep config';
   try {
     await quickChecks(sweep);
+    await checkDevices(sweep.config.engine, devices);
     if (depth === 'full') await fullChecks(sweep);
   } catch (e) {
     const setup = asSetupError(e);
@@ -58,6 +64,40 @@ async function quickChecks(sweep: ResolvedSweep): Promise<void> {
     const { installHint, tfjsAvailability } = await import('../engine/tfjs/backend.js');
     const a = tfjsAvailability(c.engine);
     if (!a.available) throw new SetupError(`engine ${c.engine} is not available: ${a.reason}; ${installHint(c.engine)}`);
+  }
+}
+
+/**
+ * A CUDA device needs the torch engine (given, or what auto picks here for training) built with CUDA
+ * and a GPU of that index: checked with the addon's own probes, before any dataset is read.
+ */
+export async function checkDevices(engine: ResolvedSweep['config']['engine'], devices: string[]): Promise<void> {
+  const cuda = devices.filter((d) => d.startsWith('cuda'));
+  if (cuda.length === 0) return;
+  const first = cuda[0]!;
+  let name: string = engine;
+  if (engine === 'auto') {
+    const { resolveAuto } = await import('../engine/select.js');
+    name = await resolveAuto({ device: first });
+  }
+  if (name !== 'torch') {
+    throw new SetupError(
+      `device ${first} needs the torch engine (engine ${engine}${engine === 'auto' ? ` picks ${name} here` : ''}); use --engine torch or --device cpu`,
+    );
+  }
+  const { torchAvailable, torchAddon } = await import('../engine/torch/native.js');
+  const t = torchAvailable();
+  if (!t.ok) throw new SetupError(`device ${first} needs the torch engine, which is not available: ${t.reason}`);
+  const a = torchAddon();
+  if (!a.cudaAvailable()) {
+    throw new SetupError(
+      `device ${first}: CUDA is not available to libtorch ${a.version()} (a CPU-only build, or no GPU visible); use --device cpu`,
+    );
+  }
+  const count = a.cudaDeviceCount();
+  for (const d of cuda) {
+    const idx = d === 'cuda' ? 0 : Number(d.slice(5));
+    if (idx >= count) throw new SetupError(`device ${d}: only ${count} CUDA device(s) visible (cuda:0..cuda:${count - 1})`);
   }
 }
 

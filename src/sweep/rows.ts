@@ -17,6 +17,9 @@ export interface RowContext {
   seed: number;
   dataset: string;
   res: number;
+  /** the device and thread count the models run with (engine info replaces them when a model ran) */
+  device: string;
+  threads: number;
 }
 
 const round = (v: number, d: number) => (Number.isFinite(v) ? Number(v.toFixed(d)) : NaN);
@@ -55,6 +58,8 @@ export function baseRow(m: SweepModel, ctx: RowContext, trainSeed: number, attem
     train_seconds: NaN,
     images_per_sec: NaN,
     engine: '',
+    device: ctx.device,
+    threads: ctx.threads,
     dataset: ctx.dataset,
     res: ctx.res,
     seed: ctx.seed,
@@ -88,6 +93,8 @@ export function resultRow(base: SweepRow, r: TrainResult): SweepRow {
     train_seconds: round(r.trainSeconds, 3),
     images_per_sec: round(r.imagesPerSec, 2),
     engine: r.engine,
+    device: r.device ?? base.device,
+    threads: r.threads ?? base.threads,
     error: r.status === 'ok' ? '' : 'loss diverged',
   };
 }

@@ -16,7 +16,7 @@ import { removeStaleTemps, writeFileAtomic } from '../util/atomic.js';
 import { crashPoint } from '../util/crash-points.js';
 import { SetupError, UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
-import { baseRequest, type ResolvedSweep } from './config.js';
+import { baseRequest, runIdentity, type ResolvedSweep } from './config.js';
 import { lockSweepFolder } from './lock.js';
 import { sweepEntriesInterruptible, type SweepModel } from './models.js';
 import { baseRow, dedupeRows, failedRow, isFinal, readRows, resultRow, rowKey, writeRows, type RowContext, type SweepRow } from './rows.js';
@@ -44,6 +44,8 @@ export interface RunSweepOptions {
    * all when every model is done): a SetupError from it stops the sweep before any model.
    */
   preflight?: () => Promise<void>;
+  /** called once the preflight passed (or was not needed), before the first file of the run is written */
+  beforeFirstWrite?: () => void;
   /** every trainer result, as it comes (regnet train prints them) */
   onResult?: (result: TrainResult, model: SweepModel) => void;
   /** also merge each model's row into <dir>/results-<dataset>.csv (with inference throughput) */
@@ -150,6 +152,7 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
   const mine = new Set(models.map((model) => model.name));
   const rows = gatherRows(own, named(rowsElsewhere(outDir, fileName, sweep.hash, log)), mine);
   if (options.preflight && models.some((model) => !isDone(rows.get(model.name), retries))) await options.preflight();
+  options.beforeFirstWrite?.();
   writeSidecar(outDir, sweep, all);
   const flush = () => writeRows(file, [...rows.values()]);
   if (rows.size !== own.length || ownOnDisk.some((row) => !row.model)) flush();
@@ -174,6 +177,8 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
       seed: config.seed,
       dataset: config.dataset,
       res: sweep.space?.res ?? config.res ?? 0,
+      device: config.device ?? 'cpu',
+      threads: runIdentity(config).threads,
     },
   };
   const summary: SweepSummary = {

@@ -25,6 +25,8 @@ export interface WorkersOptions {
   workers: number;
   /** extra CLI arguments for every child (--engine, --threads, --retries, ...) */
   childArgs: string[];
+  /** arguments for child i only (its --device) */
+  workerArgs?: (i: number) => string[];
   signal?: AbortSignal;
   log?: (line: string) => void;
 }
@@ -73,6 +75,7 @@ async function runChildren(o: WorkersOptions): Promise<WorkersResult> {
       `${i}/${o.workers}`,
       WORKER_FLAG,
       ...o.childArgs,
+      ...(o.workerArgs?.(i) ?? []),
     ];
     // the IPC channel is how a child learns that this process is gone
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
