@@ -44,23 +44,28 @@ export type HyperDist = z.infer<typeof HyperDistSchema>;
 
 /** The sampled fields, each checked against the trainer's bounds for it (HyperSchema). */
 export const HyperSpecSchema = z
-  .partialRecord(z.enum(HYPER_COLUMNS, { error: `unknown field: allowed ${HYPER_COLUMNS.join(', ')}` }), HyperDistSchema)
+  .record(z.string(), HyperDistSchema)
   .superRefine((spec, ctx) => {
-    for (const [field, d] of Object.entries(spec) as Array<[HyperColumn, HyperDist]>) {
-      const bounds = HyperSchema.shape[HYPER_FIELDS[field]];
+    for (const [field, d] of Object.entries(spec)) {
+      if (!(HYPER_COLUMNS as readonly string[]).includes(field)) {
+        ctx.addIssue({ code: 'custom', path: [field], message: `unknown field: allowed ${HYPER_COLUMNS.join(', ')}` });
+        continue;
+      }
+      const bounds = HyperSchema.shape[HYPER_FIELDS[field as HyperColumn]];
       const check = (v: number, path: (string | number)[]) => {
         const r = bounds.safeParse(v);
         if (!r.success) ctx.addIssue({ code: 'custom', path: [field, ...path], message: r.error.issues[0]!.message });
       };
       if (d.dist === 'choice') d.values.forEach((v, i) => check(v, ['values', i]));
-      else if (INTEGER_FIELDS.has(field))
+      else if (INTEGER_FIELDS.has(field as HyperColumn))
         ctx.addIssue({ code: 'custom', path: [field, 'dist'], message: 'a whole-number field is sampled with choice' });
       else {
         check(d.low, ['low']);
         check(d.high, ['high']);
       }
     }
-  });
+  })
+  .transform((spec) => spec as Partial<Record<HyperColumn, HyperDist>>);
 export type HyperSpec = z.infer<typeof HyperSpecSchema>;
 
 /** One model's sampled values (only the fields the sweep samples). */
