@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSweepConfig, resolveSweep, type ResolvedSweep } from '../src/sweep/config.js';
@@ -13,6 +13,8 @@ import { drawField, drawHyper, type HyperDist } from '../src/sweep/hyper.js';
 import { mergeSweeps } from '../src/sweep/merge.js';
 import { sweepEntries } from '../src/sweep/models.js';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
+import { parseCsvTable } from '../src/results/csv.js';
+import { formatSweepRows, HYPER_COLUMNS } from '../src/results/sweep-rows.js';
 import { modelSeed, runSweep, type TrainFn } from '../src/sweep/run.js';
 import { loadSpace } from '../src/space/space-config.js';
 import type { TrainRequest, TrainResult } from '../src/train/types.js';
@@ -242,5 +244,29 @@ test('train_seed with repeats: repeat r trains with train_seed + r', async () =>
       [1, 8],
       [2, 9],
     ],
+  );
+});
+
+test('sweep files written before repeat and the recipe columns existed read back (repeat 0, nothing sampled) and resume', async () => {
+  const d = tmp();
+  const s = resolveSweep(parseSweepConfig(config({ hyper: undefined, repeats: undefined, n: 3 })), space);
+  await runSweep({ sweep: s, outDir: d, trainer: fakeTrainer().fn });
+  const file = join(d, 'sweep.csv');
+  const { columns, records } = parseCsvTable(readFileSync(file, 'utf8'), file);
+  const old = columns.slice(0, columns.indexOf('config_hash') + 1);
+  assert.deepEqual(columns.slice(old.length), ['repeat', ...HYPER_COLUMNS]);
+  writeFileSync(file, [old.join(','), ...records.map((r) => old.map((c) => r[c]).join(','))].join('\n') + '\n');
+  const rows = readRows(file);
+  assert.ok(rows.every((r) => r.repeat === 0 && HYPER_COLUMNS.every((c) => Number.isNaN(r[c]))));
+  const t = fakeTrainer();
+  assert.equal((await runSweep({ sweep: s, outDir: d, trainer: t.fn })).skipped, 3);
+  assert.equal(t.calls.length, 0);
+  // a blank repeat cell reads as 0 too
+  const blank = formatSweepRows(rows).replace(/,0,,,,,,\n/g, ',,,,,,,\n');
+  assert.equal((blank.match(/,,,,,,,\n/g) ?? []).length, 3);
+  writeFileSync(file, blank);
+  assert.deepEqual(
+    readRows(file).map((r) => r.repeat),
+    [0, 0, 0],
   );
 });

@@ -74,7 +74,11 @@ const WRITTEN = {
   list,
   hash: z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 hex digits'),
   // columns added later: files written before them read as repeat 0 and nothing sampled
-  repeat: z.string().default('0').pipe(int),
+  repeat: z
+    .string()
+    .default('0')
+    .transform((s) => (s.trim() === '' ? '0' : s))
+    .pipe(int),
   hyper: z.string().default('').pipe(num),
 } satisfies Record<CellKind, z.ZodType>;
 

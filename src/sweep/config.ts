@@ -47,6 +47,8 @@ function knownRecipe(recipe: string | undefined, ctx: z.RefinementCtx): void {
 /** The trainer's override fields (TrainRequest.overrides, bounds from HyperSchema), checked strictly so typos fail early. */
 export const OverridesSchema = HyperOverridesSchema.strict();
 
+const REPEATS_RANGE = `must be an integer in [1, ${LIMITS.repeats}]`;
+
 export const SweepConfigSchema = z
   .object({
     /** also the default output folder runs/<name>: one plain folder name, never '.', '..' or a path */
@@ -76,10 +78,10 @@ export const SweepConfigSchema = z
     hyper: HyperSpecSchema.optional(),
     /** each model trains this many times, with different seeds (one row each; analysis averages them) */
     repeats: z
-      .number({ error: `must be an integer in [1, ${LIMITS.repeats}]` })
-      .int()
-      .min(1)
-      .max(LIMITS.repeats)
+      .number({ error: REPEATS_RANGE })
+      .int({ error: REPEATS_RANGE })
+      .min(1, { error: REPEATS_RANGE })
+      .max(LIMITS.repeats, { error: REPEATS_RANGE })
       .optional(),
     limit_train: HyperSchema.shape.limitTrain.optional(),
     limit_val: HyperSchema.shape.limitVal.optional(),
