@@ -6,7 +6,7 @@
  * here, below both src/sweep/ (which writes and resumes the files) and src/analyze/ (which reads
  * them). Lists are joined with '-'; a blank number is NaN. Files are rewritten whole (temp + rename),
  * sorted by id, then repeat (a sweep with `repeats: K` has K rows per model, repeat 0..K-1, each with
- * its own train_seed). The sampled recipe fields (HYPER_COLUMNS) close each row.
+ * its own train_seed). The sampled recipe fields (HYPER_COLUMNS) follow the complexity columns.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -25,10 +25,11 @@ const COLUMNS = {
   id: 'id', model: 'name', status: 'status', space: 'text', kind: 'kind',
   depth: 'num', w0: 'num', wa: 'num', wm: 'num', group_size: 'groupSize', bottle_ratio: 'num', se_ratio: 'num',
   num_stages: 'int', stage_widths: 'list', stage_depths: 'list', stage_group_widths: 'list', stage_bottle_ratios: 'list',
-  params: 'num', flops: 'num', acts: 'num', top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
+  params: 'num', flops: 'num', acts: 'num',
+  lr: 'hyper', weight_decay: 'hyper', momentum: 'hyper', warmup_epochs: 'hyper', label_smoothing: 'hyper', batch_size: 'hyper',
+  top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
   epochs: 'num', steps: 'num', train_seconds: 'num', images_per_sec: 'num', engine: 'text', dataset: 'text',
-  res: 'int', seed: 'int', train_seed: 'int', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
-  repeat: 'repeat', lr: 'hyper', weight_decay: 'hyper', momentum: 'hyper', warmup_epochs: 'hyper', label_smoothing: 'hyper', batch_size: 'hyper',
+  res: 'int', seed: 'int', train_seed: 'int', repeat: 'repeat', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
 } as const;
 export type SweepColumn = keyof typeof COLUMNS;
 type CellKind = (typeof COLUMNS)[SweepColumn];
