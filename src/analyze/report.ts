@@ -350,15 +350,14 @@ function errorVsFieldPlot(context: PlotContext, field: NumericField, fieldIndex:
         },
       ]
     : [];
-  // a log axis over a few distinct values (group widths 8/16/32/64) is easiest to read ticked at them
-  const distinct = [
-    ...new Set(
-      context.sweeps.flatMap(({ sweep }) =>
-        sweep.rows.map((row) => row.values[field]).filter((value) => Number.isFinite(value) && value > 0),
-      ),
-    ),
-  ].sort((a, b) => a - b);
-  const xTicks = info.log && distinct.length <= 8 ? distinct : undefined;
+  // a log axis over a few distinct values (group widths 8/16/32/64) that models share is easiest to read
+  // ticked at them (a handful of models with distinct flops is not: their ticks would collide)
+  const plotted = [
+    ...context.sweeps.flatMap(({ sweep }) => sweep.rows.map((row) => row.values[field])),
+    ...marked.map((b) => b.row.values[field]),
+  ].filter((value) => Number.isFinite(value) && value > 0);
+  const distinct = [...new Set(plotted)].sort((a, b) => a - b);
+  const xTicks = info.log && distinct.length <= 8 && distinct.length < plotted.length ? distinct : undefined;
   return {
     file: `err_vs_${field}.svg`,
     caption:

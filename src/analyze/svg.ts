@@ -448,9 +448,11 @@ function drawMarks(series: MarkSeries, color: string, area: PlotArea): string {
     const y = area.yToPx(yv);
     out.push(`<polygon${cls} points="${diamond(x, y, 6)}" fill="${color}" stroke="#000" stroke-width="1.2"/>`);
     const label = series.labels[k];
+    // the label sits right of its mark, or left of it where it would leave the drawing
+    const left = x + 9 + textWidth(label ?? '', 11) > area.right + 16;
     if (label)
       out.push(
-        `<text x="${r2(x + 9)}" y="${r2(y - 7)}" font-size="11" fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`,
+        `<text x="${r2(left ? x - 9 : x + 9)}" y="${r2(y - 7)}"${left ? ' text-anchor="end"' : ''} font-size="11" fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`,
       );
   }
   return out.join('');
