@@ -7,9 +7,10 @@
  * (src/sweep/hyper.ts) and passed as overrides. Rows are matched to trainings by the model's canonical
  * name, repeat and sampled values (runKey), so a list that grows (a larger n or K, another baseline) keeps
  * its finished rows. Killing the process at any point loses at most the training in flight, and that one
- * resumes from its checkpoint (OUT/checkpoints/<model name>[.rK]/) on the next run. A model's exceptions become 'failed' rows and the
- * sweep goes on; errors of the environment or the config (SetupError: no dataset, no engine, a bad
- * recipe) stop the sweep and are never recorded as results. `regnet train` with several models runs here too.
+ * resumes from its checkpoint (OUT/checkpoints/<model name>[.rK]/) on the next run. A model's exceptions
+ * become 'failed' rows and the sweep goes on; errors of the environment or the config (SetupError: no
+ * dataset, no engine, a bad recipe) stop the sweep and are never recorded as results. `regnet train` with
+ * several models runs here too.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
