@@ -289,3 +289,74 @@ export function spearman(xs: readonly number[], ys: readonly number[]): number {
   const [px, py] = finitePairs(xs, ys);
   return pearson(ranks(px), ranks(py));
 }
+
+export interface QuadraticFit {
+  /** y = a x^2 + b x + c over the finite pairs */
+  a: number;
+  b: number;
+  c: number;
+  /** coefficient of determination of the fit */
+  r2: number;
+  n: number;
+  /** the x of the lowest fitted y: the vertex when the parabola opens upwards inside [min x, max x], else the better end */
+  xBest: number;
+  /** whether xBest is an interior minimum (a > 0 and the vertex within the data's range) */
+  interior: boolean;
+}
+
+/**
+ * Least-squares parabola through the finite (x, y) pairs (numpy.polyfit(x, y, 2)), solved on centred and
+ * scaled x for conditioning; undefined with fewer than 3 distinct x values.
+ */
+export function quadraticFit(xs: readonly number[], ys: readonly number[]): QuadraticFit | undefined {
+  const [px, py] = finitePairs(xs, ys);
+  const n = px.length;
+  if (new Set(px).size < 3) return undefined;
+  const mx = px.reduce((s, v) => s + v, 0) / n;
+  const sx = Math.sqrt(px.reduce((s, v) => s + (v - mx) * (v - mx), 0) / n);
+  const t = px.map((v) => (v - mx) / sx);
+  // normal equations for y = p2 t^2 + p1 t + p0
+  const m = [
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+    [0, 0, 0, 0],
+  ];
+  for (let i = 0; i < n; i++) {
+    const row = [t[i]! * t[i]!, t[i]!, 1];
+    for (let r = 0; r < 3; r++) {
+      for (let c = 0; c < 3; c++) m[r]![c]! += row[r]! * row[c]!;
+      m[r]![3]! += row[r]! * py[i]!;
+    }
+  }
+  // Gaussian elimination with partial pivoting
+  for (let col = 0; col < 3; col++) {
+    let piv = col;
+    for (let r = col + 1; r < 3; r++) if (Math.abs(m[r]![col]!) > Math.abs(m[piv]![col]!)) piv = r;
+    [m[col], m[piv]] = [m[piv]!, m[col]!];
+    for (let r = 0; r < 3; r++) {
+      if (r === col) continue;
+      const f = m[r]![col]! / m[col]![col]!;
+      for (let c = col; c < 4; c++) m[r]![c]! -= f * m[col]![c]!;
+    }
+  }
+  const [p2, p1, p0] = [m[0]![3]! / m[0]![0]!, m[1]![3]! / m[1]![1]!, m[2]![3]! / m[2]![2]!];
+  // back to x: t = (x - mx) / sx
+  const a = p2 / (sx * sx);
+  const b = p1 / sx - (2 * p2 * mx) / (sx * sx);
+  const c = p0 - (p1 * mx) / sx + (p2 * mx * mx) / (sx * sx);
+  const my = py.reduce((s, v) => s + v, 0) / n;
+  let ssRes = 0;
+  let ssTot = 0;
+  for (let i = 0; i < n; i++) {
+    const f = p2 * t[i]! * t[i]! + p1 * t[i]! + p0;
+    ssRes += (py[i]! - f) ** 2;
+    ssTot += (py[i]! - my) ** 2;
+  }
+  const lo = Math.min(...px);
+  const hi = Math.max(...px);
+  const vertex = p2 > 0 ? mx - (p1 * sx) / (2 * p2) : NaN;
+  const interior = p2 > 0 && vertex >= lo && vertex <= hi;
+  const at = (x: number) => a * x * x + b * x + c;
+  const xBest = interior ? vertex : at(lo) <= at(hi) ? lo : hi;
+  return { a, b, c, r2: ssTot > 0 ? 1 - ssRes / ssTot : NaN, n, xBest, interior };
+}

@@ -53,7 +53,20 @@ export interface VBandSeries {
   opacity?: number;
 }
 
-export type Series = LineSeries | ScatterSeries | BandSeries | VBandSeries;
+/** Labelled reference points (baselines): diamonds with a black outline and their label beside them. */
+export interface MarkSeries {
+  kind: 'mark';
+  name?: string;
+  x: readonly number[];
+  y: readonly number[];
+  /** one label per point ('' for none) */
+  labels: readonly string[];
+  color?: string;
+  /** the element class of every mark (tests and styles find the marks by it) */
+  className?: string;
+}
+
+export type Series = LineSeries | ScatterSeries | BandSeries | VBandSeries | MarkSeries;
 
 export interface PlotSpec {
   title?: string;
@@ -249,8 +262,10 @@ export function renderPlot(spec: PlotSpec): string {
     .map((series, index) => ({ series, index }))
     .sort((a, b) => rank(a.series) - rank(b.series) || a.index - b.index);
   out.push(`<g clip-path="url(#${id}-clip)">`);
-  for (const { series, index } of order) out.push(drawSeries(series, colorOf(series, index), area));
+  for (const { series, index } of order) if (series.kind !== 'mark') out.push(drawSeries(series, colorOf(series, index), area));
   out.push('</g>');
+  // marks go over everything, unclipped, so a label near the edge stays readable
+  for (const { series, index } of order) if (series.kind === 'mark') out.push(drawMarks(series, colorOf(series, index), area));
 
   out.push(`<rect x="${left}" y="${top}" width="${right - left}" height="${bottom - top}" fill="none" stroke="#333"/>`);
   out.push(`<g fill="#222">${ticks.labels.join('')}</g>`);
@@ -357,12 +372,13 @@ function axisLabels(spec: PlotSpec, area: PlotArea): string[] {
 }
 
 function rank(s: Series): number {
-  return s.kind === 'vband' ? 0 : s.kind === 'band' ? 1 : s.kind === 'scatter' ? 2 : 3;
+  return s.kind === 'vband' ? 0 : s.kind === 'band' ? 1 : s.kind === 'scatter' ? 2 : s.kind === 'mark' ? 4 : 3;
 }
 
 function drawSeries(series: Series, color: string, area: PlotArea): string {
   if (series.kind === 'vband') return drawVBand(series, color, area);
   if (series.kind === 'band') return drawBand(series, color, area);
+  if (series.kind === 'mark') return drawMarks(series, color, area);
   return drawPoints(series, color, area);
 }
 
@@ -418,10 +434,35 @@ function drawPoints(series: LineSeries | ScatterSeries, color: string, area: Plo
   return svg;
 }
 
+const diamond = (x: number, y: number, r: number) =>
+  `${r2(x)},${r2(y - r)} ${r2(x + r)},${r2(y)} ${r2(x)},${r2(y + r)} ${r2(x - r)},${r2(y)}`;
+
+function drawMarks(series: MarkSeries, color: string, area: PlotArea): string {
+  const cls = series.className ? ` class="${escapeXml(series.className)}"` : '';
+  const out: string[] = [];
+  for (let k = 0; k < Math.min(series.x.length, series.y.length); k++) {
+    const xv = series.x[k]!;
+    const yv = series.y[k]!;
+    if (!area.xDrawable(xv) || !area.yDrawable(yv)) continue;
+    const x = area.xToPx(xv);
+    const y = area.yToPx(yv);
+    out.push(`<polygon${cls} points="${diamond(x, y, 6)}" fill="${color}" stroke="#000" stroke-width="1.2"/>`);
+    const label = series.labels[k];
+    // the label sits right of its mark, or left of it where it would leave the drawing
+    const left = x + 9 + textWidth(label ?? '', 11) > area.right + 16;
+    if (label)
+      out.push(
+        `<text x="${r2(left ? x - 9 : x + 9)}" y="${r2(y - 7)}"${left ? ' text-anchor="end"' : ''} font-size="11" fill="#000" stroke="#fff" stroke-width="3" paint-order="stroke">${escapeXml(label)}</text>`,
+      );
+  }
+  return out.join('');
+}
+
 function legendEntry(s: Series, color: string, x: number, y: number): string {
   const cy = y + 9;
   let sw: string;
-  if (s.kind === 'scatter') sw = `<circle cx="${x + 10}" cy="${cy}" r="4" fill="${color}" fill-opacity="0.7"/>`;
+  if (s.kind === 'mark') sw = `<polygon points="${diamond(x + 10, cy, 5)}" fill="${color}" stroke="#000" stroke-width="1.2"/>`;
+  else if (s.kind === 'scatter') sw = `<circle cx="${x + 10}" cy="${cy}" r="4" fill="${color}" fill-opacity="0.7"/>`;
   else if (s.kind === 'band' || s.kind === 'vband')
     sw = `<rect x="${x}" y="${cy - 6}" width="20" height="12" fill="${color}" fill-opacity="${Math.max(0.25, s.opacity ?? 0.18)}"/>`;
   else

@@ -1,23 +1,36 @@
 /**
  * Sweep CSVs for analysis, read with the one sweep-file reader (src/results/sweep-rows.ts) in its
  * partial mode: the columns used are id, status, top1_err (or top1, err = 100 - top1), and optionally
- * depth, w0, wa, wm, group_size, params, flops, acts, stage_widths, stage_depths and space (the
- * design-space label). Only rows with status 'ok' and a finite error count.
+ * model, repeat, depth, w0, wa, wm, group_size, params, flops, acts, the sampled recipe fields (lr,
+ * weight_decay, ...), stage_widths, stage_depths and space (the design-space label; rows labelled
+ * 'baselines' are the sweep's zoo baselines, analysed apart). Only rows with status 'ok' and a finite
+ * error count. A model trained several times (`repeats`: rows with the same id and repeat 0..K-1) is
+ * one analysis row whose error is the mean over its ok repeats, with their standard deviation.
  */
 import { basename, extname } from 'node:path';
-import { readSweepFile, type PartialSweepRow, type SweepColumn } from '../results/sweep-rows.js';
+import { HYPER_COLUMNS, readSweepFile, type PartialSweepRow, type SweepColumn } from '../results/sweep-rows.js';
 import { blockWidths, REGNET_PARAM_RULES as R } from '../space/regnet.js';
 import { UsageError } from '../util/errors.js';
 
 export const PARAM_COLUMNS = ['depth', 'w0', 'wa', 'wm', 'group_size'] as const satisfies readonly SweepColumn[];
 export const COMPLEXITY_COLUMNS = ['flops', 'params', 'acts'] as const satisfies readonly SweepColumn[];
-export type NumericField = (typeof PARAM_COLUMNS)[number] | (typeof COMPLEXITY_COLUMNS)[number];
+export { HYPER_COLUMNS };
+export type NumericField = (typeof PARAM_COLUMNS)[number] | (typeof COMPLEXITY_COLUMNS)[number] | (typeof HYPER_COLUMNS)[number];
 
-/** A sweep row as analysis sees it: its error, the numbers it plots and its per-block widths. */
+/** The label of a sweep's zoo baselines in the `space` column (src/sweep/models.ts). */
+export const BASELINE_LABEL = 'baselines';
+
+/** A model as analysis sees it: its error, the numbers it plots and its per-block widths. */
 export interface AnalysisRow {
   id: string;
-  /** top-1 error in % */
+  /** the model's name (the id where the file has no model column) */
+  model: string;
+  /** top-1 error in %: the mean over the model's ok repeats */
   err: number;
+  /** sample standard deviation (n - 1) of the error over the ok repeats; NaN with one */
+  errStd: number;
+  /** ok repeats averaged into err */
+  repeats: number;
   values: Record<NumericField, number>;
   stageWidths: number[];
   stageDepths: number[];
@@ -31,6 +44,8 @@ export interface Sweep {
   rows: AnalysisRow[];
   /** rows not counted (status not ok, or no error) */
   skipped: number;
+  /** the rows labelled 'baselines': zoo models marked over the sweeps' plots, not a design space */
+  baseline: boolean;
 }
 
 /** Read one sweep CSV; rows are grouped by their `space` column, else labelled with the file name. */
@@ -39,39 +54,54 @@ export function readSweepCsv(file: string): Sweep[] {
   const fromErr = columns.includes('top1_err');
   const label = basename(file, extname(file));
   const groups = new Map<string, Sweep>();
-  // a model counted twice would skew every statistic: ids are unique within a space
+  // the ok repeats of each model, by group and id, in the order models first appear
+  const repeatsOf = new Map<string, { group: Sweep; first: PartialSweepRow; errors: number[] }>();
+  // a training counted twice would skew every statistic: (id, repeat) is unique within a space
   const rowOfId = new Map<string, number>();
   for (const [index, r] of rows.entries()) {
     const name = r.space?.trim() || label;
     let g = groups.get(name);
     if (!g) {
-      g = { name, file, rows: [], skipped: 0 };
+      g = { name, file, rows: [], skipped: 0, baseline: name === BASELINE_LABEL };
       groups.set(name, g);
     }
+    const repeat = Number.isFinite(r.repeat) ? r.repeat! : 0;
     const key = `${name}\u0000${r.id ?? ''}`;
-    const first = rowOfId.get(key);
+    const first = rowOfId.get(`${key}\u0000${repeat}`);
     if (first !== undefined) {
       throw new UsageError(
-        `${file}: id '${r.id ?? ''}' is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`,
+        `${file}: id '${r.id ?? ''}'${repeat ? ` repeat ${repeat}` : ''} is on rows ${first + 1} and ${index + 1}${name === label ? '' : ` (space ${name})`}; merge shard files with regnet merge, which dedupes`,
       );
     }
-    rowOfId.set(key, index);
+    rowOfId.set(`${key}\u0000${repeat}`, index);
     const e = fromErr ? (r.top1_err ?? NaN) : 100 - (r.top1 ?? NaN);
     if ((r.status ?? '').trim().toLowerCase() !== 'ok' || !Number.isFinite(e)) {
       g.skipped++;
       continue;
     }
-    g.rows.push(toRow(r, e));
+    const model = repeatsOf.get(key);
+    if (model) model.errors.push(e);
+    else repeatsOf.set(key, { group: g, first: r, errors: [e] });
   }
-  if (groups.size === 0) groups.set(label, { name: label, file, rows: [], skipped: 0 });
+  for (const { group, first, errors } of repeatsOf.values()) group.rows.push(toRow(first, errors));
+  if (groups.size === 0) groups.set(label, { name: label, file, rows: [], skipped: 0, baseline: false });
   return [...groups.values()];
 }
 
-function toRow(r: PartialSweepRow, err: number): AnalysisRow {
+/** Mean and sample standard deviation (n - 1; NaN for one value). */
+export function meanStd(values: readonly number[]): { mean: number; std: number } {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const ss = values.reduce((a, v) => a + (v - mean) * (v - mean), 0);
+  return { mean, std: n > 1 ? Math.sqrt(ss / (n - 1)) : NaN };
+}
+
+function toRow(r: PartialSweepRow, errors: number[]): AnalysisRow {
+  const { mean: err, std: errStd } = meanStd(errors);
   const stageWidths = r.stage_widths ?? [];
   const stageDepths = r.stage_depths ?? [];
   const values = {} as Record<NumericField, number>;
-  for (const c of [...PARAM_COLUMNS, ...COMPLEXITY_COLUMNS]) values[c] = r[c] ?? NaN;
+  for (const c of [...PARAM_COLUMNS, ...COMPLEXITY_COLUMNS, ...HYPER_COLUMNS]) values[c] = r[c] ?? NaN;
   if (!Number.isFinite(values.depth) && stageDepths.length) values.depth = stageDepths.reduce((a, b) => a + b, 0);
   let bw: number[] = [];
   if (stageWidths.length && stageWidths.length === stageDepths.length) {
@@ -79,10 +109,11 @@ function toRow(r: PartialSweepRow, err: number): AnalysisRow {
   } else if (R.depth.ok(values.depth) && R.w0.ok(values.w0) && R.wa.ok(values.wa) && R.wm.ok(values.wm)) {
     bw = blockWidths(values.w0, values.wa, values.wm, values.depth).widths;
   }
-  return { id: r.id ?? '', err, values, stageWidths, stageDepths, blockWidths: bw };
+  const id = r.id ?? '';
+  return { id, model: r.model?.trim() || id, err, errStd, repeats: errors.length, values, stageWidths, stageDepths, blockWidths: bw };
 }
 
-/** Read several files; labels repeated across files get the file name appended. */
+/** Read several files; labels repeated across files get the file name appended (baselines included). */
 export function readSweeps(files: string[]): Sweep[] {
   const all = files.flatMap((f) => readSweepCsv(f));
   const count = new Map<string, number>();

@@ -15,7 +15,9 @@ interface AnalyzeCliOptions {
 export function register(program: Command): void {
   const cmd = program
     .command('analyze')
-    .description('analyse sweep CSVs: error EDFs, error vs each parameter with bootstrap best-region bands, per-block widths, report.html')
+    .description(
+      'analyse sweep CSVs: error EDFs, error vs each parameter and sampled recipe field with bootstrap best-region bands, per-block widths, baselines marked, repeats averaged per model (models.csv), report.html',
+    )
     .argument('<sweep.csv...>', 'sweep result CSVs (columns id, status, top1_err or top1, and design/complexity columns)')
     .option('--out-dir <dir>', 'output folder for the SVGs and report.html (default: <first csv folder>/analysis)')
     .option('--bootstrap <n>', 'bootstrap rounds', parseIntOption('--bootstrap', 1, 1_000_000), 2500)

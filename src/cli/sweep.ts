@@ -231,7 +231,7 @@ async function runOneShard(
     },
   });
   log(
-    `${summary.file}: ${summary.rows}/${summary.total} models (${summary.ok} ok, ${summary.diverged} diverged, ${summary.failed} failed; ` +
+    `${summary.file}: ${summary.rows}/${summary.total} ${(sweep.config.repeats ?? 1) > 1 ? `trainings (${sweep.config.repeats} per model)` : 'models'} (${summary.ok} ok, ${summary.diverged} diverged, ${summary.failed} failed; ` +
       `${summary.trained} trained now, ${summary.skipped} already done)${summary.interrupted ? ', interrupted' : ''}`,
   );
   if (summary.interrupted) process.exitCode = 130;

@@ -5,7 +5,8 @@
  * config hash). The columns, their cell formats, the row schema, the writer and the one reader live
  * here, below both src/sweep/ (which writes and resumes the files) and src/analyze/ (which reads
  * them). Lists are joined with '-'; a blank number is NaN. Files are rewritten whole (temp + rename),
- * sorted by id.
+ * sorted by id, then repeat (a sweep with `repeats: K` has K rows per model, repeat 0..K-1, each with
+ * its own train_seed). The sampled recipe fields (HYPER_COLUMNS) follow the complexity columns.
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
@@ -24,13 +25,22 @@ const COLUMNS = {
   id: 'id', model: 'name', status: 'status', space: 'text', kind: 'kind',
   depth: 'num', w0: 'num', wa: 'num', wm: 'num', group_size: 'groupSize', bottle_ratio: 'num', se_ratio: 'num',
   num_stages: 'int', stage_widths: 'list', stage_depths: 'list', stage_group_widths: 'list', stage_bottle_ratios: 'list',
-  params: 'num', flops: 'num', acts: 'num', top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
+  params: 'num', flops: 'num', acts: 'num',
+  lr: 'hyper', weight_decay: 'hyper', momentum: 'hyper', warmup_epochs: 'hyper', label_smoothing: 'hyper', batch_size: 'hyper',
+  top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
   epochs: 'num', steps: 'num', train_seconds: 'num', images_per_sec: 'num', engine: 'text', device: 'optText', threads: 'optInt', dataset: 'text',
-  res: 'int', seed: 'int', train_seed: 'int', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
+  res: 'int', seed: 'int', train_seed: 'int', repeat: 'repeat', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
 } as const;
 export type SweepColumn = keyof typeof COLUMNS;
 type CellKind = (typeof COLUMNS)[SweepColumn];
 export const SWEEP_COLUMNS = Object.keys(COLUMNS) as SweepColumn[];
+
+/**
+ * The recipe fields a sweep config may sample (`hyper`), one column each: the value the row's model
+ * trained with, blank when the field was not sampled (the recipe's value applied).
+ */
+export const HYPER_COLUMNS = ['lr', 'weight_decay', 'momentum', 'warmup_epochs', 'label_smoothing', 'batch_size'] as const satisfies readonly SweepColumn[];
+export type HyperColumn = (typeof HYPER_COLUMNS)[number];
 
 const num = z.string().transform((s, ctx) => {
   if (s.trim() === '') return NaN;
@@ -72,6 +82,13 @@ const WRITTEN = {
   int,
   list,
   hash: z.string().regex(/^[0-9a-f]{16}$/, 'expected 16 hex digits'),
+  // columns added later: files written before them read as repeat 0 and nothing sampled
+  repeat: z
+    .string()
+    .default('0')
+    .transform((s) => (s.trim() === '' ? '0' : s))
+    .pipe(int),
+  hyper: z.string().default('').pipe(num),
 } satisfies Record<CellKind, z.ZodType>;
 
 const looseNum = (s: string) => {
@@ -111,6 +128,8 @@ const FOREIGN = {
   int: z.string().transform(looseNum),
   list: z.string().transform(parseList),
   hash: z.string(),
+  repeat: z.string().transform(looseNum),
+  hyper: z.string().transform(looseNum),
 } satisfies Record<CellKind, z.ZodType>;
 
 /** One schema field per column, from the cell formats of its kind. */
@@ -133,7 +152,7 @@ function cell(v: unknown): string {
 }
 
 export function formatSweepRows(rows: SweepRow[]): string {
-  const sorted = [...rows].sort((a, b) => a.id - b.id);
+  const sorted = [...rows].sort((a, b) => a.id - b.id || a.repeat - b.repeat);
   return toCsv(
     [...SWEEP_COLUMNS],
     sorted.map((r) => Object.fromEntries(SWEEP_COLUMNS.map((c) => [c, cell(r[c])]))),

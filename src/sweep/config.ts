@@ -18,6 +18,7 @@ import { HyperOverridesSchema, HyperSchema } from '../train/hyper.js';
 import { loadRecipe } from '../train/recipe.js';
 import type { TrainRequest } from '../train/types.js';
 import { isZooName } from '../arch/zoo.js';
+import { HYPER_FIELDS, HyperSpecSchema } from './hyper.js';
 import type { SweepModel } from './models.js';
 import { UsageError } from '../util/errors.js';
 import { LIMITS } from '../util/limits.js';
@@ -49,6 +50,8 @@ function knownRecipe(recipe: string | undefined, ctx: z.RefinementCtx): void {
 /** The trainer's override fields (TrainRequest.overrides, bounds from HyperSchema), checked strictly so typos fail early. */
 export const OverridesSchema = HyperOverridesSchema.strict();
 
+const REPEATS_RANGE = `must be an integer in [1, ${LIMITS.repeats}]`;
+
 export const SweepConfigSchema = z
   .object({
     /** also the default output folder runs/<name>: one plain folder name, never '.', '..' or a path */
@@ -74,6 +77,15 @@ export const SweepConfigSchema = z
     data_dir: z.string().optional(),
     recipe: z.string().optional().superRefine(knownRecipe),
     overrides: OverridesSchema.default({}),
+    /** recipe fields sampled per model beside the architecture, e.g. {"lr": {"dist": "log_uniform", "low": 0.01, "high": 1}} */
+    hyper: HyperSpecSchema.optional(),
+    /** each model trains this many times, with different seeds (one row each; analysis averages them) */
+    repeats: z
+      .number({ error: REPEATS_RANGE })
+      .int({ error: REPEATS_RANGE })
+      .min(1, { error: REPEATS_RANGE })
+      .max(LIMITS.repeats, { error: REPEATS_RANGE })
+      .optional(),
     limit_train: HyperSchema.shape.limitTrain.optional(),
     limit_val: HyperSchema.shape.limitVal.optional(),
     engine: z.enum(ENGINE_CHOICES).default('auto'),
@@ -97,6 +109,10 @@ export const SweepConfigSchema = z
     else if (c.space === undefined && c.samples === undefined && !c.baselines?.length)
       issue('space', "needs 'space', 'samples' or 'baselines'");
     if (c.space !== undefined && c.n === undefined) issue('n', "a sweep over a space needs 'n'");
+    for (const field of Object.keys(c.hyper ?? {}) as Array<keyof typeof HYPER_FIELDS>) {
+      const key = HYPER_FIELDS[field];
+      if (c.overrides[key] !== undefined) issue('hyper', `${field} is sampled here and fixed in overrides.${key}: give one`);
+    }
   });
 export type SweepConfig = z.infer<typeof SweepConfigSchema>;
 
@@ -186,7 +202,9 @@ export function runIdentity(config: Pick<SweepConfig, 'threads' | 'device'>): { 
 /**
  * Apply the config's shape/constraints to the space and compute the hash. The hash leaves out what
  * does not change a model's numbers: which models (n, the samples file, baselines: every row names its
- * model), where the data lives and which CUDA device; threads and the device kind enter as runIdentity.
+ * model), how many repeats (every row names its repeat), where the data lives, which CUDA device. The
+ * sampled recipe fields (`hyper`) are in it (each row records its drawn values), and threads and the
+ * device kind enter as runIdentity.
  */
 export function resolveSweep(config: SweepConfig, baseSpace?: Space, file?: string): ResolvedSweep {
   const space: Space | undefined = baseSpace && {
@@ -197,7 +215,8 @@ export function resolveSweep(config: SweepConfig, baseSpace?: Space, file?: stri
     num_classes: config.num_classes ?? baseSpace.num_classes,
     constraints: { ...baseSpace.constraints, ...definedOnly(config.constraints) },
   };
-  const { description: _d, n: _n, threads: _t, data_dir: _dd, samples: _s, baselines: _b, device: _dv, ...rest } = config;
+  // repeats, like n, only adds rows: the rows of a smaller count stay valid
+  const { description: _d, n: _n, threads: _t, data_dir: _dd, samples: _s, baselines: _b, device: _dv, repeats: _r, ...rest } = config;
   const hash = createHash('sha256')
     .update(canonicalJson({ ...rest, space, run: runIdentity(config) }))
     .digest('hex')

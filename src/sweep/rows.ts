@@ -4,8 +4,9 @@
  * src/results/sweep-rows.ts, shared with `regnet analyze`.
  */
 import { existsSync } from 'node:fs';
-import { readSweepFile, type RowStatus, type SweepRow } from '../results/sweep-rows.js';
+import { HYPER_COLUMNS, readSweepFile, type RowStatus, type SweepRow } from '../results/sweep-rows.js';
 import type { TrainResult } from '../train/types.js';
+import type { HyperValues } from './hyper.js';
 import type { SweepModel } from './models.js';
 
 // the sweep runner's and merger's names for the shared format
@@ -24,8 +25,20 @@ export interface RowContext {
 
 const round = (v: number, d: number) => (Number.isFinite(v) ? Number(v.toFixed(d)) : NaN);
 
+/** Which training of a model a row is: its repeat (0..repeats-1) and the recipe values sampled for it. */
+export interface RunIdentity {
+  repeat: number;
+  hyper: HyperValues;
+}
+
 /** A row for a model before (or without) a training result. */
-export function baseRow(m: SweepModel, ctx: RowContext, trainSeed: number, attempts: number): SweepRow {
+export function baseRow(
+  m: SweepModel,
+  ctx: RowContext,
+  trainSeed: number,
+  attempts: number,
+  run: RunIdentity = { repeat: 0, hyper: {} },
+): SweepRow {
   const s = m.design;
   return {
     id: m.id,
@@ -68,7 +81,9 @@ export function baseRow(m: SweepModel, ctx: RowContext, trainSeed: number, attem
     error: '',
     sweep: ctx.sweep,
     config_hash: ctx.hash,
-  };
+    repeat: run.repeat,
+    ...Object.fromEntries(HYPER_COLUMNS.map((c) => [c, run.hyper[c] ?? NaN])),
+  } as SweepRow;
 }
 
 export function resultRow(base: SweepRow, r: TrainResult): SweepRow {
@@ -117,11 +132,22 @@ export function readRows(path: string): SweepRow[] {
 
 const RANK: Record<RowStatus, number> = { ok: 2, diverged: 2, failed: 1 };
 
-/** What a row is about: its model name, or its id in files written before rows named their model. */
-export const rowKey = (r: SweepRow): string => r.model || `#${r.id}`;
+/**
+ * What a training is: the model, its repeat (from 1 on) and the recipe values sampled for it. A sweep
+ * without repeats or sampled fields keys its rows by model name alone, as before both existed.
+ */
+export function runKey(model: string, repeat: number, hyper: HyperValues): string {
+  const sampled = HYPER_COLUMNS.filter((c) => Number.isFinite(hyper[c]))
+    .map((c) => `${c}=${hyper[c]}`)
+    .join(',');
+  return `${model}${repeat > 0 ? `#r${repeat}` : ''}${sampled ? `|${sampled}` : ''}`;
+}
+
+/** What a row is about (runKey): its model name, or its id in files written before rows named their model. */
+export const rowKey = (r: SweepRow): string => runKey(r.model || `#${r.id}`, r.repeat, r);
 
 /**
- * Combine rows by model (rowKey): a final row (ok/diverged) wins over a failed one; among failed rows
+ * Combine rows by training (rowKey): a final row (ok/diverged) wins over a failed one; among failed rows
  * the one with more attempts wins; otherwise the first seen is kept. Sorted by id.
  */
 export function dedupeRows(rows: SweepRow[]): { rows: SweepRow[]; duplicates: number } {
@@ -138,5 +164,5 @@ export function dedupeRows(rows: SweepRow[]): { rows: SweepRow[]; duplicates: nu
       byKey.set(rowKey(r), r);
     }
   }
-  return { rows: [...byKey.values()].sort((a, b) => a.id - b.id), duplicates };
+  return { rows: [...byKey.values()].sort((a, b) => a.id - b.id || a.repeat - b.repeat), duplicates };
 }

@@ -2,12 +2,15 @@
  * Running a sweep: lock the folder for this shard (sweep/lock.ts), list the models (sampled
  * deterministically for the seed, a samples file's rows, baselines, or an explicit list:
  * src/sweep/models.ts), keep this shard's, skip those with a final row, train the rest one by one and
- * rewrite the shard's CSV after each model. Rows are matched to models by the model's canonical name, so
- * a list that grows (a larger n, another baseline) keeps its finished rows. Killing the process at any
- * point loses at most the model in flight, and that one resumes from its checkpoint
- * (OUT/checkpoints/<model name>/) on the next run. A model's exceptions become 'failed' rows and the
- * sweep goes on; errors of the environment or the config (SetupError: no dataset, no engine, a bad
- * recipe) stop the sweep and are never recorded as results. `regnet train` with several models runs here too.
+ * rewrite the shard's CSV after each model. With `repeats: K` each model trains K times (repeat 0..K-1,
+ * each its own seed, row and checkpoint), and a config's `hyper` fields are drawn per model
+ * (src/sweep/hyper.ts) and passed as overrides. Rows are matched to trainings by the model's canonical
+ * name, repeat and sampled values (runKey), so a list that grows (a larger n or K, another baseline) keeps
+ * its finished rows. Killing the process at any point loses at most the training in flight, and that one
+ * resumes from its checkpoint (OUT/checkpoints/<model name>[.rK]/) on the next run. A model's exceptions
+ * become 'failed' rows and the sweep goes on; errors of the environment or the config (SetupError: no
+ * dataset, no engine, a bad recipe) stop the sweep and are never recorded as results. `regnet train` with
+ * several models runs here too.
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,9 +20,22 @@ import { crashPoint } from '../util/crash-points.js';
 import { SetupError, UsageError } from '../util/errors.js';
 import { Rng } from '../util/rng.js';
 import { baseRequest, runIdentity, type ResolvedSweep } from './config.js';
+import { drawHyper, hyperOverrides, type HyperValues } from './hyper.js';
 import { lockSweepFolder } from './lock.js';
 import { sweepEntriesInterruptible, type SweepModel } from './models.js';
-import { baseRow, dedupeRows, failedRow, isFinal, readRows, resultRow, rowKey, writeRows, type RowContext, type SweepRow } from './rows.js';
+import {
+  baseRow,
+  dedupeRows,
+  failedRow,
+  isFinal,
+  readRows,
+  resultRow,
+  rowKey,
+  runKey,
+  writeRows,
+  type RowContext,
+  type SweepRow,
+} from './rows.js';
 import { inShard, shardFileName, type Shard } from './shard.js';
 
 export type TrainFn = (req: TrainRequest) => Promise<TrainResult>;
@@ -85,6 +101,35 @@ export function modelSeed(sweep: ResolvedSweep, model: SweepModel): number {
   return model.baseline ? Rng.derive(c.seed, `train:${model.name}`).nextU32() & 0x7fffffff : trainSeed(c.seed, model.id);
 }
 
+/**
+ * The seed of one training of a model: repeat 0 trains with modelSeed; repeat r > 0 with train_seed + r
+ * when the config fixes train_seed, else with a seed derived from the sweep seed, the model and r.
+ */
+export function runSeed(sweep: ResolvedSweep, model: SweepModel, repeat: number): number {
+  if (repeat === 0) return modelSeed(sweep, model);
+  const c = sweep.config;
+  if (c.train_seed !== undefined) return c.train_seed + repeat;
+  return Rng.derive(c.seed, `train:${model.baseline ? model.name : model.id}:repeat:${repeat}`).nextU32() & 0x7fffffff;
+}
+
+/** One training of the sweep: a model, its repeat and the recipe values sampled for the model. */
+export interface SweepRun {
+  model: SweepModel;
+  repeat: number;
+  hyper: HyperValues;
+  /** runKey: matches the run to its row */
+  key: string;
+}
+
+/** Every training of the sweep, in model order, repeats of a model together (the same on every shard). */
+export function sweepRuns(sweep: ResolvedSweep, models: SweepModel[]): SweepRun[] {
+  const repeats = sweep.config.repeats ?? 1;
+  return models.flatMap((model) => {
+    const hyper = drawHyper(sweep.config.hyper, sweep.config.seed, model.name);
+    return Array.from({ length: repeats }, (_, repeat) => ({ model, repeat, hyper, key: runKey(model.name, repeat, hyper) }));
+  });
+}
+
 export { sweepModels } from './models.js';
 
 /**
@@ -112,8 +157,8 @@ function rowsElsewhere(outDir: string, ownFile: string, hash: string, log: (l: s
 /** What training the shard's models needs, fixed for the whole run. */
 interface ShardRun {
   options: RunSweepOptions;
-  /** the shard's models, in sweep order */
-  models: SweepModel[];
+  /** the shard's trainings, in sweep order */
+  runs: SweepRun[];
   retries: number;
   log: (line: string) => void;
   request: ReturnType<typeof baseRequest>;
@@ -148,26 +193,30 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
   const named = (rows: SweepRow[]) => rows.map((row) => (row.model ? row : { ...row, model: nameOf.get(row.id) ?? '' }));
   const own = named(ownOnDisk);
 
-  const models = all.filter((model) => inShard(model.id, shard));
-  const mine = new Set(models.map((model) => model.name));
+  // a model's repeats stay on one shard
+  const runs = sweepRuns(
+    sweep,
+    all.filter((model) => inShard(model.id, shard)),
+  );
+  const mine = new Set(runs.map((r) => r.key));
   const rows = gatherRows(own, named(rowsElsewhere(outDir, fileName, sweep.hash, log)), mine);
-  if (options.preflight && models.some((model) => !isDone(rows.get(model.name), retries))) await options.preflight();
+  if (options.preflight && runs.some((r) => !isDone(rows.get(r.key), retries))) await options.preflight();
   options.beforeFirstWrite?.();
   writeSidecar(outDir, sweep, all);
   const flush = () => writeRows(file, [...rows.values()]);
   if (rows.size !== own.length || ownOnDisk.some((row) => !row.model)) flush();
   // checkpoints of finished models left by a run killed between the row and their removal
   if (!options.keepCheckpoints) {
-    for (const model of models) {
-      const status = rows.get(model.name)?.status;
-      if (status && isFinal(status)) rmSync(checkpointDirOf(outDir, model), { recursive: true, force: true });
+    for (const r of runs) {
+      const status = rows.get(r.key)?.status;
+      if (status && isFinal(status)) rmSync(checkpointDirOf(outDir, r), { recursive: true, force: true });
     }
   }
 
   const config = sweep.config;
   const run: ShardRun = {
     options,
-    models,
+    runs,
     retries,
     log,
     request: baseRequest(sweep),
@@ -183,7 +232,7 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
   };
   const summary: SweepSummary = {
     file,
-    total: models.length,
+    total: runs.length,
     rows: 0,
     trained: 0,
     ok: 0,
@@ -192,29 +241,30 @@ async function runLocked(options: RunSweepOptions): Promise<SweepSummary> {
     skipped: 0,
     interrupted: false,
   };
-  for (const model of models) {
+  for (const r of runs) {
+    const model = r.model;
     if (options.signal?.aborted) {
       summary.interrupted = true;
       break;
     }
-    const previous = rows.get(model.name);
+    const previous = rows.get(r.key);
     if (isDone(previous, retries)) {
       summary.skipped++;
       continue;
     }
-    const row = await trainWithRetries(run, model, previous?.attempts ?? 0);
+    const row = await trainWithRetries(run, r, previous?.attempts ?? 0);
     if (!row) {
       // interrupted: no row, the checkpoint stays for the next run
       summary.interrupted = true;
       break;
     }
-    rows.set(model.name, row);
+    rows.set(r.key, row);
     flush();
     crashPoint('sweep-after-row');
     summary.trained++;
-    if (!options.keepCheckpoints) rmSync(checkpointDirOf(outDir, model), { recursive: true, force: true });
+    if (!options.keepCheckpoints) rmSync(checkpointDirOf(outDir, r), { recursive: true, force: true });
     log(
-      `model ${model.id} (${model.name}): ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`,
+      `model ${model.id}${describeRun(r)} (${model.name}): ${row.status}${row.status === 'failed' ? ` (${row.error})` : `, top1 ${row.top1}%, ${row.train_seconds}s`}`,
     );
     options.onRow?.(row, summary.trained);
   }
@@ -246,7 +296,7 @@ function readOwnRows(file: string, sweep: ResolvedSweep): SweepRow[] {
 function gatherRows(own: SweepRow[], elsewhere: SweepRow[], mine: Set<string>): Map<string, SweepRow> {
   const rows = new Map<string, SweepRow>();
   for (const row of dedupeRows([...own, ...elsewhere]).rows) {
-    if (mine.has(row.model) || own.includes(row)) rows.set(rowKey(row), row);
+    if (mine.has(rowKey(row)) || own.includes(row)) rows.set(rowKey(row), row);
   }
   return rows;
 }
@@ -258,33 +308,53 @@ function writeSidecar(outDir: string, sweep: ResolvedSweep, models: SweepModel[]
   writeFileAtomic(
     join(outDir, 'sweep.json'),
     JSON.stringify(
-      { name: config.name, config_hash: sweep.hash, seed: config.seed, n, config, space: sweep.space, models: models.map((m) => m.name) },
+      {
+        name: config.name,
+        config_hash: sweep.hash,
+        seed: config.seed,
+        n,
+        repeats: config.repeats ?? 1,
+        config,
+        space: sweep.space,
+        models: models.map((m) => m.name),
+      },
       null,
       2,
     ) + '\n',
   );
 }
 
-/** A model's checkpoint folder; canonical names are safe file names (letters, digits, '_', '-', '.'). */
-function checkpointDirOf(outDir: string, model: SweepModel): string {
-  return join(outDir, 'checkpoints', model.name);
+/**
+ * A training's checkpoint folder: the model's name (canonical names are safe file names: letters, digits,
+ * '_', '-', '.'), with `.rK` for repeat K > 0.
+ */
+function checkpointDirOf(outDir: string, run: Pick<SweepRun, 'model' | 'repeat'>): string {
+  return join(outDir, 'checkpoints', run.repeat > 0 ? `${run.model.name}.r${run.repeat}` : run.model.name);
+}
+
+/** ' repeat 1, lr=0.03' for log lines: empty for the first repeat of a sweep that samples nothing. */
+function describeRun(r: SweepRun): string {
+  const parts = [...(r.repeat > 0 ? [`repeat ${r.repeat}`] : []), ...Object.entries(r.hyper).map(([field, value]) => `${field}=${value}`)];
+  return parts.length ? ` [${parts.join(', ')}]` : '';
 }
 
 /**
  * Train one model, trying again from scratch after a throw while tries are left. Returns its row (a
  * 'failed' one when the last try threw), or undefined when the run was interrupted.
  */
-async function trainWithRetries(run: ShardRun, model: SweepModel, previousAttempts: number): Promise<SweepRow | undefined> {
+async function trainWithRetries(run: ShardRun, unit: SweepRun, previousAttempts: number): Promise<SweepRow | undefined> {
   const { options, retries, log } = run;
+  const model = unit.model;
   const config = options.sweep.config;
-  const seed = modelSeed(options.sweep, model);
-  const checkpointDir = checkpointDirOf(options.outDir, model);
+  const seed = runSeed(options.sweep, model, unit.repeat);
+  const checkpointDir = checkpointDirOf(options.outDir, unit);
   let attempts = previousAttempts;
   for (;;) {
     attempts++;
     const resume = existsSync(checkpointDir) && readdirSync(checkpointDir).length > 0;
     const request: TrainRequest = {
       ...run.request,
+      overrides: { ...run.request.overrides, ...hyperOverrides(unit.hyper) },
       model: { name: model.name, spec: model.spec },
       seed,
       checkpointDir,
@@ -296,11 +366,11 @@ async function trainWithRetries(run: ShardRun, model: SweepModel, previousAttemp
     };
     const design = model.design;
     log(
-      `model ${model.id} (${run.models.indexOf(model) + 1}/${run.models.length}${options.shard ? ` of shard ${options.shard.index}/${options.shard.count}` : ''}): ` +
+      `model ${model.id}${describeRun(unit)} (${run.runs.indexOf(unit) + 1}/${run.runs.length}${options.shard ? ` of shard ${options.shard.index}/${options.shard.count}` : ''}): ` +
         `${model.name}${Number.isFinite(design.flops) ? `, ${(design.flops / 1e6).toFixed(1)} MFLOPs` : ''}` +
         `${resume ? ', resuming from checkpoint' : ''}${attempts > 1 ? `, attempt ${attempts}` : ''}`,
     );
-    const pendingRow = baseRow(model, run.rowContext, seed, attempts);
+    const pendingRow = baseRow(model, run.rowContext, seed, attempts, unit);
     try {
       const result = await options.trainer(request);
       options.onResult?.(result, model);
@@ -312,7 +382,9 @@ async function trainWithRetries(run: ShardRun, model: SweepModel, previousAttemp
       if (options.fatal?.(e)) throw e;
       // a crashed run's checkpoint may be what crashed it: retry from scratch
       rmSync(checkpointDir, { recursive: true, force: true });
-      log(`model ${model.id} (${model.name}) failed (attempt ${attempts}): ${(e as Error).message?.split('\n')[0] ?? String(e)}`);
+      log(
+        `model ${model.id}${describeRun(unit)} (${model.name}) failed (attempt ${attempts}): ${(e as Error).message?.split('\n')[0] ?? String(e)}`,
+      );
       if (attempts < 1 + retries) continue;
       return failedRow(pendingRow, e, config.engine);
     }
@@ -322,7 +394,7 @@ async function trainWithRetries(run: ShardRun, model: SweepModel, previousAttemp
 /** Tally the final statuses of the shard's models and the rows in the file. */
 function countStatuses(summary: SweepSummary, rows: Map<string, SweepRow>, mine: Set<string>): void {
   for (const row of rows.values()) {
-    if (!mine.has(row.model)) continue;
+    if (!mine.has(rowKey(row))) continue;
     if (row.status === 'ok') summary.ok++;
     else if (row.status === 'diverged') summary.diverged++;
     else summary.failed++;

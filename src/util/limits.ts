@@ -29,6 +29,8 @@ export const LIMITS = {
   /** seconds of a time budget */
   seconds: 86_400,
   retries: 100,
+  /** trainings of each model of a sweep (`repeats`) */
+  repeats: 1000,
   shards: 1_000_000,
   /** float32 values of one input batch: 2^30 (4 GiB), the largest Float32Array */
   tensorValues: 2 ** 30,
