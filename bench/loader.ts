@@ -4,7 +4,7 @@
  * CenterCrop(224), ToTensor, Normalize), batch 32, num_workers = cores, on the same folder of full-size
  * JPEGs. Both produce the same normalised float32 batches (ours are PIL-exact).
  *
- *   node --import tsx bench/loader.ts [--images 520] [--rounds 3] [--workers N] [--dir DIR] [--python /usr/bin/python3] [--out FILE.md]
+ *   node --import tsx bench/loader.ts [--images 520] [--rounds 3] [--workers N] [--dir DIR] [--python /usr/bin/python3] [--results-dir DIR]
  *
  * The folder is made at bench time from scikit-image's sample photographs (Debian python3-skimage):
  * random crops and scales re-encoded as JPEG (quality 75-95), 500x375 to 1024x768, landscape and portrait,
@@ -15,11 +15,13 @@
  * passes (all its threads or worker processes, from after importing torch on timm's side), which a
  * loaded machine disturbs less than wall-clock rates. --lanes 1 runs one image at a time per worker (no
  * decode/resize overlap), which keeps our runnable threads to timm's count on a busy machine.
+ * The rows (pass 1, pass 2, both passes; CPU time per image over both) go to results/benchmark-loader-224px.csv,
+ * written atomically, with the load average at the start and end.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { IMAGENET_MEAN, IMAGENET_STD, listImageFolder } from '../src/data/folder.js';
@@ -27,6 +29,7 @@ import { imagenetClasses } from '../src/data/imagenet-classes.js';
 import { ImageLoader, sequentialPlans } from '../src/data/loader.js';
 import { median } from '../src/util/median.js';
 import { Rng } from '../src/util/rng.js';
+import { load1, RESULTS_DIR, stamp, writeResultsCsv } from './csv.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,7 +39,7 @@ const { values: args } = parseArgs({
     lanes: { type: 'string', default: '2' },
     dir: { type: 'string' },
     python: { type: 'string', default: '/usr/bin/python3' },
-    out: { type: 'string' },
+    'results-dir': { type: 'string' },
   },
 });
 const IMAGES = Number(args.images);
@@ -174,11 +177,13 @@ async function main(): Promise<void> {
         .map((v) => v.toFixed(2))
         .join(' ');
     const load0 = up();
+    const loadStart = load1();
     console.log(
       `${list.files.length} JPEGs, ${list.classes.length} classes; batch ${BATCH}, ${WORKERS} workers each (${availableParallelism()} cores), ${args.lanes} lane(s) per worker of ours; load average ${up()}`,
     );
-    const ours: number[][] = [[], [], []],
-      timm: number[][] = [[], [], []];
+    // per round: pass 1 img/s, pass 2 img/s, CPU ms per image over both passes, img/s over both passes
+    const ours: number[][] = [[], [], [], []],
+      timm: number[][] = [[], [], [], []];
     const n = list.files.length;
     for (let r = 0; r < ROUNDS; r++) {
       const a = await ourPasses(dir);
@@ -189,6 +194,9 @@ async function main(): Promise<void> {
       }
       ours[2]!.push((1000 * a.cpu) / (2 * n));
       timm[2]!.push((1000 * b.cpu) / (2 * n));
+      const both = (x: Passes) => (x.passes[0]![0] + x.passes[1]![0]) / (x.passes[0]![1] + x.passes[1]![1]);
+      ours[3]!.push(both(a));
+      timm[3]!.push(both(b));
       const f = (x: Passes) =>
         `${x.passes.map(([k, s]) => (k / s).toFixed(1)).join(' / ')} img/s, ${((1000 * x.cpu) / (2 * n)).toFixed(1)} CPU ms/img`;
       console.log(`round ${r + 1}: ours ${f(a)}; timm ${f(b)} (pass 1 / pass 2); load average ${up()}`);
@@ -214,10 +222,57 @@ async function main(): Promise<void> {
       ...lines,
     ].join('\n');
     console.log('\n' + summary);
-    if (args.out) {
-      mkdirSync(dirname(args.out), { recursive: true });
-      writeFileSync(args.out, `# image loader: ours vs timm's DataLoader\n\n${summary}\n`);
-    }
+    const loadEnd = load1();
+    const COLUMNS = [
+      'pass',
+      'img_size',
+      'batch_size',
+      'images',
+      'samples_per_sec',
+      'cpu_ms_per_sample',
+      'engine',
+      'device',
+      'threads',
+      'lanes',
+      'peer',
+      'peer_samples_per_sec',
+      'peer_cpu_ms_per_sample',
+      'ratio',
+      'cpu_ratio',
+      'rounds',
+      'load_start',
+      'load_end',
+      'measured',
+    ];
+    const rows = (['1', '2', 'both'] as const).map((pass) => {
+      const k = pass === 'both' ? 3 : Number(pass) - 1;
+      const o = median(ours[k]!),
+        t = median(timm[k]!);
+      const co = pass === 'both' ? median(ours[2]!) : undefined,
+        ct = pass === 'both' ? median(timm[2]!) : undefined;
+      return {
+        pass,
+        img_size: '224',
+        batch_size: String(BATCH),
+        images: String(pass === 'both' ? 2 * n : n),
+        samples_per_sec: o.toFixed(2),
+        cpu_ms_per_sample: co === undefined ? '' : co.toFixed(2),
+        engine: 'regnet ImageLoader',
+        device: 'cpu',
+        threads: String(WORKERS),
+        lanes: String(args.lanes),
+        peer: 'timm DataLoader (torchvision ImageFolder)',
+        peer_samples_per_sec: t.toFixed(2),
+        peer_cpu_ms_per_sample: ct === undefined ? '' : ct.toFixed(2),
+        ratio: (o / t).toFixed(3),
+        cpu_ratio: co === undefined ? '' : (ct! / co).toFixed(3),
+        rounds: String(ROUNDS),
+        load_start: loadStart,
+        load_end: loadEnd,
+        measured: stamp(),
+      };
+    });
+    writeResultsCsv(join(args['results-dir'] ?? RESULTS_DIR, 'benchmark-loader-224px.csv'), COLUMNS, rows);
   } finally {
     if (made) rmSync(dir, { recursive: true, force: true });
   }

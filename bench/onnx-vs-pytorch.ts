@@ -3,27 +3,28 @@
  * addon is built) and PyTorch (python3 + torchvision, eval mode, no_grad) on the same architectures at
  * 224 px, batch 1 and 8, the same number of threads. Rounds alternate (onnx, torch, PyTorch, onnx, ...)
  * so load drift hits all three; medians of the step times become img/s. Prints a markdown table with
- * ratios (> 1: onnx faster) and writes bench/results/onnx-vs-pytorch.md.
+ * ratios (> 1: onnx faster) and writes results/benchmark-infer-onnx-vs-pytorch.csv atomically (timm's
+ * benchmark columns for onnx, PyTorch as the peer, plus the torch engine's img/s and onnx / torch).
  *
- *   node --import tsx bench/onnx-vs-pytorch.ts [--rounds 5] [--iters 2] [--threads 2] [--only resnet50] [--out file.md]
+ *   node --import tsx bench/onnx-vs-pytorch.ts [--rounds 5] [--iters 2] [--threads 2] [--only resnet50] [--results-dir DIR]
  *
  * torchvision stand-ins: resnet50 = resnet50, regnet_x_3_2gf = regnetx_032, regnet_x_1_6gf = regnetx_016,
  * regnet_y_1_6gf = regnety_016 (same stage widths, depths, group widths and SE); parameter counts are
  * printed side by side as the check that the networks match.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { complexity } from '../src/arch/complexity.js';
 import { initWeights } from '../src/arch/init.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { selectEngine } from '../src/engine/select.js';
 import type { CompiledNet, Engine } from '../src/engine/types.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
+import { median } from '../src/util/median.js';
 import { Rng } from '../src/util/rng.js';
+import { ips, load1, peerColumns, peerRow, RESULTS_DIR, writeResultsCsv } from './csv.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -32,7 +33,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     only: { type: 'string' },
     python: { type: 'string' },
-    out: { type: 'string' },
+    'results-dir': { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -96,12 +97,6 @@ class PyTorchWorker {
   }
 }
 
-function median(a: number[]): number {
-  const s = [...a].sort((x, y) => x - y);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 function timeSteps(net: CompiledNet, x: Float32Array, batch: number, iters: number, into: number[]): void {
   for (let i = 0; i < iters; i++) {
     const t0 = performance.now();
@@ -126,10 +121,18 @@ async function main(): Promise<void> {
   const py = python ? new PyTorchWorker(python) : undefined;
   if (!torch) console.log('(torch engine not built: its column stays empty)');
   if (!py) console.log('(python3 with torch and torchvision not found: the PyTorch column stays empty)');
-  const load0 = loadavg()[0]!;
-  const rows: string[] = [];
+  console.log(
+    `onnx: ${onnx.info.version}; torch: ${torch ? torch.info.version : 'not built'}; ${THREADS} threads each, ${RES} px, ` +
+      `${ROUNDS} alternating rounds x ${ITERS} iterations; 1-minute load average ${load1()}`,
+  );
+  console.log(
+    '| model (torchvision stand-in) | batch | onnx img/s | torch img/s | PyTorch img/s | onnx / PyTorch | onnx / torch | params | load |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  const csv: Array<Record<string, string>> = [];
   let pyVersion = '';
   for (const w of WORKLOADS) {
+    const loadStart = load1();
     const net = buildModel(w.model, { res: RES, numClasses: 1000 });
     const weights = initWeights(net, 0);
     const rng = new Rng(1);
@@ -153,34 +156,50 @@ async function main(): Promise<void> {
     const params = ox.paramCount();
     ox.dispose();
     tx?.dispose();
-    const ips = (t: number[]) => (t.length ? (w.batch / median(t)) * 1000 : undefined);
-    const o = ips(tOnnx);
-    const t = ips(tTorch);
-    const p = ips(tPy);
-    const same = info === undefined || info.params === params;
-    const row = `| ${w.model} (${w.tv}) | ${w.batch} | ${fmt(o)} | ${fmt(t)} | ${fmt(p)} | ${ratio(o, p)} | ${ratio(o, t)} | ${params}${same ? '' : ` vs ${info!.params} (MISMATCH)`} |`;
-    console.log(row);
-    rows.push(row);
+    if (info && info.params !== params)
+      throw new Error(`${w.model}: ${params} parameters vs torchvision's ${info.params}: not the same network`);
+    const c = complexity(net);
+    const o = ips(w.batch, median(tOnnx));
+    const t = tTorch.length ? ips(w.batch, median(tTorch)) : undefined;
+    const p = tPy.length ? ips(w.batch, median(tPy)) : undefined;
+    csv.push(
+      peerRow({
+        mode: 'infer',
+        model: w.model,
+        imgSize: RES,
+        batch: w.batch,
+        stepTimeMs: median(tOnnx),
+        params: c.params,
+        macs: c.macs,
+        acts: c.acts,
+        engine: 'onnx',
+        device: 'cpu',
+        threads: THREADS,
+        peer: py ? `pytorch ${pyVersion}` : undefined,
+        peerModel: py ? `torchvision.${w.tv}` : undefined,
+        peerStepTimeMs: tPy.length ? median(tPy) : undefined,
+        rounds: ROUNDS,
+        iters: ITERS,
+        loadStart,
+        loadEnd: load1(),
+        extra: {
+          torch_samples_per_sec: t === undefined ? '' : t.toFixed(2),
+          ratio_torch: t === undefined ? '' : (o / t).toFixed(3),
+          engine_version: onnx.info.version,
+          torch_version: torch?.info.version ?? '',
+        },
+      }),
+    );
+    console.log(
+      `| ${w.model} (${w.tv}) | ${w.batch} | ${fmt(o)} | ${fmt(t)} | ${fmt(p)} | ${ratio(o, p)} | ${ratio(o, t)} | ${params} | ${loadStart}-${load1()} |`,
+    );
   }
   py?.close();
-  const load1 = loadavg()[0]!;
-  const md = [
-    '# onnx engine vs torch engine vs PyTorch: inference',
-    '',
-    `onnx: ${onnx.info.version} (onnxruntime-node) on the exported graph; torch: ${torch ? torch.info.version : 'not built'}; ` +
-      `PyTorch ${pyVersion || '(not found)'} with torchvision models. ${THREADS} threads each, CPU, ${RES} px, eval mode, seeded random weights.`,
-    `Alternating rounds (${ROUNDS} rounds x ${ITERS} iterations after one warm-up each), median step time -> img/s.`,
-    `1-minute load average ${load0.toFixed(2)} at the start, ${load1.toFixed(2)} at the end (a shared machine: absolute numbers move, ratios less).`,
-    '',
-    '| model (torchvision stand-in) | batch | onnx img/s | torch img/s | PyTorch img/s | onnx / PyTorch | onnx / torch | params |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
-  ].join('\n');
-  const out = args.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results', 'onnx-vs-pytorch.md');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, md);
-  console.log(`wrote ${out}`);
+  writeResultsCsv(
+    join(args['results-dir'] ?? RESULTS_DIR, 'benchmark-infer-onnx-vs-pytorch.csv'),
+    peerColumns('infer', ['torch_samples_per_sec', 'ratio_torch', 'engine_version', 'torch_version']),
+    csv,
+  );
 }
 
 await main();

@@ -1,6 +1,8 @@
 /**
  * `npm run bench`: every benchmark in turn, each in its own process so one engine's threads and memory
- * do not disturb the next. Medians and ratios are printed by each script; results/*.md keep past runs.
+ * do not disturb the next. Medians and ratios are printed by each script, and each writes its README table's
+ * CSV under results/ (benchmark-*.csv, atomically; `scripts/reproduce.sh speed` does the same into a
+ * temporary folder first); bench/results/*.md keep notes on past runs.
  *   REGNET_BENCH=sample,tfjs,torch,onnx,amp,loader   choose a subset
  */
 import { spawnSync } from 'node:child_process';

@@ -1,24 +1,26 @@
 /**
  * Our torch engine vs PyTorch (python3 + torchvision) on the same architectures, threads, batch and
  * resolution. Runs alternate (ours, PyTorch, ours, ...) so drift hits both; reports medians and the
- * ratio ours/PyTorch in throughput (> 1 = we are faster), and writes bench/results/torch-vs-pytorch.md.
+ * ratio ours/PyTorch in throughput (> 1 = we are faster), and writes the rows (timm's benchmark columns
+ * plus engine, device, threads, peer, ratio and the load average) to results/benchmark-infer-torch-vs-pytorch.csv
+ * and results/benchmark-train-torch-vs-pytorch.csv, atomically (the README's table is checked against them).
  *
- *   node --import tsx bench/torch-vs-pytorch.ts [--rounds 3] [--iters 2] [--threads 2] [--only name] [--out file.md]
+ *   node --import tsx bench/torch-vs-pytorch.ts [--rounds 3] [--iters 2] [--threads 2] [--only name] [--results-dir DIR]
  *
  * torchvision names: resnet18/resnet50 match ours; regnet_x_1_6gf / regnet_x_3_2gf are regnetx_016 /
  * regnetx_032. At 32x32 both sides use the CIFAR stem (3x3 stride-1 conv, no max pool); parameter
  * counts are printed side by side as a check that the two networks are the same.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { complexity } from '../src/arch/complexity.js';
 import { buildModel } from '../src/arch/zoo.js';
 import { createTorchEngine } from '../src/engine/torch/engine.js';
 import { torchAvailable } from '../src/engine/torch/native.js';
 import { median } from '../src/util/median.js';
+import { load1, peerColumns, peerRow, RESULTS_DIR, writeResultsCsv } from './csv.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,7 +29,7 @@ const { values: args } = parseArgs({
     threads: { type: 'string', default: '2' },
     only: { type: 'string' },
     python: { type: 'string' },
-    out: { type: 'string' },
+    'results-dir': { type: 'string' },
   },
 });
 const ROUNDS = Number(args.rounds);
@@ -153,12 +155,16 @@ async function main(): Promise<void> {
   }
   const engine = createTorchEngine({ threads: THREADS });
   const py = new PyWorker(python);
-  const rows: string[] = [];
-  let pyVersion = '';
+  const csv: Record<'infer' | 'train', Array<Record<string, string>>> = { infer: [], train: [] };
+  console.log(`${THREADS} threads each, ${ROUNDS} alternating rounds x ${ITERS} iterations; 1-minute load average ${load1()}`);
+  console.log('| model (torchvision) | mode | res | batch | ours img/s | PyTorch img/s | ratio | params | load |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const w of WORKLOADS) {
+    const loadStart = load1();
     const small = w.res <= 64;
     const net = buildModel(w.model, { res: w.res, numClasses: w.classes, stem: small ? 'small' : 'imagenet' });
     const ours = engine.compile(net);
+    const params = ours.paramCount();
     const x = new Float32Array(w.batch * 3 * w.res * w.res).map(() => Math.random() * 2 - 1);
     const y = new Int32Array(w.batch).map(() => Math.floor(Math.random() * w.classes));
     const step = w.mode === 'train' ? () => ours.trainStep(x, y, w.batch, SGD) : () => ours.predict(x, w.batch);
@@ -170,8 +176,8 @@ async function main(): Promise<void> {
       wd: SGD.weightDecay,
       ls: SGD.labelSmoothing,
     });
-    pyVersion = info.torch;
-    const same = info.params === ours.paramCount();
+    const pyVersion = info.torch;
+    if (info.params !== params) throw new Error(`${w.model}: ${params} parameters vs PyTorch's ${info.params}: not the same network`);
     // warm-up both (allocator, oneDNN primitive caches)
     step();
     await py.call({ cmd: 'run', iters: 1 });
@@ -188,28 +194,43 @@ async function main(): Promise<void> {
     ours.dispose();
     const mo = median(tOurs);
     const mp = median(tPy);
-    const row = `| ${w.model} (${w.tv}) | ${w.mode} | ${w.res} | ${w.batch} | ${((w.batch / mo) * 1000).toFixed(1)} | ${((w.batch / mp) * 1000).toFixed(1)} | **${(mp / mo).toFixed(2)}** | ${ours.paramCount()}${same ? '' : ` vs ${info.params} (MISMATCH)`} |`;
-    console.log(row);
-    rows.push(row);
+    const c = complexity(net);
+    const row = peerRow({
+      mode: w.mode,
+      model: w.model,
+      imgSize: w.res,
+      batch: w.batch,
+      stepTimeMs: mo,
+      params: c.params,
+      macs: c.macs,
+      acts: c.acts,
+      engine: 'torch',
+      device: 'cpu',
+      threads: THREADS,
+      peer: `pytorch ${pyVersion}`,
+      peerModel: `torchvision.${w.tv}`,
+      peerStepTimeMs: mp,
+      rounds: ROUNDS,
+      iters: ITERS,
+      loadStart,
+      loadEnd: load1(),
+      extra: { num_classes: String(w.classes), stem: small ? 'small' : 'imagenet', engine_version: engine.info.version },
+    });
+    csv[w.mode].push(row);
+    const m = w.mode;
+    console.log(
+      `| ${w.model} (${w.tv}) | ${m} | ${w.res} | ${w.batch} | ${Number(row[`${m}_samples_per_sec`]).toFixed(1)} | ${Number(row.peer_samples_per_sec).toFixed(1)} | **${Number(row.ratio).toFixed(2)}** | ${params} | ${loadStart}-${row.load_end} |`,
+    );
   }
   py.close();
-  const md = [
-    '# torch engine vs PyTorch',
-    '',
-    `Ours: libtorch ${engine.info.version.replace('libtorch ', '')} through the addon; PyTorch ${pyVersion} (python3 + torchvision).`,
-    `${THREADS} threads each, CPU, alternating runs (${ROUNDS} rounds x ${ITERS} iterations after one warm-up), medians.`,
-    'Training: SGD momentum 0.9, weight decay on conv/fc weights, label smoothing 0.1, grads set to None each step.',
-    'Ratio = our throughput / PyTorch throughput (> 1: ours faster).',
-    '',
-    '| model | mode | res | batch | ours img/s | PyTorch img/s | ratio | params |',
-    '|---|---|---|---|---|---|---|---|',
-    ...rows,
-    '',
-  ].join('\n');
-  const out = args.out ?? join(dirname(fileURLToPath(import.meta.url)), 'results', 'torch-vs-pytorch.md');
-  mkdirSync(dirname(out), { recursive: true });
-  writeFileSync(out, md);
-  console.log(`wrote ${out}`);
+  const dir = args['results-dir'] ?? RESULTS_DIR;
+  for (const mode of ['infer', 'train'] as const) {
+    writeResultsCsv(
+      join(dir, `benchmark-${mode}-torch-vs-pytorch.csv`),
+      peerColumns(mode, ['num_classes', 'stem', 'engine_version']),
+      csv[mode],
+    );
+  }
 }
 
 await main();

@@ -7,21 +7,27 @@
 #   mnist          results/results-mnist.csv          regnetx_002 and resnet18, 2 epochs each   ~23 min
 #   fashion-mnist  results/results-fashion-mnist.csv  regnetx_002 and resnet18, 1 epoch each    ~10 min
 #   wasm-speed     results/benchmark-{train,infer}-wasm-32px.csv  tfjs on wasm, batch 64       <1 min
+#   torch-speed    results/benchmark-{infer,train}-torch-vs-pytorch.csv  torch engine vs PyTorch  ~18 min
+#   onnx-speed     results/benchmark-infer-onnx-vs-pytorch.csv  onnx vs torch vs PyTorch      ~25 min
+#   loader-speed   results/benchmark-loader-224px.csv  image loader vs timm's DataLoader      ~4 min
+#   sampler-speed  results/benchmark-sample-regnetx.csv  sampler, one core                   <1 min
 #   accuracy       mnist and fashion-mnist
+#   speed          every speed table (wasm, torch, onnx, loader, sampler)
 #   all            every table
 #
 # Each table's commands run into a fresh temporary results folder; only when all of them succeed does its
 # CSV replace the one in results/ (so a failed or interrupted run leaves the committed file as it was).
 # The training rows of runs.csv are appended to results/runs.csv (local, not committed).
 # The `regnet ...` lines below are the README's, word for word but for the results folder and the progress
-# mode (test/readme-results.test.ts checks it). NICE=0 runs them at normal priority.
+# mode (test/readme-results.test.ts checks it). NICE=0 runs them at normal priority. The speed tables' bench
+# scripts (bench/*.ts, alternating ours and the peer, medians) run at normal priority (BENCH_NICE to change).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -31,6 +37,14 @@ regnet() {
   local t0=$SECONDS
   echo "+ regnet $*" >&2
   nice -n "${NICE:-19}" node "$ROOT/bin/regnet.js" "$@"
+  echo "  ($((SECONDS - t0)) s)" >&2
+}
+
+# a bench script (bench/NAME.ts) of a speed table; it writes its CSV itself, atomically
+bench() {
+  local t0=$SECONDS
+  echo "+ node --import tsx bench/$*" >&2
+  nice -n "${BENCH_NICE:-0}" node --import tsx "$ROOT/bench/$1" "${@:2}"
   echo "  ($((SECONDS - t0)) s)" >&2
 }
 
@@ -75,13 +89,41 @@ table_wasm_speed() {
   finish benchmark-train-wasm-32px.csv benchmark-infer-wasm-32px.csv
 }
 
+table_torch_speed() {
+  begin torch-speed
+  bench torch-vs-pytorch.ts --threads 2 --rounds 5 --iters 1 --results-dir "$OUT"
+  finish benchmark-infer-torch-vs-pytorch.csv benchmark-train-torch-vs-pytorch.csv
+}
+
+table_onnx_speed() {
+  begin onnx-speed
+  bench onnx-vs-pytorch.ts --threads 2 --rounds 5 --iters 1 --results-dir "$OUT"
+  finish benchmark-infer-onnx-vs-pytorch.csv
+}
+
+table_loader_speed() {
+  begin loader-speed
+  bench loader.ts --images 520 --rounds 3 --results-dir "$OUT"
+  finish benchmark-loader-224px.csv
+}
+
+table_sampler_speed() {
+  begin sampler-speed
+  bench sample.ts --results-dir "$OUT"
+  finish benchmark-sample-regnetx.csv
+}
+
 tables=()
 for t in "$@"; do
   case "$t" in
-    mnist | fashion-mnist | wasm-speed) tables+=("$t") ;;
+    mnist | fashion-mnist | wasm-speed | torch-speed | onnx-speed | loader-speed | sampler-speed) tables+=("$t") ;;
     accuracy) tables+=(mnist fashion-mnist) ;;
-    all) tables+=(mnist fashion-mnist wasm-speed) ;;
-    *) echo "reproduce: unknown table '$t' (mnist, fashion-mnist, wasm-speed, accuracy, all)" >&2; exit 2 ;;
+    speed) tables+=(wasm-speed torch-speed onnx-speed loader-speed sampler-speed) ;;
+    all) tables+=(mnist fashion-mnist wasm-speed torch-speed onnx-speed loader-speed sampler-speed) ;;
+    *)
+      echo "reproduce: unknown table '$t' (mnist, fashion-mnist, wasm-speed, torch-speed, onnx-speed, loader-speed, sampler-speed, accuracy, speed, all)" >&2
+      exit 2
+      ;;
   esac
 done
 
@@ -93,6 +135,10 @@ for t in "${tables[@]}"; do
     mnist) table_mnist ;;
     fashion-mnist) table_fashion_mnist ;;
     wasm-speed) table_wasm_speed ;;
+    torch-speed) table_torch_speed ;;
+    onnx-speed) table_onnx_speed ;;
+    loader-speed) table_loader_speed ;;
+    sampler-speed) table_sampler_speed ;;
   esac
 done
 echo "done in $((SECONDS - start)) s" >&2

@@ -33,6 +33,7 @@ import { checkWritableFile } from '../util/writable.js';
 import { describeEngine } from './bench.js';
 import { addEngineOptions } from './engine-options.js';
 import { buildResolved, resolveModel, type ResolvedModel } from './model-args.js';
+import { otherBuilds } from '../results/own-results.js';
 import { readConfigs } from '../results/samples.js';
 import {
   addAlias,
@@ -133,9 +134,37 @@ export function register(program: Command): void {
         engine: measured?.engine,
       });
       writeOutput(renderRows(rows, o.format), o.out);
+      noteOtherBuilds(rows, o.resultsDir, setting);
       if (o.plot) writePlot(o.plot, rows, o.plotY);
     },
   );
+}
+
+/**
+ * A model without own results here may have some for another build of it (another stem, size or channel
+ * count, e.g. resnet18 trained on MNIST with the ImageNet stem): say which options show them, on stderr.
+ */
+function noteOtherBuilds(rows: CompareRow[], resultsDir: string, setting: CompareSetting): void {
+  for (const r of rows) {
+    if (r.top1 !== null) continue;
+    const builds = otherBuilds(resultsDir, setting.dataset, {
+      model: r.model,
+      imgSize: setting.imgSize,
+      stem: setting.stem,
+      inChans: setting.inChans,
+      params: r.params,
+      flops: r.flops,
+    });
+    for (const b of builds) {
+      const opts = [
+        b.imgSize !== setting.imgSize ? `--img-size ${b.imgSize}` : '',
+        b.stem !== null && b.stem !== setting.stem ? `--stem ${b.stem}` : '',
+        b.inChans !== null && b.inChans !== setting.inChans ? `--in-chans ${b.inChans}` : '',
+      ].filter(Boolean);
+      const how = opts.length ? `compare with ${opts.join(' ')} to see it` : 'its parameter or flop count differs from this build';
+      process.stderr.write(`compare: ${r.model} has own results in ${b.file} for another build of it (${how})\n`);
+    }
+  }
 }
 
 /** Flag combinations that cannot work, refused before any model is built. */

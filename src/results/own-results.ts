@@ -81,3 +81,38 @@ export function ownResults(dir: string, dataset: string, id: ResultIdentity): Ow
   }
   return out;
 }
+
+/** A results row for a model name that was built differently from the compared network. */
+export interface OtherBuild {
+  file: string;
+  imgSize: number;
+  stem: string | null;
+  inChans: number | null;
+}
+
+/**
+ * The builds (image size, stem, channels) under which the dataset's results files hold a numeric top-1 for
+ * this model name but that are not the identified network: what to pass (`--stem`, `--img-size`, ...) to
+ * see them. One entry per distinct build, in file order.
+ */
+export function otherBuilds(dir: string, dataset: string, id: ResultIdentity): OtherBuild[] {
+  const out: OtherBuild[] = [];
+  const seen = new Set<string>();
+  for (const { file } of resultsFilesOf(dir, dataset)) {
+    for (const row of readCsv(join(dir, file))) {
+      if (row.model !== id.model || row.top1 === '' || !Number.isFinite(Number(row.top1)) || matchesIdentity(row, id)) continue;
+      const b: OtherBuild = {
+        file,
+        imgSize: Number(row.img_size),
+        stem: present(row, 'stem') ? row.stem! : null,
+        inChans: present(row, 'in_chans') ? Number(row.in_chans) : null,
+      };
+      const key = `${b.imgSize}|${b.stem}|${b.inChans}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        out.push(b);
+      }
+    }
+  }
+  return out;
+}
