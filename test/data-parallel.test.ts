@@ -6,14 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { distBackends, distributedFromEnv, firstSlurmHost } from '../src/engine/torch/dist.js';
 import { readSafetensorsF32 } from '../src/io/safetensors.js';
 import { readCsv } from '../src/results/csv.js';
+import { resolveConfig } from '../src/train/config.js';
 import { shardRange } from '../src/train/data-parallel.js';
+import { describeRecipe } from '../src/train/results-row.js';
 import { freePort } from '../src/train/launch.js';
 import type { TrainRequest } from '../src/train/types.js';
 import { runCli } from './helpers/cli.js';
@@ -53,6 +55,16 @@ describe('rank environment and sharding', () => {
     assert.equal(firstSlurmHost('node[3-5]'), 'node3');
     assert.equal(firstSlurmHost('a,b[1-2]'), 'a');
     assert.equal(firstSlurmHost('x-[01,04]-y'), 'x-01-y');
+  });
+
+  it('a BatchNorm run on W ranks without --sync-bn is its own result: bn_ranks=W in the recipe label', () => {
+    const split = { images: new Uint8Array(28 * 28 * 4), labels: new Int32Array(4), n: 4 };
+    const ds = { name: 'mnist', train: split, test: split, numClasses: 10, channels: 1, height: 28, width: 28, mean: [0.5], std: [0.25] };
+    const req = { model: { name: 'x', spec: JSON.parse(GN_NET) }, dataset: 'mnist', engine: 'auto' as const, seed: 0 };
+    const cfg = resolveConfig(req, ds as never, () => 4);
+    assert.equal(cfg.bnRanks, 1);
+    assert.equal(describeRecipe(cfg, cfg), cfg.recipe);
+    assert.equal(describeRecipe({ ...cfg, bnRanks: 2 }, cfg), `${cfg.recipe}[bn_ranks=2]`);
   });
 
   it('splits a global batch over the ranks without gaps or overlaps, sizes within one', () => {
@@ -205,6 +217,13 @@ describe('data-parallel training (Gloo)', { skip, timeout: 300_000 }, () => {
     const dw = maxDiff(join(ref, 'model.safetensors'), join(sync, 'model.safetensors'));
     const dm = maxDiff(join(ref, 'optimizer.safetensors'), join(sync, 'optimizer.safetensors'));
     assert.ok(dw < 1e-5 && dm < 1e-5, `weights and BN statistics differ by ${dw}, momentum by ${dm}`);
+    // the same computation, so the same results-row identity (no bn_ranks part in the recipe label)
+    const recipeOf = (d: string) => {
+      const f = readdirSync(d).find((n) => n.startsWith('results-'))!;
+      return readCsv(join(d, f))[0]!.recipe;
+    };
+    assert.equal(recipeOf(join(dir, 'rb2')), recipeOf(join(dir, 'rb1')));
+    assert.doesNotMatch(recipeOf(join(dir, 'rb2'))!, /bn_ranks/);
   });
 
   it('a run checkpointed by 2 ranks resumes on 1 and ends where the 1-rank run did', async () => {

@@ -250,7 +250,7 @@ print(json.dumps(F.cross_entropy(z, t, label_smoothing=0.1).item()))
     assert.ok(Math.abs(ours - ref) < 1e-5 * Math.abs(ref), `${ours} vs torch ${ref}`);
   });
 
-  it('per-block rates follow timm: RegNet linspace(0, R, blocks), ResNet R * idx / (blocks - 1)', () => {
+  it('per-block rates follow timm: RegNet linspace(0, R, blocks), ResNet R * idx / (blocks - 1), EfficientNet R * idx / blocks', () => {
     const regnet = buildModel('regnetx_002');
     const rates = dropPathRates(regnet, 0.1);
     const adds = regnet.nodes.filter((nd) => nd.op === 'add').map((nd) => nd.id);
@@ -263,6 +263,15 @@ print(json.dumps(F.cross_entropy(z, t, label_smoothing=0.1).item()))
     assert.equal(adds2.length, 8);
     adds2.forEach((id, i) => assert.ok(Math.abs((r2.get(id) ?? 0) - (0.2 * i) / 7) < 1e-15, `block ${i}`));
     assert.equal(dropPathRates(resnet, 0).size, 0);
+    // EfficientNet-B0: R * idx / 16 over all 16 blocks (repeats 1,2,2,3,3,4,1); only the blocks that keep
+    // their shape have an add: indices 2, 4, 6, 7, 9, 10, 12, 13, 14
+    const eff = buildModel('efficientnet_b0');
+    const r3 = dropPathRates(eff, 0.2);
+    const adds3 = eff.nodes.filter((nd) => nd.op === 'add').map((nd) => nd.id);
+    assert.deepEqual(
+      adds3.map((id) => Math.round(((r3.get(id) ?? 0) / 0.2) * 16 * 1e9) / 1e9),
+      [2, 4, 6, 7, 9, 10, 12, 13, 14],
+    );
     // masks: 0 or 1/keep, about keep of them kept
     const masks = dropPathMasks(new Map([[1, 0.25]]), 20000, 3).get(1)!;
     assert.ok(masks.every((v) => v === 0 || Math.abs(v - 1 / 0.75) < 1e-6));

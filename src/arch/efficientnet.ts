@@ -88,7 +88,11 @@ export function buildEfficientNet(specIn: EfficientNetInput, opts: BuildOptions 
   let cin = stem;
 
   const stages: StageInfo[] = [];
-  efficientnetStages(spec).forEach((s, si) => {
+  const plan = efficientnetStages(spec);
+  // timm's drop-path schedule for EfficientNet: rate * (block index over all blocks) / (number of blocks)
+  const totalBlocks = plan.reduce((t, s) => t + s.repeats, 0);
+  let blockIdx = 0;
+  plan.forEach((s, si) => {
     let firstSe = 0;
     let firstMid = 0;
     for (let bi = 0; bi < s.repeats; bi++) {
@@ -117,8 +121,9 @@ export function buildEfficientNet(specIn: EfficientNetInput, opts: BuildOptions 
         y = g.norm('bn', `${p}.bn3`, g.conv(`${p}.conv_pwl`, y, s.width, 1));
       }
       // residual (the IR's add node, so drop-path applies) where the block keeps shape; no act after it
-      x = stride === 1 && cin === s.width ? g.add(y, input) : y;
+      x = stride === 1 && cin === s.width ? g.add(y, input, blockIdx / totalBlocks) : y;
       cin = s.width;
+      blockIdx++;
     }
     stages.push({
       name: `blocks.${si}`,

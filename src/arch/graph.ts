@@ -77,11 +77,12 @@ export class GraphBuilder {
     return this.push({ op: 'fc', id: 0, name, input, cin, cout, bias, out: [cout, 1, 1] });
   }
 
-  add(a: number, b: number): number {
+  /** a residual join add(branch, shortcut); dropPathScale: this block's share of the drop-path rate (else the family default) */
+  add(a: number, b: number, dropPathScale?: number): number {
     const sa = this.shape(a);
     const sb = this.shape(b);
     if (sa.join() !== sb.join()) throw new Error(`add: shape mismatch ${sa} vs ${sb}`);
-    return this.push({ op: 'add', id: 0, inputs: [a, b], out: sa });
+    return this.push({ op: 'add', id: 0, inputs: [a, b], out: sa, ...(dropPathScale !== undefined ? { dropPathScale } : {}) });
   }
 
   mul(x: number, gate: number): number {

@@ -51,6 +51,11 @@ export const TrainConfigSchema = z.object({
   dropPath: H.dropPath.default(0),
   /** micro-batches of batchSize per optimiser step: a step consumes batchSize * gradAccumSteps images */
   gradAccumSteps: H.gradAccumSteps.default(1),
+  /**
+   * data-parallel ranks whose BatchNorm layers used per-rank batch statistics (no --sync-bn): not the
+   * numbers of one process, so part of the recipe label; 1 otherwise (one process, --sync-bn, no BN)
+   */
+  bnRanks: z.number().int().min(1).default(1),
 });
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 

@@ -33,6 +33,7 @@ type Described = Pick<
   | 'mixupSwitchProb'
   | 'dropPath'
   | 'gradAccumSteps'
+  | 'bnRanks'
 >;
 
 const augmentText = (a: TrainConfig['augment']) =>
@@ -74,6 +75,7 @@ export function describeRecipe(cfg: Described, base: Described, extendedFrom?: n
   }
   add('drop_path', cfg.dropPath, base.dropPath);
   add('grad_accum', cfg.gradAccumSteps, base.gradAccumSteps);
+  add('bn_ranks', cfg.bnRanks, base.bnRanks);
   // a finished run extended to more epochs (--resume): not the same numbers as one planned that long
   if (extendedFrom?.length) parts.push(`resumed_from=${extendedFrom.join('+')}`);
   return parts.length ? `${cfg.recipe}[${parts.join(',')}]` : cfg.recipe;

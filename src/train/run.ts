@@ -325,6 +325,8 @@ export async function trainModel(request: TrainRequest): Promise<TrainResult> {
     );
   if (state) checkResumable(state, req, cfg, req.checkpointDir!);
   const net = buildTrainNet(req, cfg);
+  // BatchNorm with per-rank statistics is not one process's computation: the results row says so
+  if (dist && !req.syncBn && net.nodes.some((nd) => nd.op === 'bn')) cfg = { ...cfg, bnRanks: dist.world };
   const cx = complexity(net);
   if (state && isAlreadyFinished(state, cfg)) return savedResult(req, state, cfg, cx);
   const engine: Engine = await setup(() =>
