@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSweepConfig, resolveSweep, type ResolvedSweep } from '../src/sweep/config.js';
-import { drawField, drawHyper, type HyperDist } from '../src/sweep/hyper.js';
+import { drawField, drawHyper, hyperOverrides, type HyperDist } from '../src/sweep/hyper.js';
 import { mergeSweeps } from '../src/sweep/merge.js';
 import { sweepEntries } from '../src/sweep/models.js';
 import { readRows, type SweepRow } from '../src/sweep/rows.js';
@@ -70,9 +70,14 @@ test('hyper schema: bad fields, ranges, distributions and conflicts are one-line
   );
   assert.match(errorOf(config({ hyper: { lr: { dist: 'uniform', low: 0.1, high: 1, quantize: 2 } } })), /'hyper\.lr'/);
   assert.match(errorOf(config({ overrides: { lr: 0.1 } })), /'hyper'.*lr is sampled here and fixed in overrides\.lr/);
+  // the regularisation recipe fields keep the trainer's bounds: drop-path below 1, mixup/cutmix alphas >= 0
+  assert.match(errorOf(config({ hyper: { drop_path: { dist: 'uniform', low: 0, high: 1 } } })), /'hyper\.drop_path\.high'.*\[0, 1\)/);
+  assert.match(errorOf(config({ hyper: { mixup: { dist: 'uniform', low: -0.2, high: 0.4 } } })), /'hyper\.mixup\.low'.*>= 0/);
   assert.match(errorOf(config({ repeats: 0 })), /'repeats'/);
   assert.match(errorOf(config({ repeats: 1.5 })), /'repeats'/);
-  // good ones parse
+  // good ones parse; a drawn drop_path/mixup/cutmix reaches the trainer as its override
+  parseSweepConfig(config({ hyper: { drop_path: { dist: 'uniform', low: 0, high: 0.2 }, cutmix: { dist: 'choice', values: [0, 1] } } }));
+  assert.deepEqual(hyperOverrides({ drop_path: 0.1, mixup: 0.2, cutmix: 1 }), { dropPath: 0.1, mixup: 0.2, cutmix: 1 });
   parseSweepConfig(
     config({ hyper: { batch_size: { dist: 'choice', values: [16, 32] }, momentum: { dist: 'uniform', low: 0.8, high: 0.95 } } }),
   );
@@ -256,7 +261,7 @@ test('sweep files written before repeat and the recipe columns existed read back
   const { columns, records } = parseCsvTable(readFileSync(file, 'utf8'), file);
   const added: string[] = ['repeat', ...HYPER_COLUMNS];
   const old = columns.filter((c) => !added.includes(c));
-  assert.equal(old.length, columns.length - 7);
+  assert.equal(old.length, columns.length - 1 - HYPER_COLUMNS.length);
   assert.equal(columns.at(-1), 'config_hash');
   writeFileSync(file, [old.join(','), ...records.map((r) => old.map((c) => r[c]).join(','))].join('\n') + '\n');
   const rows = readRows(file);

@@ -107,6 +107,9 @@ const FIELD_INFO: Record<NumericField, { label: string; log: boolean }> = {
   warmup_epochs: { label: 'warm-up epochs', log: false },
   label_smoothing: { label: 'label smoothing', log: false },
   batch_size: { label: 'batch size', log: true },
+  drop_path: { label: 'drop-path rate', log: false },
+  mixup: { label: 'mixup alpha', log: false },
+  cutmix: { label: 'cutmix alpha', log: false },
 };
 
 const isHyper = (field: NumericField) => (HYPER_COLUMNS as readonly string[]).includes(field);

@@ -27,6 +27,7 @@ const COLUMNS = {
   num_stages: 'int', stage_widths: 'list', stage_depths: 'list', stage_group_widths: 'list', stage_bottle_ratios: 'list',
   params: 'num', flops: 'num', acts: 'num',
   lr: 'hyper', weight_decay: 'hyper', momentum: 'hyper', warmup_epochs: 'hyper', label_smoothing: 'hyper', batch_size: 'hyper',
+  drop_path: 'hyper', mixup: 'hyper', cutmix: 'hyper',
   top1: 'num', top5: 'num', top1_err: 'num', top5_err: 'num', final_loss: 'num',
   epochs: 'num', steps: 'num', train_seconds: 'num', images_per_sec: 'num', engine: 'text', device: 'optText', threads: 'optInt', dataset: 'text',
   res: 'int', seed: 'int', train_seed: 'int', repeat: 'repeat', attempts: 'int', error: 'text', sweep: 'text', config_hash: 'hash',
@@ -39,7 +40,7 @@ export const SWEEP_COLUMNS = Object.keys(COLUMNS) as SweepColumn[];
  * The recipe fields a sweep config may sample (`hyper`), one column each: the value the row's model
  * trained with, blank when the field was not sampled (the recipe's value applied).
  */
-export const HYPER_COLUMNS = ['lr', 'weight_decay', 'momentum', 'warmup_epochs', 'label_smoothing', 'batch_size'] as const satisfies readonly SweepColumn[];
+export const HYPER_COLUMNS = ['lr', 'weight_decay', 'momentum', 'warmup_epochs', 'label_smoothing', 'batch_size', 'drop_path', 'mixup', 'cutmix'] as const satisfies readonly SweepColumn[];
 export type HyperColumn = (typeof HYPER_COLUMNS)[number];
 
 const num = z.string().transform((s, ctx) => {

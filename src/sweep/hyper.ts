@@ -20,6 +20,9 @@ export const HYPER_FIELDS = {
   warmup_epochs: 'warmupEpochs',
   label_smoothing: 'labelSmoothing',
   batch_size: 'batchSize',
+  drop_path: 'dropPath',
+  mixup: 'mixup',
+  cutmix: 'cutmix',
 } as const satisfies Record<HyperColumn, keyof HyperOverrides & keyof typeof HyperSchema.shape>;
 
 /** Fields that take whole numbers: only `choice` (of integers) samples them. */
