@@ -2,7 +2,7 @@
 // torch.autocast applies them) and the native half of a dynamic gradient scaler (unscale the gradients
 // in place and report whether any value is inf or NaN). The scaler's bookkeeping (scale, growth) lives in
 // TypeScript (src/engine/torch/amp.ts). Registered into the addon's exports by RegisterAmp.
-#include <napi.h>
+#include "addon.h"
 
 #include <ATen/ATen.h>
 #include <ATen/autocast_mode.h>
@@ -11,26 +11,11 @@
 #include <string>
 #include <vector>
 
-// from torch_addon.cc: the handle table
-at::Tensor* AddonFindTensor(double id);
-double AddonPutTensor(at::Tensor t);
-
 namespace {
 
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value AmpGuard(const Napi::CallbackInfo& info) {
-  try {
-    return F(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    std::string m = e.what_without_backtrace();
-    auto nl = m.find('\n');
-    if (nl != std::string::npos) m = m.substr(0, nl);
-    throw Napi::Error::New(info.Env(), "libtorch: " + m);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string("libtorch: ") + e.what());
-  }
+  return regnet_addon::CallGuarded(info, F, "libtorch: ");
 }
 
 std::string Str(const Napi::CallbackInfo& info, size_t i, const char* what) {
@@ -77,7 +62,7 @@ const char* DtypeName(at::ScalarType t) {
 
 at::Tensor& Tn(const Napi::CallbackInfo& info, size_t i) {
   if (i >= info.Length() || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), "expected a tensor handle at argument " + std::to_string(i));
-  at::Tensor* t = AddonFindTensor(info[i].As<Napi::Number>().DoubleValue());
+  at::Tensor* t = regnet_addon::TensorAt(info[i].As<Napi::Number>().DoubleValue());
   if (!t) throw Napi::Error::New(info.Env(), "tensor used after dispose (stale handle)");
   return *t;
 }
@@ -140,7 +125,7 @@ Napi::Value UnscaleGrads(const Napi::CallbackInfo& info) {
   at::AutoGradMode off(false);
   std::vector<at::Tensor> finite;
   for (double id : ids) {
-    at::Tensor* p = AddonFindTensor(id);
+    at::Tensor* p = regnet_addon::TensorAt(id);
     if (!p) throw Napi::Error::New(info.Env(), "unscaleGrads: parameter used after dispose");
     at::Tensor g = p->grad();
     if (!g.defined()) continue;
@@ -162,11 +147,11 @@ Napi::Value IsChannelsLast(const Napi::CallbackInfo& info) {
 }
 
 // toFloat(h) -> a float32 copy (e.g. autocast's bf16 logits before the loss, as timm's fp32 loss ops do)
-Napi::Value ToFloat(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), AddonPutTensor(Tn(info, 0).to(at::kFloat))); }
+Napi::Value ToFloat(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), regnet_addon::NewHandle(Tn(info, 0).to(at::kFloat))); }
 
 }  // namespace
 
-void RegisterAmp(Napi::Env env, Napi::Object exports) {
+void regnet_addon::RegisterAmp(Napi::Env env, Napi::Object exports) {
 #define REG(name, fn) exports.Set(name, Napi::Function::New<AmpGuard<fn>>(env, name))
   REG("autocastState", AutocastState);
   REG("autocastEnter", AutocastEnter);

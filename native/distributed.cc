@@ -4,7 +4,7 @@
 // through regnet_addon::TensorAt (torch_addon.cc).
 //
 // Every collective is issued in the same order on every rank (c10d matches them by order).
-#include <napi.h>
+#include "addon.h"
 
 #include <ATen/ATen.h>
 #include <ATen/core/grad_mode.h>
@@ -35,11 +35,6 @@
 #ifdef REGNET_C10D_NCCL
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
-
-namespace regnet_addon {
-at::Tensor* TensorAt(double handle);  // torch_addon.cc: nullptr for a stale or freed handle
-double NewHandle(at::Tensor t);       // torch_addon.cc: a handle owning t
-}
 
 namespace {
 
@@ -361,21 +356,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guarded(const Napi::CallbackInfo& info) {
-  try {
-    return F(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    std::string m = e.what_without_backtrace();
-    auto nl = m.find('\n');
-    if (nl != std::string::npos) m = m.substr(0, nl);
-    throw Napi::Error::New(info.Env(), "libtorch distributed: " + m);
-  } catch (const std::exception& e) {
-    std::string m = e.what();
-    auto nl = m.find('\n');
-    if (nl != std::string::npos) m = m.substr(0, nl);
-    throw Napi::Error::New(info.Env(), "libtorch distributed: " + m);
-  }
+  return regnet_addon::CallGuarded(info, F, "libtorch distributed: ");
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // wrapped objects: creating a handle costs a few ns, and free() releases the tensor at once, which is what
 // keeps a synchronous training loop's memory flat (Node defers N-API finalizers until the event loop runs).
 // A stale or freed handle is detected by its generation and raises a JS error instead of touching memory.
-#include <napi.h>
+#include "addon.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -18,9 +18,6 @@
 #include <cstring>
 #include <string>
 #include <vector>
-
-// native/amp.cc: autocast and the gradient scaler's native half
-void RegisterAmp(Napi::Env env, Napi::Object exports);
 
 namespace {
 
@@ -135,18 +132,7 @@ Napi::Value H(const Napi::CallbackInfo& info, at::Tensor t) { return Napi::Numbe
 // libtorch errors become JS errors with the message's first line (no C++ backtrace).
 template <Napi::Value (*F)(const Napi::CallbackInfo&)>
 Napi::Value Guard(const Napi::CallbackInfo& info) {
-  try {
-    return F(info);
-  } catch (const Napi::Error&) {
-    throw;
-  } catch (const c10::Error& e) {
-    std::string m = e.what_without_backtrace();
-    auto nl = m.find('\n');
-    if (nl != std::string::npos) m = m.substr(0, nl);
-    throw Napi::Error::New(info.Env(), "libtorch: " + m);
-  } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string("libtorch: ") + e.what());
-  }
+  return regnet_addon::CallGuarded(info, F, "libtorch: ");
 }
 
 // ---- creation / transfer ----------------------------------------------------------------------------
@@ -382,12 +368,6 @@ Napi::Value TuneMalloc(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ok);
 }
 
-}  // namespace
-namespace regnet_addon {
-void RegisterDistributed(Napi::Env env, Napi::Object exports);  // distributed.cc
-}
-namespace {
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #define REG(name, fn) exports.Set(name, Napi::Function::New<Guard<fn>>(env, name))
   REG("fromF32", FromF32);
@@ -447,13 +427,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   REG("tuneMalloc", TuneMalloc);
 #undef REG
   regnet_addon::RegisterDistributed(env, exports);
-  RegisterAmp(env, exports);
+  regnet_addon::RegisterAmp(env, exports);
   return exports;
 }
 
 }  // namespace
 
-// The tensor behind a handle for the addon's other files (distributed.cc); nullptr when stale or freed.
+// The handle table for the addon's other files (addon.h).
 namespace regnet_addon {
 at::Tensor* TensorAt(double handle) {
   Slot* sl = Find(handle);
@@ -462,11 +442,5 @@ at::Tensor* TensorAt(double handle) {
 // A new handle for a tensor made by another file of the addon.
 double NewHandle(at::Tensor t) { return Put(std::move(t)); }
 }  // namespace regnet_addon
-// the handle table, for the other translation units (amp.cc)
-at::Tensor* AddonFindTensor(double id) {
-  Slot* s = Find(id);
-  return s ? &s->t : nullptr;
-}
-double AddonPutTensor(at::Tensor t) { return Put(std::move(t)); }
 
 NODE_API_MODULE(torch_addon, Init)
