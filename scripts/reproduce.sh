@@ -11,8 +11,9 @@
 #   onnx-speed     results/benchmark-infer-onnx-vs-pytorch.csv  onnx vs torch vs PyTorch      ~25 min
 #   loader-speed   results/benchmark-loader-224px.csv  image loader vs timm's DataLoader      ~4 min
 #   sampler-speed  results/benchmark-sample-regnetx.csv  sampler, one core                   <1 min
+#   amp-speed      results/benchmark-{train,infer}[-amp-bf16][-nhwc]-torch-32px-b32.csv  torch fp32/bf16, NCHW/NHWC  <1 min
 #   accuracy       mnist and fashion-mnist
-#   speed          every speed table (wasm, torch, onnx, loader, sampler)
+#   speed          every speed table (wasm, torch, onnx, loader, sampler, amp)
 #   all            every table
 #
 # Each table's commands run into a fresh temporary results folder; only when all of them succeed does its
@@ -113,15 +114,25 @@ table_sampler_speed() {
   finish benchmark-sample-regnetx.csv
 }
 
+table_amp_speed() {
+  begin amp-speed
+  bench torch-amp-cpu.ts 15 32 "$OUT"
+  local files=()
+  for m in train infer; do
+    for v in "" -amp-bf16 -nhwc -amp-bf16-nhwc; do files+=("benchmark-$m$v-torch-32px-b32.csv"); done
+  done
+  finish "${files[@]}"
+}
+
 tables=()
 for t in "$@"; do
   case "$t" in
-    mnist | fashion-mnist | wasm-speed | torch-speed | onnx-speed | loader-speed | sampler-speed) tables+=("$t") ;;
+    mnist | fashion-mnist | wasm-speed | torch-speed | onnx-speed | loader-speed | sampler-speed | amp-speed) tables+=("$t") ;;
     accuracy) tables+=(mnist fashion-mnist) ;;
-    speed) tables+=(wasm-speed torch-speed onnx-speed loader-speed sampler-speed) ;;
-    all) tables+=(mnist fashion-mnist wasm-speed torch-speed onnx-speed loader-speed sampler-speed) ;;
+    speed) tables+=(wasm-speed torch-speed onnx-speed loader-speed sampler-speed amp-speed) ;;
+    all) tables+=(mnist fashion-mnist wasm-speed torch-speed onnx-speed loader-speed sampler-speed amp-speed) ;;
     *)
-      echo "reproduce: unknown table '$t' (mnist, fashion-mnist, wasm-speed, torch-speed, onnx-speed, loader-speed, sampler-speed, accuracy, speed, all)" >&2
+      echo "reproduce: unknown table '$t' (mnist, fashion-mnist, wasm-speed, torch-speed, onnx-speed, loader-speed, sampler-speed, amp-speed, accuracy, speed, all)" >&2
       exit 2
       ;;
   esac
@@ -139,6 +150,7 @@ for t in "${tables[@]}"; do
     onnx-speed) table_onnx_speed ;;
     loader-speed) table_loader_speed ;;
     sampler-speed) table_sampler_speed ;;
+    amp-speed) table_amp_speed ;;
   esac
 done
 echo "done in $((SECONDS - start)) s" >&2
